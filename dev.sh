@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# The project's two commands (run as root on Debian 12):
+#   ./dev.sh up      build Kuryr, bring the local stack up (Docker, Neutron/OVN, OVS, MariaDB) with
+#                    kuryr-server running and registered with Docker as plugin `kuryr`
+#   ./dev.sh test    everything CI runs: install and start the stack, lint, unit and integration
+#                    tests against the real stack, smoke test; stops what it started
+# and helpers: ./dev.sh down [--wipe] | status | bench
+set -euo pipefail
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+STACK=$REPO/stack/stack.sh
+cd "$REPO"
+
+log() { printf '[dev %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+now_ms() { date +%s%3N; }
+declare -a TIMINGS=()
+stage() {
+  local name=$1; shift
+  local t0 rc=0; t0=$(now_ms)
+  log "== $name"
+  "$@" || rc=$?
+  TIMINGS+=("$(printf '%-34s %8d ms  %s' "$name" "$(( $(now_ms) - t0 ))" "$([[ $rc == 0 ]] && echo ok || echo "FAILED ($rc)")")")
+  return $rc
+}
+print_timings() {
+  printf '\nstage timings:\n' >&2
+  printf '  %s\n' "${TIMINGS[@]}" >&2
+}
+
+ensure_rust_tools() {
+  command -v cargo >/dev/null || { log "error: cargo not found (the machine's Rust toolchain)"; return 1; }
+  rustup component list --installed 2>/dev/null | grep -q clippy || rustup component add clippy rustfmt
+}
+
+stack_processes_gone() {
+  local run=${KURYR_STACK_DIR:-/var/lib/kuryr-stack}/run f left=0
+  for f in "$run"/*.pid; do
+    [[ -e $f ]] || continue
+    if kill -0 "$(cat "$f")" 2>/dev/null; then log "still running: $f"; left=1; fi
+  done
+  return $left
+}
+
+# up twice is harmless, down stops everything we started, and up after down works.
+stack_lifecycle_check() {
+  local t0; t0=$(now_ms)
+  "$STACK" up "$@"
+  local second=$(( $(now_ms) - t0 ))
+  log "second 'up' took $second ms (no-op expected)"
+  "$STACK" down
+  stack_processes_gone || { log "FAIL: 'down' left stack processes running"; return 1; }
+  "$STACK" up "$@"
+  "$STACK" status
+}
+
+run_rust_tests() {
+  # shellcheck source=stack/env.sh
+  source "$REPO/stack/env.sh"
+  if command -v cargo-nextest >/dev/null || cargo nextest --version >/dev/null 2>&1; then
+    cargo nextest run --workspace --locked --all-features --no-fail-fast
+  else
+    cargo test --workspace --locked --all-features --no-fail-fast
+  fi
+}
+
+cmd_test() {
+  local started_stack=0
+  trap 'print_timings' EXIT
+  if ! "$STACK" status >/dev/null 2>&1; then started_stack=1; fi
+  if [[ ${CI:-} == true ]]; then
+    # CI: a clean slate, whatever earlier runs left in the stack's data directory.
+    stage "stack: wipe old data" "$STACK" down --wipe
+    started_stack=1
+  fi
+  stage "rust toolchain" ensure_rust_tools
+  stage "stack: install + up" "$STACK" up --keystone
+  if ((started_stack)); then
+    trap '"$STACK" down || true; print_timings' EXIT
+  fi
+  stage "stack: up again, down, up" stack_lifecycle_check --keystone
+  stage "cargo fmt --check" cargo fmt --all -- --check
+  stage "cargo clippy" cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
+  stage "smoke test (stack only)" "$REPO/stack/smoke-test.sh"
+  stage "rust tests (unit + real stack)" run_rust_tests
+  if ((started_stack)); then
+    stage "stack: down" "$STACK" down
+    stage "stack: no process left" stack_processes_gone
+    trap 'print_timings' EXIT
+  fi
+  log "all stages passed"
+}
+
+main() {
+  local verb=${1:-}; shift || true
+  case $verb in
+    up) "$STACK" up --kuryr "$@" ;;
+    down) "$STACK" down "$@" ;;
+    status) "$STACK" status ;;
+    test) cmd_test ;;
+    bench) exec "$REPO/bench/run.sh" "$@" ;;
+    *) echo "usage: $0 up | test | down [--wipe] | status | bench" >&2; exit 2 ;;
+  esac
+}
+main "$@"
