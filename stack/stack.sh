@@ -398,6 +398,7 @@ write_kuryr_conf() {
   mkdir -p "$ETC/kuryr"
   cat >"$ETC/kuryr/kuryr.conf" <<EOF
 [DEFAULT]
+host = $CHASSIS
 capability_scope = local
 process_external_connectivity = True
 log_file = $LOGS/kuryr.log
@@ -409,9 +410,6 @@ default_subnetpool_v4 = kuryr
 default_subnetpool_v6 = kuryr6
 vif_plugging_timeout = 30
 vif_plugging_is_fatal = True
-
-[binding]
-host_id = $CHASSIS
 EOF
 }
 

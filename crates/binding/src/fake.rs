@@ -1,0 +1,172 @@
+//! In-memory `HostBinding` for the driver's unit tests: records every call, keeps the set of
+//! bound ports (so `list_owned` reflects binds/unbinds), and fails on demand.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use crate::naming;
+use crate::{
+    BindMode, BindRequest, BindingError, BoundInterface, HostBinding, OwnedKind, OwnedLink,
+    UnbindRequest,
+};
+
+/// One recorded call.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FakeCall {
+    Bind(BindRequest),
+    Unbind(UnbindRequest),
+    ListOwned,
+    RemoveOwned(OwnedLink),
+}
+
+#[derive(Default)]
+struct State {
+    calls: Vec<FakeCall>,
+    /// port id -> owned links made for it.
+    bound: BTreeMap<String, Vec<OwnedLink>>,
+    fail_bind: Option<String>,
+    fail_unbind: Option<String>,
+    fail_list: Option<String>,
+}
+
+/// Records calls; `fail_next_*` make the next call of that kind fail (once).
+#[derive(Default)]
+pub struct FakeHostBinding {
+    state: Mutex<State>,
+}
+
+impl FakeHostBinding {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn calls(&self) -> Vec<FakeCall> {
+        self.lock().calls.clone()
+    }
+
+    /// Port ids currently bound.
+    pub fn bound_ports(&self) -> Vec<String> {
+        self.lock().bound.keys().cloned().collect()
+    }
+
+    pub fn fail_next_bind(&self, message: &str) {
+        self.lock().fail_bind = Some(message.to_string());
+    }
+
+    pub fn fail_next_unbind(&self, message: &str) {
+        self.lock().fail_unbind = Some(message.to_string());
+    }
+
+    pub fn fail_next_list(&self, message: &str) {
+        self.lock().fail_list = Some(message.to_string());
+    }
+
+    /// Pretends a previous run left links for this port/endpoint (for reconcile tests).
+    pub fn insert_owned(&self, port_id: &str, endpoint_id: &str) {
+        let links = owned_for(port_id, endpoint_id, true);
+        self.lock().bound.insert(port_id.to_string(), links);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        // A panicking test must not poison other assertions.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+fn owned_for(port_id: &str, endpoint_id: &str, veth: bool) -> Vec<OwnedLink> {
+    let name = if veth {
+        naming::host_veth_name(port_id)
+    } else {
+        naming::container_ifname(port_id)
+    };
+    vec![OwnedLink {
+        kind: OwnedKind::Link,
+        name,
+        port_id: Some(port_id.to_string()),
+        endpoint_id: Some(endpoint_id.to_string()),
+        bridge: None,
+    }]
+}
+
+#[async_trait::async_trait]
+impl HostBinding for FakeHostBinding {
+    async fn bind(&self, req: &BindRequest) -> Result<BoundInterface, BindingError> {
+        let mut st = self.lock();
+        st.calls.push(FakeCall::Bind(req.clone()));
+        if let Some(message) = st.fail_bind.take() {
+            return Err(BindingError::Other(message));
+        }
+        let veth = matches!(req.mode, BindMode::Veth);
+        st.bound.insert(
+            req.port_id.clone(),
+            owned_for(&req.port_id, &req.endpoint_id, veth),
+        );
+        Ok(BoundInterface {
+            container_ifname: naming::container_ifname(&req.port_id),
+            host_ifname: veth.then(|| naming::host_veth_name(&req.port_id)),
+        })
+    }
+
+    async fn unbind(&self, req: &UnbindRequest) -> Result<(), BindingError> {
+        let mut st = self.lock();
+        st.calls.push(FakeCall::Unbind(req.clone()));
+        if let Some(message) = st.fail_unbind.take() {
+            return Err(BindingError::Other(message));
+        }
+        st.bound.remove(&req.port_id);
+        Ok(())
+    }
+
+    async fn list_owned(&self) -> Result<Vec<OwnedLink>, BindingError> {
+        let mut st = self.lock();
+        st.calls.push(FakeCall::ListOwned);
+        if let Some(message) = st.fail_list.take() {
+            return Err(BindingError::Other(message));
+        }
+        Ok(st.bound.values().flatten().cloned().collect())
+    }
+
+    async fn remove_owned(&self, link: &OwnedLink) -> Result<(), BindingError> {
+        let mut st = self.lock();
+        st.calls.push(FakeCall::RemoveOwned(link.clone()));
+        for links in st.bound.values_mut() {
+            links.retain(|l| l != link);
+        }
+        st.bound.retain(|_, links| !links.is_empty());
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::MacAddr;
+
+    fn req() -> BindRequest {
+        BindRequest {
+            port_id: "0123456789abcdef".into(),
+            endpoint_id: "ep".into(),
+            network_id: "net".into(),
+            project_id: String::new(),
+            mac: "fa:16:3e:00:00:01".parse::<MacAddr>().unwrap(),
+            mtu: None,
+            vif_type: "ovs".into(),
+            vif_details: Default::default(),
+            mode: BindMode::Veth,
+        }
+    }
+
+    #[tokio::test]
+    async fn records_and_fails_once() {
+        let fake = FakeHostBinding::new();
+        fake.fail_next_bind("boom");
+        assert!(fake.bind(&req()).await.is_err());
+        let b = fake.bind(&req()).await.unwrap();
+        assert_eq!(b.container_ifname, "t_c0123456789a");
+        assert_eq!(b.host_ifname.as_deref(), Some("tap0123456789a"));
+        assert_eq!(fake.list_owned().await.unwrap().len(), 1);
+        fake.unbind(&UnbindRequest::from(&req())).await.unwrap();
+        assert!(fake.bound_ports().is_empty());
+        assert_eq!(fake.calls().len(), 4);
+    }
+}

@@ -1,0 +1,48 @@
+//! kuryr-binding: the host side of Kuryr.
+//!
+//! A container's interface is made in the host namespace (Docker moves it into the sandbox):
+//! a veth pair `tap…`/`t_c…` plugged according to the port's `binding:vif_type` (OVS, OVS
+//! hybrid, Linux bridge, tap, or a kuryr-lib compatible hook script), or for Kuryr inside a VM
+//! a macvlan/VLAN child of the VM's interface. The driver only sees the [`HostBinding`] trait.
+
+pub mod constants;
+mod error;
+pub mod hook;
+pub mod link;
+mod linux;
+pub mod naming;
+pub mod ovs;
+mod types;
+mod vlan_id;
+
+#[cfg(any(test, feature = "fake"))]
+mod fake;
+
+pub use error::{BindingError, ErrorList};
+pub use linux::{BindingConfig, LinuxHostBinding, VifPlugger};
+pub use types::{
+    BindMode, BindRequest, BoundInterface, MacAddr, OwnedKind, OwnedLink, UnbindRequest,
+};
+pub use vlan_id::pick_free_vlan_id;
+
+#[cfg(any(test, feature = "fake"))]
+pub use fake::{FakeCall, FakeHostBinding};
+
+/// The host binding the driver calls from CreateEndpoint/Join (bind), DeleteEndpoint (unbind)
+/// and at start-up (list_owned/remove_owned).
+#[async_trait::async_trait]
+pub trait HostBinding: Send + Sync {
+    /// Makes the container interface and plugs it. On failure nothing is left behind.
+    /// Binding an already bound port again succeeds (the existing links are reused).
+    async fn bind(&self, req: &BindRequest) -> Result<BoundInterface, BindingError>;
+
+    /// Unplugs and deletes everything `bind` made. Idempotent: "already gone" is success;
+    /// every step is tried and all errors are reported together.
+    async fn unbind(&self, req: &UnbindRequest) -> Result<(), BindingError>;
+
+    /// Links and OVS ports Kuryr made on this host, with the port/endpoint they belong to.
+    async fn list_owned(&self) -> Result<Vec<OwnedLink>, BindingError>;
+
+    /// Removes one object returned by `list_owned` ("already gone" is success).
+    async fn remove_owned(&self, link: &OwnedLink) -> Result<(), BindingError>;
+}

@@ -1,0 +1,121 @@
+//! Every option key, tag and name the driver reads or writes, in one place.
+//!
+//! The tag and name formats are those of the Python kuryr-libnetwork, so that Neutron resources made
+//! by either daemon are understood by the other.
+
+/// Network tag prefix holding the first 32 characters of a Docker ID (networks and ports).
+pub const TAG_LH: &str = "kuryr.net.uuid.lh:";
+/// Network tag prefix holding characters 32..64 of a Docker ID (absent for 25-char swarm IDs).
+pub const TAG_UH: &str = "kuryr.net.uuid.uh:";
+/// Tag on an adopted network: `kuryr.net.existing:<first 12 chars of the Docker network ID>`.
+pub const TAG_NET_EXISTING: &str = "kuryr.net.existing:";
+/// Number of Docker network ID characters in [`TAG_NET_EXISTING`].
+pub const NET_EXISTING_ID_LEN: usize = 12;
+/// Tag on an adopted (user-created) port.
+pub const TAG_PORT_EXISTING: &str = "kuryr.port.existing";
+/// Tag on an adopted subnetpool.
+pub const TAG_SUBNETPOOL_EXISTING: &str = "kuryr.subnetpool.existing";
+
+/// Name prefix of Neutron networks created by Kuryr (`kuryr-net-<first 8 of the Docker ID>`).
+pub const NET_NAME_PREFIX: &str = "kuryr-net-";
+/// Docker network ID characters used in the network name.
+pub const NET_NAME_ID_LEN: usize = 8;
+/// Name prefix of Neutron subnets created by Kuryr (`kuryr-subnet-<pool cidr>`).
+pub const SUBNET_NAME_PREFIX: &str = "kuryr-subnet-";
+/// Default `[DEFAULT] subnetpool_name_prefix`: pools are named `kuryrPool-<cidr>`.
+pub const SUBNETPOOL_NAME_PREFIX: &str = "kuryrPool";
+/// Name of a port created by IPAM before the endpoint exists.
+pub const UNBOUND_PORT_NAME: &str = "kuryr-unbound-port";
+/// Name of a port reserving a Docker `--aux-address` (never handed to a container).
+pub const AUX_PORT_NAME: &str = "kuryr-aux-port";
+/// Suffix of endpoint port names (`<EndpointID>-port`).
+pub const PORT_NAME_SUFFIX: &str = "-port";
+/// `device_owner` of ports Kuryr binds; also the tag on IPAM-created ports.
+pub const DEVICE_OWNER: &str = "compute:kuryr";
+/// Suffix of the security group holding exposed ports (`<port id>-exposed_ports`).
+pub const SG_EXPOSE_SUFFIX: &str = "-exposed_ports";
+/// Description of that security group.
+pub const SG_EXPOSE_DESCRIPTION: &str = "Docker exposed ports created by Kuryr.";
+/// Neutron port status of a plugged, working port.
+pub const PORT_STATUS_ACTIVE: &str = "ACTIVE";
+
+// Docker option keys (CreateNetwork / CreateEndpoint / IPAM options).
+/// Driver options given with `docker network create -o`.
+pub const OPT_GENERIC: &str = "com.docker.network.generic";
+/// Whether IPv6 is enabled on the Docker network.
+pub const OPT_ENABLE_IPV6: &str = "com.docker.network.enable_ipv6";
+/// The Docker-generated (or user) MAC in IPAM RequestAddress options.
+pub const OPT_MAC_ADDRESS: &str = "com.docker.network.endpoint.macaddress";
+/// Key of the address type in IPAM RequestAddress options.
+pub const OPT_REQUEST_ADDRESS_TYPE: &str = "RequestAddressType";
+/// Value of [`OPT_REQUEST_ADDRESS_TYPE`] for the network gateway.
+pub const REQUEST_ADDRESS_TYPE_GATEWAY: &str = "com.docker.network.gateway";
+/// Exposed ports in CreateEndpoint / Join / ProgramExternalConnectivity options.
+pub const OPT_EXPOSED_PORTS: &str = "com.docker.network.endpoint.exposedports";
+
+// Kuryr's own option keys (`-o` and `--ipam-opt`).
+pub const OPT_NET_UUID: &str = "neutron.net.uuid";
+pub const OPT_NET_NAME: &str = "neutron.net.name";
+pub const OPT_NET_SHARED: &str = "neutron.net.shared";
+pub const OPT_SUBNET_UUID: &str = "neutron.subnet.uuid";
+pub const OPT_SUBNET_NAME: &str = "neutron.subnet.name";
+pub const OPT_SUBNET_V6_UUID: &str = "neutron.subnet.v6.uuid";
+pub const OPT_SUBNET_V6_NAME: &str = "neutron.subnet.v6.name";
+pub const OPT_POOL_UUID: &str = "neutron.pool.uuid";
+pub const OPT_POOL_NAME: &str = "neutron.pool.name";
+pub const OPT_POOL_V6_UUID: &str = "neutron.pool.v6.uuid";
+pub const OPT_POOL_V6_NAME: &str = "neutron.pool.v6.name";
+
+/// Prefix of the MACs Docker generates for endpoints.
+pub const DOCKER_MAC_PREFIX: &str = "02:42:";
+/// Plugin name Docker knows us by.
+pub const PLUGIN_NAME: &str = "kuryr";
+/// IPv4 placeholder answered for a gateway request on a subnet without a gateway.
+pub const NO_GATEWAY_V4: &str = "0.0.0.0/0";
+/// IPv6 placeholder answered for a gateway request on a subnet without a gateway.
+pub const NO_GATEWAY_V6: &str = "::/0";
+
+/// Name of a Kuryr-created network for a Docker network ID.
+pub fn network_name(docker_network_id: &str) -> String {
+    let n = docker_network_id.len().min(NET_NAME_ID_LEN);
+    format!("{NET_NAME_PREFIX}{}", &docker_network_id[..n])
+}
+
+/// Name of a Kuryr-created subnet for the pool CIDR as Docker sent it.
+pub fn subnet_name(pool: &str) -> String {
+    format!("{SUBNET_NAME_PREFIX}{pool}")
+}
+
+/// Name of a Kuryr-created subnetpool.
+pub fn subnetpool_name(prefix: &str, cidr: &str) -> String {
+    format!("{prefix}-{cidr}")
+}
+
+/// Name of an endpoint's port.
+pub fn port_name(endpoint_id: &str) -> String {
+    format!("{endpoint_id}{PORT_NAME_SUFFIX}")
+}
+
+/// Name of the security group holding a port's exposed ports.
+pub fn sg_expose_name(port_id: &str) -> String {
+    format!("{port_id}{SG_EXPOSE_SUFFIX}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_match_the_python_original() {
+        let id = "f3d5c7b1a2e4f6a8b0c2d4e6f8a0b2c4d6e8f0a2b4c6d8e0f2a4b6c8d0e2f4a6";
+        assert_eq!(network_name(id), "kuryr-net-f3d5c7b1");
+        assert_eq!(subnet_name("10.1.0.0/24"), "kuryr-subnet-10.1.0.0/24");
+        assert_eq!(
+            subnetpool_name(SUBNETPOOL_NAME_PREFIX, "10.1.0.0/24"),
+            "kuryrPool-10.1.0.0/24"
+        );
+        assert_eq!(port_name("abc"), "abc-port");
+        assert_eq!(sg_expose_name("p1"), "p1-exposed_ports");
+        assert_eq!(network_name("short"), "kuryr-net-short");
+    }
+}

@@ -1,0 +1,650 @@
+//! The driver's view of Neutron: the few resource fields it reads, and the calls it makes, on top
+//! of `kuryr_openstack::NeutronApi`. Keeping this narrow makes the verbs easy to read and test.
+
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+
+/// A Neutron network as the driver sees it.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Net {
+    pub id: String,
+    pub name: String,
+    pub mtu: Option<u32>,
+    pub shared: bool,
+    pub tags: Vec<String>,
+    pub project_id: String,
+}
+
+/// A Neutron subnet.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Subnet {
+    pub id: String,
+    pub name: String,
+    pub network_id: String,
+    pub cidr: IpNet,
+    pub gateway_ip: Option<IpAddr>,
+    pub subnetpool_id: Option<String>,
+    pub tags: Vec<String>,
+    /// `(destination, nexthop)` pairs.
+    pub host_routes: Vec<(IpNet, IpAddr)>,
+}
+
+/// A Neutron subnetpool.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Pool {
+    pub id: String,
+    pub name: String,
+    pub prefixes: Vec<IpNet>,
+    pub default_prefixlen: Option<u8>,
+    pub shared: bool,
+    pub tags: Vec<String>,
+}
+
+/// One fixed IP of a port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FixedIp {
+    pub subnet_id: String,
+    pub ip_address: IpAddr,
+}
+
+/// An allowed address pair of a port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AddressPair {
+    pub ip_address: String,
+    pub mac_address: Option<String>,
+}
+
+/// A trunk subport.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubPort {
+    pub port_id: String,
+    pub segmentation_id: u16,
+}
+
+/// A Neutron port.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Port {
+    pub id: String,
+    pub name: String,
+    pub network_id: String,
+    pub mac_address: String,
+    pub fixed_ips: Vec<FixedIp>,
+    pub tags: Vec<String>,
+    pub device_id: String,
+    pub device_owner: String,
+    pub host_id: String,
+    pub status: String,
+    pub admin_state_up: bool,
+    pub vif_type: String,
+    pub vif_details: serde_json::Map<String, serde_json::Value>,
+    pub security_groups: Vec<String>,
+    pub project_id: String,
+    pub allowed_address_pairs: Vec<AddressPair>,
+    /// `(trunk id, subports)` when the port is a trunk parent.
+    pub trunk: Option<(String, Vec<SubPort>)>,
+}
+
+/// Filters for listing subnets (all given ones must match).
+#[derive(Debug, Clone, Default)]
+pub struct SubnetQuery {
+    pub network_id: Option<String>,
+    pub cidr: Option<IpNet>,
+    pub subnetpool_id: Option<String>,
+    pub name: Option<String>,
+    pub tags: Vec<String>,
+}
+
+/// Filters for listing ports.
+#[derive(Debug, Clone, Default)]
+pub struct PortQuery {
+    pub network_id: Option<String>,
+    pub mac_address: Option<String>,
+    pub device_owner: Option<String>,
+    pub host_id: Option<String>,
+    pub tags: Vec<String>,
+    /// Each entry is `subnet_id=` and/or `ip_address=` of one fixed IP filter.
+    pub fixed_ips: Vec<(Option<String>, Option<IpAddr>)>,
+}
+
+/// Body of a new subnet.
+#[derive(Debug, Clone)]
+pub struct NewSubnet {
+    pub name: String,
+    pub network_id: String,
+    pub cidr: IpNet,
+    pub gateway_ip: Option<IpAddr>,
+    pub subnetpool_id: Option<String>,
+    pub enable_dhcp: bool,
+}
+
+/// Body of a new port.
+#[derive(Debug, Clone, Default)]
+pub struct NewPort {
+    pub name: String,
+    pub network_id: String,
+    /// `(subnet id, optional fixed address)`; a `None` subnet means "Neutron infers it".
+    pub fixed_ips: Vec<(Option<String>, Option<IpAddr>)>,
+    pub mac_address: Option<String>,
+    pub device_owner: Option<String>,
+    pub device_id: Option<String>,
+    pub host_id: Option<String>,
+}
+
+/// Changes to a port (absent fields are left alone).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PortChange {
+    pub name: Option<String>,
+    pub device_owner: Option<String>,
+    pub device_id: Option<String>,
+    pub host_id: Option<String>,
+    pub mac_address: Option<String>,
+    pub admin_state_up: Option<bool>,
+    /// The complete new fixed IP list.
+    pub fixed_ips: Option<Vec<(Option<String>, Option<IpAddr>)>>,
+    pub security_groups: Option<Vec<String>>,
+    pub allowed_address_pairs: Option<Vec<AddressPair>>,
+}
+
+impl PortChange {
+    pub fn is_empty(&self) -> bool {
+        *self == PortChange::default()
+    }
+}
+
+/// A security group rule to create.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewSgRule {
+    pub ethertype: &'static str,
+    pub protocol: &'static str,
+    pub port_range: Option<(u16, u16)>,
+}
+
+/// Which kind of resource a tag call is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Network,
+    Subnet,
+    SubnetPool,
+    Port,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Network => "network",
+            Kind::Subnet => "subnet",
+            Kind::SubnetPool => "subnetpool",
+            Kind::Port => "port",
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The calls, on top of `kuryr_openstack::NeutronApi`.
+
+use std::sync::Arc;
+
+use kuryr_openstack::neutron as os;
+use kuryr_openstack::neutron::{Filters, NeutronApi, NeutronError, ResourceKind};
+
+use crate::error::{DriverError, Result};
+
+/// Typed access to Neutron for the verbs; every error names the call and the resource.
+#[derive(Clone)]
+pub struct Nt {
+    api: Arc<dyn NeutronApi>,
+}
+
+fn err(context: String) -> impl FnOnce(NeutronError) -> DriverError {
+    move |e| {
+        tracing::debug!(%context, error = %e, "neutron call failed");
+        let message = match e.context() {
+            Some(c) if !c.message.is_empty() => c.message.clone(),
+            _ => e.to_string(),
+        };
+        DriverError::Neutron {
+            context,
+            status: e.status(),
+            message: message.trim_end_matches('.').to_string(),
+        }
+    }
+}
+
+/// `Ok(None)` for 404.
+fn optional<T>(r: std::result::Result<T, NeutronError>, context: String) -> Result<Option<T>> {
+    match r {
+        Ok(v) => Ok(Some(v)),
+        Err(e) if e.is_not_found() => Ok(None),
+        Err(e) => Err(err(context)(e)),
+    }
+}
+
+/// `Ok(())` for 404: tear-down treats "already gone" as done.
+fn gone_ok(r: std::result::Result<(), NeutronError>, context: String) -> Result<()> {
+    match r {
+        Ok(()) => Ok(()),
+        Err(e) if e.is_not_found() => Ok(()),
+        Err(e) => Err(err(context)(e)),
+    }
+}
+
+fn kind(k: Kind) -> ResourceKind {
+    match k {
+        Kind::Network => ResourceKind::Network,
+        Kind::Subnet => ResourceKind::Subnet,
+        Kind::SubnetPool => ResourceKind::SubnetPool,
+        Kind::Port => ResourceKind::Port,
+    }
+}
+
+fn net(n: os::Network) -> Net {
+    Net {
+        id: n.id,
+        name: n.name,
+        mtu: n.mtu,
+        shared: n.shared,
+        tags: n.tags,
+        project_id: n.project_id,
+    }
+}
+
+fn subnet(s: os::Subnet) -> Subnet {
+    Subnet {
+        id: s.id,
+        name: s.name,
+        network_id: s.network_id,
+        cidr: s.cidr,
+        gateway_ip: s.gateway_ip,
+        subnetpool_id: s.subnetpool_id.filter(|p| !p.is_empty()),
+        tags: s.tags,
+        host_routes: s
+            .host_routes
+            .into_iter()
+            .map(|r| (r.destination, r.nexthop))
+            .collect(),
+    }
+}
+
+fn pool(p: os::SubnetPool) -> Pool {
+    Pool {
+        id: p.id,
+        name: p.name,
+        prefixes: p.prefixes,
+        default_prefixlen: p.default_prefixlen,
+        shared: p.shared,
+        tags: p.tags,
+    }
+}
+
+fn port(p: os::Port) -> Port {
+    Port {
+        id: p.id,
+        name: p.name,
+        network_id: p.network_id,
+        mac_address: p.mac_address.to_ascii_lowercase(),
+        fixed_ips: p
+            .fixed_ips
+            .into_iter()
+            .map(|f| FixedIp {
+                subnet_id: f.subnet_id,
+                ip_address: f.ip_address,
+            })
+            .collect(),
+        tags: p.tags,
+        device_id: p.device_id,
+        device_owner: p.device_owner,
+        host_id: p.binding_host_id,
+        status: p.status,
+        admin_state_up: p.admin_state_up,
+        vif_type: p.binding_vif_type,
+        vif_details: p.binding_vif_details,
+        security_groups: p.security_groups,
+        project_id: p.project_id,
+        allowed_address_pairs: p
+            .allowed_address_pairs
+            .into_iter()
+            .map(|a| AddressPair {
+                ip_address: a.ip_address,
+                mac_address: a.mac_address,
+            })
+            .collect(),
+        trunk: p.trunk_details.map(|t| {
+            (
+                t.trunk_id,
+                t.sub_ports
+                    .into_iter()
+                    .map(|s| SubPort {
+                        port_id: s.port_id,
+                        segmentation_id: s.segmentation_id as u16,
+                    })
+                    .collect(),
+            )
+        }),
+    }
+}
+
+fn fixed_ip_requests(list: &[(Option<String>, Option<IpAddr>)]) -> Vec<os::FixedIpRequest> {
+    list.iter()
+        .map(|(s, ip)| os::FixedIpRequest {
+            subnet_id: s.clone(),
+            ip_address: *ip,
+        })
+        .collect()
+}
+
+fn pairs(list: &[AddressPair]) -> Vec<os::AllowedAddressPair> {
+    list.iter()
+        .map(|p| os::AllowedAddressPair {
+            ip_address: p.ip_address.clone(),
+            mac_address: p.mac_address.clone(),
+        })
+        .collect()
+}
+
+impl Nt {
+    pub fn new(api: Arc<dyn NeutronApi>) -> Self {
+        Nt { api }
+    }
+
+    pub async fn networks_by_tags(&self, tags: &[String]) -> Result<Vec<Net>> {
+        let r = self.api.list_networks(&Filters::new().tags(tags)).await;
+        Ok(
+            r.map_err(err(format!("list networks tagged {}", tags.join(","))))?
+                .into_iter()
+                .map(net)
+                .collect(),
+        )
+    }
+
+    pub async fn networks_by_name(&self, name: &str) -> Result<Vec<Net>> {
+        let r = self.api.list_networks(&Filters::new().name(name)).await;
+        Ok(r.map_err(err(format!("list networks named {name}")))?
+            .into_iter()
+            .map(net)
+            .collect())
+    }
+
+    pub async fn network(&self, id: &str) -> Result<Option<Net>> {
+        let r = self.api.get_network(id).await;
+        Ok(optional(r, format!("show network {id}"))?.map(net))
+    }
+
+    pub async fn create_network(&self, name: &str, shared: bool) -> Result<Net> {
+        let r = self
+            .api
+            .create_network(&os::NewNetwork {
+                name: Some(name.to_string()),
+                admin_state_up: Some(true),
+                shared: Some(shared),
+                ..Default::default()
+            })
+            .await;
+        Ok(net(r.map_err(err(format!("create network {name}")))?))
+    }
+
+    pub async fn delete_network(&self, id: &str) -> Result<()> {
+        gone_ok(
+            self.api.delete_network(id).await,
+            format!("delete network {id}"),
+        )
+    }
+
+    /// Replaces the whole tag set (one request).
+    pub async fn set_tags(&self, k: Kind, id: &str, tags: &[String]) -> Result<()> {
+        let r = self.api.replace_tags(kind(k), id, tags).await;
+        r.map(|_| ())
+            .map_err(err(format!("set tags of {} {id}", k.as_str())))
+    }
+
+    pub async fn add_tag(&self, k: Kind, id: &str, tag: &str) -> Result<()> {
+        let r = self.api.add_tag(kind(k), id, tag).await;
+        r.map_err(err(format!("tag {} {id} with {tag}", k.as_str())))
+    }
+
+    /// A tag (or resource) already gone is fine.
+    pub async fn remove_tag(&self, k: Kind, id: &str, tag: &str) -> Result<()> {
+        gone_ok(
+            self.api.remove_tag(kind(k), id, tag).await,
+            format!("remove tag {tag} from {} {id}", k.as_str()),
+        )
+    }
+
+    pub async fn subnets(&self, q: &SubnetQuery) -> Result<Vec<Subnet>> {
+        let mut f = Filters::new();
+        if let Some(v) = &q.network_id {
+            f = f.network_id(v);
+        }
+        if let Some(v) = &q.cidr {
+            f = f.cidr(v);
+        }
+        if let Some(v) = &q.subnetpool_id {
+            f = f.subnetpool_id(v);
+        }
+        if let Some(v) = &q.name {
+            f = f.name(v);
+        }
+        f = f.tags(&q.tags);
+        let r = self.api.list_subnets(&f).await;
+        Ok(r.map_err(err("list subnets".into()))?
+            .into_iter()
+            .map(subnet)
+            .collect())
+    }
+
+    pub async fn create_subnet(&self, s: &NewSubnet) -> Result<Subnet> {
+        let r = self
+            .api
+            .create_subnet(&os::NewSubnet {
+                network_id: s.network_id.clone(),
+                ip_version: if s.cidr.addr().is_ipv6() { 6 } else { 4 },
+                cidr: Some(s.cidr),
+                name: Some(s.name.clone()),
+                gateway_ip: s.gateway_ip.map(Some),
+                enable_dhcp: Some(s.enable_dhcp),
+                subnetpool_id: s.subnetpool_id.clone(),
+                ..Default::default()
+            })
+            .await;
+        Ok(subnet(r.map_err(err(format!(
+            "create subnet {} on network {}",
+            s.cidr, s.network_id
+        )))?))
+    }
+
+    pub async fn delete_subnet(&self, id: &str) -> Result<()> {
+        gone_ok(
+            self.api.delete_subnet(id).await,
+            format!("delete subnet {id}"),
+        )
+    }
+
+    pub async fn pools_by_name(&self, name: &str, tags: &[String]) -> Result<Vec<Pool>> {
+        let r = self
+            .api
+            .list_subnetpools(&Filters::new().name(name).tags(tags))
+            .await;
+        Ok(r.map_err(err(format!("list subnetpools named {name}")))?
+            .into_iter()
+            .map(pool)
+            .collect())
+    }
+
+    pub async fn pool(&self, id: &str) -> Result<Option<Pool>> {
+        let r = self.api.get_subnetpool(id).await;
+        Ok(optional(r, format!("show subnetpool {id}"))?.map(pool))
+    }
+
+    pub async fn create_pool(
+        &self,
+        name: &str,
+        prefixes: &[IpNet],
+        default_prefixlen: u8,
+        shared: bool,
+    ) -> Result<Pool> {
+        let r = self
+            .api
+            .create_subnetpool(&os::NewSubnetPool {
+                name: name.to_string(),
+                prefixes: prefixes.to_vec(),
+                default_prefixlen: Some(default_prefixlen),
+                shared: Some(shared),
+                ..Default::default()
+            })
+            .await;
+        Ok(pool(r.map_err(err(format!("create subnetpool {name}")))?))
+    }
+
+    pub async fn delete_pool(&self, id: &str) -> Result<()> {
+        gone_ok(
+            self.api.delete_subnetpool(id).await,
+            format!("delete subnetpool {id}"),
+        )
+    }
+
+    pub async fn ports(&self, q: &PortQuery) -> Result<Vec<Port>> {
+        let mut f = Filters::new();
+        if let Some(v) = &q.network_id {
+            f = f.network_id(v);
+        }
+        if let Some(v) = &q.mac_address {
+            f = f.mac_address(v);
+        }
+        if let Some(v) = &q.device_owner {
+            f = f.device_owner(v);
+        }
+        if let Some(v) = &q.host_id {
+            f = f.binding_host_id(v);
+        }
+        for (s, ip) in &q.fixed_ips {
+            f = f.fixed_ip(s.as_deref(), *ip);
+        }
+        f = f.tags(&q.tags);
+        let r = self.api.list_ports(&f).await;
+        Ok(r.map_err(err("list ports".into()))?
+            .into_iter()
+            .map(port)
+            .collect())
+    }
+
+    pub async fn port(&self, id: &str) -> Result<Option<Port>> {
+        let r = self.api.get_port(id).await;
+        Ok(optional(r, format!("show port {id}"))?.map(port))
+    }
+
+    pub async fn create_port(&self, p: &NewPort) -> Result<Port> {
+        let r = self
+            .api
+            .create_port(&os::NewPort {
+                network_id: p.network_id.clone(),
+                name: Some(p.name.clone()),
+                fixed_ips: Some(fixed_ip_requests(&p.fixed_ips)),
+                mac_address: p.mac_address.clone(),
+                admin_state_up: Some(true),
+                device_owner: p.device_owner.clone(),
+                device_id: p.device_id.clone(),
+                binding_host_id: p.host_id.clone(),
+                ..Default::default()
+            })
+            .await;
+        Ok(port(r.map_err(err(format!(
+            "create port on network {}",
+            p.network_id
+        )))?))
+    }
+
+    pub async fn update_port(&self, id: &str, c: &PortChange) -> Result<Port> {
+        let r = self
+            .api
+            .update_port(
+                id,
+                &os::PortUpdate {
+                    name: c.name.clone(),
+                    fixed_ips: c.fixed_ips.as_deref().map(fixed_ip_requests),
+                    mac_address: c.mac_address.clone(),
+                    admin_state_up: c.admin_state_up,
+                    device_owner: c.device_owner.clone(),
+                    device_id: c.device_id.clone(),
+                    binding_host_id: c.host_id.clone(),
+                    security_groups: c.security_groups.clone(),
+                    allowed_address_pairs: c.allowed_address_pairs.as_deref().map(pairs),
+                    ..Default::default()
+                },
+            )
+            .await;
+        Ok(port(r.map_err(err(format!("update port {id}")))?))
+    }
+
+    pub async fn delete_port(&self, id: &str) -> Result<()> {
+        gone_ok(self.api.delete_port(id).await, format!("delete port {id}"))
+    }
+
+    /// Ids of the security groups with this name.
+    pub async fn security_groups_by_name(&self, name: &str) -> Result<Vec<String>> {
+        let r = self
+            .api
+            .list_security_groups(&Filters::new().name(name))
+            .await;
+        Ok(
+            r.map_err(err(format!("list security groups named {name}")))?
+                .into_iter()
+                .map(|g| g.id)
+                .collect(),
+        )
+    }
+
+    pub async fn create_security_group(&self, name: &str, description: &str) -> Result<String> {
+        let r = self
+            .api
+            .create_security_group(&os::NewSecurityGroup {
+                name: name.to_string(),
+                description: Some(description.to_string()),
+                ..Default::default()
+            })
+            .await;
+        Ok(r.map_err(err(format!("create security group {name}")))?.id)
+    }
+
+    pub async fn create_security_group_rule(&self, sg: &str, rule: &NewSgRule) -> Result<()> {
+        let mut body = os::NewSecurityGroupRule::ingress(sg, rule.ethertype);
+        body.protocol = Some(rule.protocol.to_string());
+        if let Some((lo, hi)) = rule.port_range {
+            body.port_range_min = Some(lo);
+            body.port_range_max = Some(hi);
+        }
+        let r = self.api.create_security_group_rule(&body).await;
+        r.map(|_| ()).map_err(err(format!(
+            "create {} {} rule in security group {sg}",
+            rule.ethertype, rule.protocol
+        )))
+    }
+
+    pub async fn delete_security_group(&self, id: &str) -> Result<()> {
+        gone_ok(
+            self.api.delete_security_group(id).await,
+            format!("delete security group {id}"),
+        )
+    }
+
+    pub async fn trunk_add_subport(&self, trunk: &str, port_id: &str, vlan: u16) -> Result<()> {
+        let r = self
+            .api
+            .add_subports(trunk, &[os::SubPort::vlan(port_id, u32::from(vlan))])
+            .await;
+        r.map(|_| ()).map_err(err(format!(
+            "add port {port_id} to trunk {trunk} with vlan {vlan}"
+        )))
+    }
+
+    pub async fn trunk_remove_subport(&self, trunk: &str, port_id: &str) -> Result<()> {
+        let r = self
+            .api
+            .remove_subports(trunk, &[port_id.to_string()])
+            .await;
+        match r {
+            Ok(_) => Ok(()),
+            Err(e) if e.is_not_found() => Ok(()),
+            Err(e) => Err(err(format!("remove port {port_id} from trunk {trunk}"))(e)),
+        }
+    }
+}

@@ -1,0 +1,67 @@
+//! Start-up reconcile: host interfaces Kuryr made for ports that no longer exist in Neutron (the
+//! container was removed while the daemon was down) are removed; live ones are left alone.
+
+use std::collections::HashSet;
+
+use crate::constants::DEVICE_OWNER;
+use crate::driver::KuryrDriver;
+use crate::error::{DriverError, Result};
+use crate::neutron::PortQuery;
+
+/// What reconcile did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReconcileReport {
+    /// Names of host objects removed.
+    pub removed: Vec<String>,
+    /// Names of host objects kept (their port is alive).
+    pub kept: Vec<String>,
+    /// Failures (each names its object); reconcile goes on after one.
+    pub errors: Vec<String>,
+}
+
+impl KuryrDriver {
+    pub async fn reconcile(&self) -> Result<ReconcileReport> {
+        let owned = self
+            .binding
+            .list_owned()
+            .await
+            .map_err(|e| DriverError::Binding(format!("list host interfaces: {e}")))?;
+        let mut report = ReconcileReport::default();
+        if owned.is_empty() {
+            return Ok(report);
+        }
+        // One request for every live Kuryr port (bound here, or in a VM not bound at all).
+        let ports = self
+            .nt
+            .ports(&PortQuery {
+                device_owner: Some(DEVICE_OWNER.into()),
+                ..Default::default()
+            })
+            .await?;
+        let live_ports: HashSet<&str> = ports.iter().map(|p| p.id.as_str()).collect();
+        let live_endpoints: HashSet<String> = ports
+            .iter()
+            .filter_map(|p| crate::tags::docker_id_from_tags(&p.tags))
+            .collect();
+        for link in &owned {
+            let alive = match (&link.port_id, &link.endpoint_id) {
+                (Some(p), _) => live_ports.contains(p.as_str()),
+                (None, Some(ep)) => live_endpoints.contains(ep),
+                // Nothing recorded: not provably stale, keep it.
+                (None, None) => true,
+            };
+            if alive {
+                report.kept.push(link.name.clone());
+                continue;
+            }
+            match self.binding.remove_owned(link).await {
+                Ok(()) => {
+                    tracing::info!(link = %link.name, "removed stale host interface");
+                    report.removed.push(link.name.clone());
+                }
+                Err(e) => report.errors.push(format!("{}: {e}", link.name)),
+            }
+        }
+        Ok(report)
+    }
+}

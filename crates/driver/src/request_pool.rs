@@ -1,0 +1,344 @@
+//! IpamDriver.RequestPool: a Neutron subnetpool for a Docker pool.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use ipnet::IpNet;
+
+use crate::constants::*;
+use crate::driver::{parse_network_cidr, KuryrDriver, PoolRef, RequestedPool};
+use crate::error::{DriverError, Result};
+use crate::neutron::{Kind, Pool, SubnetQuery};
+use crate::options::FamilyOptions;
+use crate::tags;
+use crate::undo::Undo;
+
+/// RequestPool's inputs (internal form).
+#[derive(Debug, Clone, Default)]
+pub struct PoolRequest {
+    pub pool: String,
+    pub sub_pool: String,
+    pub v6: bool,
+    pub options: HashMap<String, String>,
+}
+
+/// RequestPool's answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolReply {
+    pub pool_id: String,
+    pub pool: IpNet,
+}
+
+impl KuryrDriver {
+    pub async fn request_pool(&self, req: &PoolRequest) -> Result<PoolReply> {
+        let opts = FamilyOptions::from_map(&req.options, req.v6)?;
+        if req.pool.trim().is_empty() {
+            if !req.sub_pool.trim().is_empty() {
+                return Err(DriverError::InvalidRequest(format!(
+                    "sub-pool {} given without a pool",
+                    req.sub_pool
+                )));
+            }
+            return self.carve_from_shared_pool(req.v6, &opts).await;
+        }
+        // The original makes the pool (and so the subnet) on the ip-range when one is given.
+        let (what, text) = if req.sub_pool.trim().is_empty() {
+            ("pool", &req.pool)
+        } else {
+            ("sub-pool", &req.sub_pool)
+        };
+        let cidr = parse_network_cidr(what, text)?;
+        if cidr.addr().is_ipv6() != req.v6 {
+            return Err(DriverError::InvalidRequest(format!(
+                "pool {cidr} is not an ipv{} cidr",
+                if req.v6 { 6 } else { 4 }
+            )));
+        }
+        if !req.sub_pool.trim().is_empty() {
+            let master = parse_network_cidr("pool", &req.pool)?;
+            if !master.contains(&cidr) {
+                return Err(DriverError::InvalidRequest(format!(
+                    "sub-pool {cidr} is not inside pool {master}"
+                )));
+            }
+        }
+
+        if opts.names_pool() {
+            let pool = self.named_pool(&opts).await?;
+            if let Some(reply) = self.use_named_pool(&pool, cidr, &opts).await? {
+                return Ok(reply);
+            }
+            // The named pool does not cover the CIDR: a Kuryr pool for it, as the original.
+        }
+        let subnet_id = self.option_subnet_id(&opts).await?;
+        self.kuryr_pool(cidr, subnet_id, opts.shared.unwrap_or(false))
+            .await
+    }
+
+    /// The subnetpool named by `neutron.pool(.v6).uuid|name`.
+    pub(crate) async fn named_pool(&self, opts: &FamilyOptions) -> Result<Pool> {
+        if let Some(id) = &opts.pool_uuid {
+            return self.nt.pool(id).await?.ok_or_else(|| {
+                DriverError::NotFound(format!("specified subnetpool id {id} does not exist"))
+            });
+        }
+        let name = opts.pool_name.as_deref().unwrap_or_default();
+        self.unique_pool_by_name(name, &[]).await?.ok_or_else(|| {
+            DriverError::NotFound(format!("specified subnetpool name {name} does not exist"))
+        })
+    }
+
+    pub(crate) async fn unique_pool_by_name(
+        &self,
+        name: &str,
+        with_tags: &[String],
+    ) -> Result<Option<Pool>> {
+        let mut pools = self.nt.pools_by_name(name, with_tags).await?;
+        match pools.len() {
+            0 => Ok(None),
+            1 => Ok(pools.pop()),
+            n => Err(DriverError::Conflict(format!(
+                "{n} subnetpools are named {name}"
+            ))),
+        }
+    }
+
+    /// The subnet id named by `neutron.subnet(.v6).uuid|name`, if any.
+    pub(crate) async fn option_subnet_id(&self, opts: &FamilyOptions) -> Result<Option<String>> {
+        if let Some(id) = &opts.subnet_uuid {
+            return Ok(Some(id.clone()));
+        }
+        let Some(name) = &opts.subnet_name else {
+            return Ok(None);
+        };
+        let subnets = self
+            .nt
+            .subnets(&SubnetQuery {
+                name: Some(name.clone()),
+                ..Default::default()
+            })
+            .await?;
+        match subnets.len() {
+            0 => Err(DriverError::NotFound(format!(
+                "specified subnet name {name} does not exist"
+            ))),
+            1 => Ok(Some(subnets[0].id.clone())),
+            n => Err(DriverError::Conflict(format!(
+                "{n} subnets are named {name}"
+            ))),
+        }
+    }
+
+    /// Uses an adopted pool for `cidr` if it covers it; tags it as existing.
+    async fn use_named_pool(
+        &self,
+        pool: &Pool,
+        cidr: IpNet,
+        opts: &FamilyOptions,
+    ) -> Result<Option<PoolReply>> {
+        let pool_ref = if pool.prefixes.contains(&cidr) {
+            if let Some(shared) = opts.shared {
+                if shared != pool.shared {
+                    return Err(DriverError::Conflict(format!(
+                        "subnetpool {} is {}shared but {OPT_NET_SHARED}={shared} was given",
+                        pool.id,
+                        if pool.shared { "" } else { "not " }
+                    )));
+                }
+            }
+            PoolRef::Whole(pool.id.clone())
+        } else if pool.prefixes.iter().any(|p| p.contains(&cidr)) {
+            PoolRef::Carved {
+                pool_id: pool.id.clone(),
+                cidr,
+            }
+        } else {
+            return Ok(None);
+        };
+        self.mark_pool_existing(pool).await?;
+        self.remember_requested(cidr, pool_ref.clone(), false);
+        Ok(Some(PoolReply {
+            pool_id: pool_ref.to_string(),
+            pool: cidr,
+        }))
+    }
+
+    pub(crate) async fn mark_pool_existing(&self, pool: &Pool) -> Result<()> {
+        let is_default = pool.name == self.cfg.default_subnetpool_v4
+            || pool.name == self.cfg.default_subnetpool_v6;
+        if !is_default && !tags::has(&pool.tags, TAG_SUBNETPOOL_EXISTING) {
+            self.nt
+                .add_tag(Kind::SubnetPool, &pool.id, TAG_SUBNETPOOL_EXISTING)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Finds or creates `kuryrPool-<cidr>` (tagged with the subnet id when a subnet was named).
+    async fn kuryr_pool(
+        &self,
+        cidr: IpNet,
+        subnet_id: Option<String>,
+        shared: bool,
+    ) -> Result<PoolReply> {
+        let name = subnetpool_name(&self.cfg.subnetpool_name_prefix, &cidr.to_string());
+        let with_tags: Vec<String> = subnet_id.iter().cloned().collect();
+        let _guard = self.locks.lock(&format!("pool:{name}")).await;
+        // Reusing an existing pool of that name is deliberate (the original's multi-host
+        // sharing) and makes Docker's replays harmless.
+        if let Some(pool) = self.unique_pool_by_name(&name, &with_tags).await? {
+            self.remember_requested(cidr, PoolRef::Whole(pool.id.clone()), false);
+            return Ok(PoolReply {
+                pool_id: pool.id,
+                pool: cidr,
+            });
+        }
+        let pool = self
+            .nt
+            .create_pool(&name, &[cidr], cidr.prefix_len(), shared)
+            .await?;
+        let mut undo = Undo::new();
+        if let Some(subnet_id) = &subnet_id {
+            let nt = self.nt.clone();
+            let id = pool.id.clone();
+            undo.push(format!("delete subnetpool {id}"), move || async move {
+                nt.delete_pool(&id).await
+            });
+            if let Err(e) = self.nt.add_tag(Kind::SubnetPool, &pool.id, subnet_id).await {
+                return Err(crate::error::with_rollback(e, undo.unwind().await));
+            }
+        }
+        undo.commit();
+        tracing::info!(pool = %pool.id, %name, "created subnetpool");
+        self.remember_requested(cidr, PoolRef::Whole(pool.id.clone()), true);
+        Ok(PoolReply {
+            pool_id: pool.id,
+            pool: cidr,
+        })
+    }
+
+    /// `Pool: ""`: a new range of the pool's default prefix length from the default (or named)
+    /// pool, never the whole prefix; every call gets a different range (Docker re-asks when a
+    /// range overlaps host routes).
+    async fn carve_from_shared_pool(&self, v6: bool, opts: &FamilyOptions) -> Result<PoolReply> {
+        let pool = if opts.names_pool() {
+            let p = self.named_pool(opts).await?;
+            self.mark_pool_existing(&p).await?;
+            p
+        } else {
+            let name = if v6 {
+                &self.cfg.default_subnetpool_v6
+            } else {
+                &self.cfg.default_subnetpool_v4
+            };
+            self.unique_pool_by_name(name, &[]).await?.ok_or_else(|| {
+                DriverError::NotFound(format!(
+                    "default subnetpool {name} does not exist: create it or give --subnet"
+                ))
+            })?
+        };
+        let _guard = self.locks.lock(&format!("carve:{}", pool.id)).await;
+        let used: Vec<IpNet> = self
+            .nt
+            .subnets(&SubnetQuery {
+                subnetpool_id: Some(pool.id.clone()),
+                ..Default::default()
+            })
+            .await?
+            .into_iter()
+            .map(|s| s.cidr)
+            .collect();
+        let cidr = {
+            let mut c = self.cache();
+            KuryrDriver::expire_reservations(&mut c);
+            let reserved: Vec<IpNet> = c
+                .carved
+                .keys()
+                .filter(|(id, _)| *id == pool.id)
+                .map(|(_, n)| *n)
+                .collect();
+            let cidr = pick_free_range(&pool, &used, &reserved).ok_or_else(|| {
+                DriverError::Conflict(format!(
+                    "subnetpool {} ({}) has no free range left",
+                    pool.name, pool.id
+                ))
+            })?;
+            c.carved.insert((pool.id.clone(), cidr), Instant::now());
+            cidr
+        };
+        let pool_ref = PoolRef::Carved {
+            pool_id: pool.id.clone(),
+            cidr,
+        };
+        self.remember_requested(cidr, pool_ref.clone(), true);
+        tracing::info!(pool = %pool.id, %cidr, "reserved a range of a shared subnetpool");
+        Ok(PoolReply {
+            pool_id: pool_ref.to_string(),
+            pool: cidr,
+        })
+    }
+
+    pub(crate) fn remember_requested(&self, cidr: IpNet, pool: PoolRef, fresh: bool) {
+        self.cache()
+            .requested
+            .insert(cidr, RequestedPool { pool, fresh });
+    }
+}
+
+/// The first range of the pool's default prefix length that overlaps nothing used or reserved.
+pub(crate) fn pick_free_range(pool: &Pool, used: &[IpNet], reserved: &[IpNet]) -> Option<IpNet> {
+    let overlaps = |a: &IpNet, b: &IpNet| a.contains(&b.network()) || b.contains(&a.network());
+    for prefix in &pool.prefixes {
+        let len = pool
+            .default_prefixlen
+            .unwrap_or(if prefix.addr().is_ipv6() { 64 } else { 24 })
+            .max(prefix.prefix_len());
+        let Ok(mut candidates) = prefix.subnets(len) else {
+            continue;
+        };
+        if let Some(free) =
+            candidates.find(|c| !used.iter().chain(reserved).any(|u| overlaps(c, u)))
+        {
+            return Some(free);
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pool(prefixes: &[&str], len: u8) -> Pool {
+        Pool {
+            id: "p".into(),
+            name: "kuryr".into(),
+            prefixes: prefixes.iter().map(|p| p.parse().unwrap()).collect(),
+            default_prefixlen: Some(len),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn picks_first_free_range_of_default_length() {
+        let p = pool(&["10.90.0.0/16"], 24);
+        let n = |s: &str| s.parse::<IpNet>().unwrap();
+        assert_eq!(pick_free_range(&p, &[], &[]), Some(n("10.90.0.0/24")));
+        assert_eq!(
+            pick_free_range(&p, &[n("10.90.0.0/24")], &[n("10.90.1.0/24")]),
+            Some(n("10.90.2.0/24"))
+        );
+        // A bigger used subnet blocks everything inside it.
+        assert_eq!(
+            pick_free_range(&p, &[n("10.90.0.0/23")], &[]),
+            Some(n("10.90.2.0/24"))
+        );
+        // Whole prefix used: nothing left.
+        assert_eq!(pick_free_range(&p, &[n("10.90.0.0/16")], &[]), None);
+        let p6 = pool(&["fd90::/48"], 64);
+        assert_eq!(
+            pick_free_range(&p6, &[n("fd90::/64")], &[]),
+            Some(n("fd90:0:0:1::/64"))
+        );
+    }
+}

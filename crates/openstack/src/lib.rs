@@ -1,0 +1,34 @@
+//! kuryr-openstack: Keystone v3 authentication, the service catalog and a typed Neutron client.
+//!
+//! Code that talks to Neutron is written against [`neutron::NeutronApi`]; the daemon uses
+//! [`neutron::HttpNeutron`], tests use `neutron::FakeNeutron` (feature `fake`).
+//!
+//! # Where credentials come from
+//!
+//! [`client_from_config`] (through [`auth::ClientSettings::resolve`]) takes, in this order:
+//! 1. kuryr.conf `[neutron]` when it sets `auth_type`, `auth_url` or `endpoint` (keystoneauth
+//!    option names, optionally through `auth_section`);
+//! 2. else `OS_CLOUD` and its entry in `clouds.yaml` (`OS_CLIENT_CONFIG_FILE`, `./clouds.yaml`,
+//!    `~/.config/openstack/clouds.yaml`, `/etc/openstack/clouds.yaml`; `secure.yaml` merged in);
+//! 3. else the `OS_*` environment variables (`OS_AUTH_URL`, `OS_USERNAME`, `OS_PASSWORD`,
+//!    `OS_APPLICATION_CREDENTIAL_ID`, ...).
+//!
+//! Secrets are held as `secrecy::SecretString` and never appear in `Debug` output, logs or
+//! errors.
+
+pub mod auth;
+pub mod check;
+pub mod neutron;
+
+use std::sync::Arc;
+
+pub use neutron::{NeutronApi, NeutronError};
+
+/// A ready Neutron client for a loaded kuryr.conf.
+pub fn client_from_config(
+    config: &kuryr_config::KuryrConfig,
+) -> Result<Arc<neutron::HttpNeutron>, NeutronError> {
+    let settings = auth::ClientSettings::resolve(&config.neutron)?;
+    tracing::info!(source = %settings.source, auth_type = settings.auth.kind(), "neutron credentials");
+    Ok(Arc::new(neutron::HttpNeutron::new(&settings)?))
+}

@@ -1,0 +1,696 @@
+//! HttpNeutron and Session against a fake Keystone + Neutron (wiremock): every auth mode, token
+//! renewal and 401 handling, catalog selection, pagination, retries and error mapping.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use kuryr_config::KuryrConfig;
+use kuryr_openstack::auth::ClientSettings;
+use kuryr_openstack::neutron::*;
+use serde_json::{json, Value};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use wiremock::matchers::{body_partial_json, header, method, path, query_param};
+use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+
+const PASSWORD: &str = "pa55-w0rd-secret";
+
+fn iso(t: SystemTime) -> String {
+    // Keystone's format, computed without a date crate: seconds since the epoch to civil time.
+    let secs = t.duration_since(UNIX_EPOCH).unwrap().as_secs() as i64;
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.000000Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// Keystone: hands out `tok1`, `tok2`, ... with the given lifetime and a catalog whose network
+/// endpoints point back at this server under `/public`, `/internal` (region R1) and `/r2`
+/// (public, region R2).
+struct Keystone {
+    base: String,
+    lifetime: Duration,
+    issued: AtomicUsize,
+}
+
+impl Respond for Keystone {
+    fn respond(&self, _: &Request) -> ResponseTemplate {
+        let n = self.issued.fetch_add(1, Ordering::SeqCst) + 1;
+        let now = SystemTime::now();
+        let b = &self.base;
+        ResponseTemplate::new(201).insert_header("x-subject-token", format!("tok{n}").as_str()).set_body_json(json!({
+            "token": {
+                "issued_at": iso(now),
+                "expires_at": iso(now + self.lifetime),
+                "project": {"id": "proj-1"},
+                "catalog": [
+                    {"type": "identity", "name": "keystone", "endpoints": []},
+                    {"type": "network", "name": "neutron", "endpoints": [
+                        {"interface": "public", "region_id": "R1", "region": "R1", "url": format!("{b}/public")},
+                        {"interface": "internal", "region_id": "R1", "region": "R1", "url": format!("{b}/internal/")},
+                        {"interface": "public", "region_id": "R2", "region": "R2", "url": format!("{b}/r2")}
+                    ]}
+                ]
+            }
+        }))
+    }
+}
+
+async fn keystone(server: &MockServer, lifetime: Duration) -> Arc<AtomicUsize> {
+    let k = Keystone {
+        base: server.uri(),
+        lifetime,
+        issued: AtomicUsize::new(0),
+    };
+    let issued = Arc::new(AtomicUsize::new(0));
+    let counter = issued.clone();
+    // Count through a wrapper so tests can read how many tokens were issued.
+    struct Counting(Keystone, Arc<AtomicUsize>);
+    impl Respond for Counting {
+        fn respond(&self, r: &Request) -> ResponseTemplate {
+            self.1.fetch_add(1, Ordering::SeqCst);
+            self.0.respond(r)
+        }
+    }
+    Mock::given(method("POST"))
+        .and(path("/v3/auth/tokens"))
+        .respond_with(Counting(k, counter))
+        .mount(server)
+        .await;
+    issued
+}
+
+fn fast_retry() -> RetryPolicy {
+    RetryPolicy {
+        max_retries: 3,
+        base_delay: Duration::from_millis(5),
+        max_delay: Duration::from_millis(20),
+    }
+}
+
+fn client(conf: &str) -> HttpNeutron {
+    let cfg = KuryrConfig::parse(conf).unwrap();
+    let settings = ClientSettings::resolve_with_env(&cfg.neutron, &|_| None).unwrap();
+    HttpNeutron::new(&settings)
+        .unwrap()
+        .with_retry(fast_retry())
+}
+
+fn password_conf(server: &MockServer, extra: &str) -> String {
+    format!(
+        "[neutron]\nauth_type = password\nauth_url = {}/v3\nusername = kuryr\npassword = {PASSWORD}\n\
+         project_name = service\nuser_domain_name = Default\nproject_domain_name = Default\n{extra}",
+        server.uri()
+    )
+}
+
+fn nets(names: &[&str]) -> Value {
+    json!({"networks": names.iter().map(|n| json!({"id": format!("id-{n}"), "name": n})).collect::<Vec<_>>()})
+}
+
+#[tokio::test]
+async fn password_auth_scopes_by_name_and_selects_catalog_endpoint() {
+    let server = MockServer::start().await;
+    let issued = keystone(&server, Duration::from_secs(3600)).await;
+    Mock::given(method("POST"))
+        .and(path("/v3/auth/tokens"))
+        .and(body_partial_json(json!({"auth": {
+            "identity": {"methods": ["password"], "password": {"user": {"name": "kuryr", "domain": {"name": "Default"}, "password": PASSWORD}}},
+            "scope": {"project": {"name": "service", "domain": {"name": "Default"}}}}})))
+        .respond_with(Keystone { base: server.uri(), lifetime: Duration::from_secs(3600), issued: AtomicUsize::new(0) })
+        .with_priority(1)
+        // One token per client below (three clients), however many requests each makes.
+        .expect(3)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/internal/v2.0/networks"))
+        .and(header("x-auth-token", "tok1"))
+        .and(query_param("name", "a"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(nets(&["a"])))
+        .expect(2)
+        .mount(&server)
+        .await;
+    let n = client(&password_conf(
+        &server,
+        "endpoint_type = internal\nregion_name = R1\n",
+    ));
+    let got = n.list_networks(&Filters::new().name("a")).await.unwrap();
+    assert_eq!(got[0].name, "a");
+    n.list_networks(&Filters::new().name("a")).await.unwrap();
+    assert_eq!(
+        issued.load(Ordering::SeqCst),
+        0,
+        "the specific matcher answered, once: the token is cached"
+    );
+
+    // Region selection: R2's public endpoint.
+    Mock::given(method("GET"))
+        .and(path("/r2/v2.0/extensions"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"extensions": [{"alias": "binding", "name": "b"}]})),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    let n2 = client(&password_conf(&server, "region_name = R2\n"));
+    assert_eq!(n2.list_extensions().await.unwrap()[0].alias, "binding");
+
+    // No such interface in the region: a configuration error naming what exists.
+    let n3 = client(&password_conf(
+        &server,
+        "region_name = R2\nendpoint_type = admin\n",
+    ));
+    let e = n3.list_extensions().await.unwrap_err();
+    assert!(matches!(e, NeutronError::Config(_)), "{e}");
+    assert!(e.to_string().contains("offered"), "{e}");
+}
+
+#[tokio::test]
+async fn application_credential_and_token_auth() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v3/auth/tokens"))
+        .and(body_partial_json(
+            json!({"auth": {"identity": {"methods": ["application_credential"],
+            "application_credential": {"id": "ac-id", "secret": "ac-secret"}}}}),
+        ))
+        .respond_with(Keystone {
+            base: server.uri(),
+            lifetime: Duration::from_secs(3600),
+            issued: AtomicUsize::new(0),
+        })
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v3/auth/tokens"))
+        .and(body_partial_json(
+            json!({"auth": {"identity": {"methods": ["token"], "token": {"id": "user-token"}},
+            "scope": {"project": {"id": "p-id"}}}}),
+        ))
+        .respond_with(Keystone {
+            base: server.uri(),
+            lifetime: Duration::from_secs(3600),
+            issued: AtomicUsize::new(10),
+        })
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/public/v2.0/networks"))
+        .and(header("x-auth-token", "tok1"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(nets(&["via-ac"])))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/public/v2.0/networks"))
+        .and(header("x-auth-token", "tok11"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(nets(&["via-token"])))
+        .mount(&server)
+        .await;
+    let ac = client(&format!(
+        "[neutron]\nauth_type = v3applicationcredential\nauth_url = {}\napplication_credential_id = ac-id\napplication_credential_secret = ac-secret\n",
+        server.uri()
+    ));
+    assert_eq!(
+        ac.list_networks(&Filters::new()).await.unwrap()[0].name,
+        "via-ac"
+    );
+    let tok = client(&format!("[neutron]\nauth_type = v3token\nauth_url = {}/v3/\ntoken = user-token\nproject_id = p-id\n", server.uri()));
+    assert_eq!(
+        tok.list_networks(&Filters::new()).await.unwrap()[0].name,
+        "via-token"
+    );
+}
+
+#[tokio::test]
+async fn noauth_and_admin_token_use_the_fixed_endpoint() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/v2.0/networks"))
+        .and(|r: &Request| !r.headers.contains_key("x-auth-token"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(nets(&["noauth"])))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v2.0/networks"))
+        .and(header("x-auth-token", "static"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(nets(&["static"])))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let n = client(&format!(
+        "[neutron]\nauth_type = none\nendpoint = {}\n",
+        server.uri()
+    ));
+    assert_eq!(
+        n.list_networks(&Filters::new()).await.unwrap()[0].name,
+        "noauth"
+    );
+    let t = client(&format!(
+        "[neutron]\nauth_type = admin_token\ntoken = static\nendpoint = {}/\n",
+        server.uri()
+    ));
+    assert_eq!(
+        t.list_networks(&Filters::new()).await.unwrap()[0].name,
+        "static"
+    );
+}
+
+#[tokio::test]
+async fn token_is_renewed_before_expiry() {
+    let server = MockServer::start().await;
+    // A 2 s token is renewed at half its lifetime.
+    let issued = keystone(&server, Duration::from_secs(2)).await;
+    for tok in ["tok1", "tok2"] {
+        Mock::given(method("GET"))
+            .and(path("/public/v2.0/networks"))
+            .and(header("x-auth-token", tok))
+            .respond_with(ResponseTemplate::new(200).set_body_json(nets(&[tok])))
+            .mount(&server)
+            .await;
+    }
+    let n = client(&password_conf(&server, ""));
+    assert_eq!(
+        n.list_networks(&Filters::new()).await.unwrap()[0].name,
+        "tok1"
+    );
+    assert_eq!(
+        n.list_networks(&Filters::new()).await.unwrap()[0].name,
+        "tok1"
+    );
+    assert_eq!(issued.load(Ordering::SeqCst), 1);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(
+        n.list_networks(&Filters::new()).await.unwrap()[0].name,
+        "tok2"
+    );
+    assert_eq!(issued.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn a_401_reauthenticates_once_and_concurrent_callers_share_one_token() {
+    let server = MockServer::start().await;
+    let issued = keystone(&server, Duration::from_secs(3600)).await;
+    Mock::given(method("GET"))
+        .and(path("/public/v2.0/ports"))
+        .and(header("x-auth-token", "tok1"))
+        .respond_with(
+            ResponseTemplate::new(401)
+                .set_body_json(json!({"error": {"message": "token revoked"}})),
+        )
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/public/v2.0/ports"))
+        .and(header("x-auth-token", "tok2"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"ports": [{"id": "p"}]})))
+        .mount(&server)
+        .await;
+    let n = Arc::new(client(&password_conf(&server, "")));
+    // Ten callers race for the first token: one Keystone request.
+    let calls: Vec<_> = (0..10)
+        .map(|_| {
+            let n = n.clone();
+            tokio::spawn(async move { n.list_ports(&Filters::new()).await })
+        })
+        .collect();
+    for c in calls {
+        assert_eq!(c.await.unwrap().unwrap()[0].id, "p");
+    }
+    // tok1 was refused by all ten; the invalidation is per token, so they re-authenticated once.
+    assert_eq!(issued.load(Ordering::SeqCst), 2);
+
+    // A Neutron that refuses every token: one retry, then Unauthorized, without the password.
+    Mock::given(method("GET"))
+        .and(path("/public/v2.0/networks"))
+        .respond_with(
+            ResponseTemplate::new(401).set_body_json(json!({"error": {"message": "nope"}})),
+        )
+        .expect(2)
+        .mount(&server)
+        .await;
+    let e = n.list_networks(&Filters::new()).await.unwrap_err();
+    assert!(matches!(e, NeutronError::Unauthorized(_)), "{e}");
+    assert!(!e.to_string().contains(PASSWORD));
+    assert!(
+        !format!("{e:?}").contains("tok"),
+        "tokens never appear in errors: {e:?}"
+    );
+}
+
+#[tokio::test]
+async fn keystone_rejection_is_unauthorized_without_secrets() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v3/auth/tokens"))
+        .respond_with(
+            ResponseTemplate::new(401)
+                .insert_header("x-openstack-request-id", "req-ks")
+                .set_body_json(json!({"error": {"code": 401, "title": "Unauthorized", "message": "The request you have made requires authentication."}})),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    let n = client(&password_conf(&server, ""));
+    let e = n.list_networks(&Filters::new()).await.unwrap_err();
+    assert!(matches!(e, NeutronError::Unauthorized(_)), "{e}");
+    assert_eq!(e.request_id(), Some("req-ks"));
+    let text = format!("{e} {e:?} {n:?}");
+    assert!(!text.contains(PASSWORD), "{text}");
+}
+
+#[tokio::test]
+async fn pagination_follows_next_links_on_our_endpoint() {
+    let server = MockServer::start().await;
+    let page = |ids: &[&str], next: Option<&str>| {
+        let mut v = json!({"ports": ids.iter().map(|i| json!({"id": i})).collect::<Vec<_>>()});
+        if let Some(m) = next {
+            // A proxy-rewritten host: only the query may be used.
+            v["ports_links"] = json!([{"rel": "next", "href": format!("http://elsewhere.invalid/v2.0/ports?limit=2&marker={m}&tags=t")}]);
+        }
+        ResponseTemplate::new(200).set_body_json(v)
+    };
+    Mock::given(method("GET"))
+        .and(path("/v2.0/ports"))
+        .and(|r: &Request| !r.url.query().unwrap_or("").contains("marker"))
+        .and(query_param("tags", "t"))
+        .respond_with(page(&["p1", "p2"], Some("p2")))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v2.0/ports"))
+        .and(query_param("marker", "p2"))
+        .respond_with(page(&["p3", "p4"], Some("p4")))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v2.0/ports"))
+        .and(query_param("marker", "p4"))
+        .respond_with(page(&["p5"], None))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let n = client(&format!(
+        "[neutron]\nauth_type = none\nendpoint = {}\n",
+        server.uri()
+    ));
+    let ports = n
+        .list_ports(&Filters::new().tags(&["t"]).limit(2))
+        .await
+        .unwrap();
+    let ids: Vec<_> = ports.iter().map(|p| p.id.as_str()).collect();
+    assert_eq!(ids, ["p1", "p2", "p3", "p4", "p5"]);
+
+    // A server whose next link points at the same page is an error, not an endless loop.
+    Mock::given(method("GET"))
+        .and(path("/v2.0/networks"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"networks": [{"id": "n"}],
+            "networks_links": [{"rel": "next", "href": format!("{}/v2.0/networks?marker=n", server.uri())}]})))
+        .mount(&server)
+        .await;
+    let e = n.list_networks(&Filters::new()).await.unwrap_err();
+    assert!(
+        matches!(e, NeutronError::Decode(_)) && e.to_string().contains("loop"),
+        "{e}"
+    );
+}
+
+#[tokio::test]
+async fn retries_idempotent_requests_on_5xx_but_never_posts() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/v2.0/networks/n1"))
+        .respond_with(ResponseTemplate::new(503))
+        .up_to_n_times(2)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v2.0/networks/n1"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"network": {"id": "n1", "name": "x"}})),
+        )
+        .with_priority(2)
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v2.0/networks"))
+        .respond_with(ResponseTemplate::new(503).set_body_string("busy"))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("DELETE"))
+        .and(path("/v2.0/ports/p1"))
+        .respond_with(ResponseTemplate::new(502))
+        .expect(4)
+        .mount(&server)
+        .await;
+    let n = client(&format!(
+        "[neutron]\nauth_type = none\nendpoint = {}\n",
+        server.uri()
+    ));
+    assert_eq!(n.get_network("n1").await.unwrap().name, "x");
+    let e = n.create_network(&NewNetwork::default()).await.unwrap_err();
+    assert_eq!(e.status(), Some(503));
+    let e = n.delete_port("p1").await.unwrap_err();
+    assert_eq!(
+        e.status(),
+        Some(502),
+        "bounded: 1 + 3 retries, then the error"
+    );
+}
+
+/// A server that resets the first connection after reading the request (as uwsgi does to kept-
+/// alive connections), then answers normally. Returns its address and a request counter.
+async fn resetting_server(body: &'static str) -> (String, Arc<AtomicUsize>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let seen = Arc::new(AtomicUsize::new(0));
+    let counter = seen.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut sock, _)) = listener.accept().await else {
+                return;
+            };
+            let n = counter.fetch_add(1, Ordering::SeqCst);
+            let mut buf = vec![0u8; 8192];
+            let _ = sock.read(&mut buf).await;
+            if n == 0 {
+                // Close with RST: linger 0 (which does not block on drop, unlike a positive linger).
+                #[allow(deprecated)]
+                let _ = sock.set_linger(Some(Duration::ZERO));
+                drop(sock);
+                continue;
+            }
+            let resp = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = sock.write_all(resp.as_bytes()).await;
+        }
+    });
+    (format!("http://{addr}"), seen)
+}
+
+#[tokio::test]
+async fn connection_reset_is_retried_for_get_only() {
+    let (url, seen) = resetting_server(r#"{"network": {"id": "n1", "name": "after-reset"}}"#).await;
+    let n = client(&format!("[neutron]\nauth_type = none\nendpoint = {url}\n"));
+    assert_eq!(n.get_network("n1").await.unwrap().name, "after-reset");
+    assert_eq!(seen.load(Ordering::SeqCst), 2);
+
+    let (url, seen) = resetting_server(r#"{"network": {"id": "n2"}}"#).await;
+    let n = client(&format!("[neutron]\nauth_type = none\nendpoint = {url}\n"));
+    let e = n.create_network(&NewNetwork::default()).await.unwrap_err();
+    assert!(matches!(e, NeutronError::Transport(_)), "{e}");
+    assert_eq!(seen.load(Ordering::SeqCst), 1, "a POST is never re-sent");
+}
+
+#[tokio::test]
+async fn neutron_errors_are_typed_with_message_and_request_id() {
+    let server = MockServer::start().await;
+    let neutron_error = |status: u16, kind: &str, msg: &str| {
+        ResponseTemplate::new(status)
+            .insert_header("x-openstack-request-id", "req-42")
+            .set_body_json(json!({"NeutronError": {"type": kind, "message": msg, "detail": ""}}))
+    };
+    Mock::given(method("GET"))
+        .and(path("/v2.0/ports/missing"))
+        .respond_with(neutron_error(
+            404,
+            "PortNotFound",
+            "Port missing could not be found.",
+        ))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v2.0/ports"))
+        .respond_with(neutron_error(
+            409,
+            "IpAddressAlreadyAllocated",
+            "IP address 10.0.0.5 already allocated in subnet s",
+        ))
+        .mount(&server)
+        .await;
+    Mock::given(method("PUT"))
+        .and(path("/v2.0/subnets/s"))
+        .respond_with(neutron_error(
+            400,
+            "HTTPBadRequest",
+            "Invalid input for gateway_ip",
+        ))
+        .mount(&server)
+        .await;
+    Mock::given(method("DELETE"))
+        .and(path("/v2.0/networks/n"))
+        .respond_with(neutron_error(
+            403,
+            "PolicyNotAuthorized",
+            "rule:delete_network is disallowed by policy",
+        ))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v2.0/trunks/t"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("<html>not json</html>"))
+        .mount(&server)
+        .await;
+    let n = client(&format!(
+        "[neutron]\nauth_type = none\nendpoint = {}\n",
+        server.uri()
+    ));
+    let e = n.get_port("missing").await.unwrap_err();
+    assert!(e.is_not_found());
+    assert_eq!(e.request_id(), Some("req-42"));
+    assert_eq!(e.neutron_kind(), Some("PortNotFound"));
+    assert_eq!(
+        e.to_string(),
+        "not found: GET /v2.0/ports/missing: PortNotFound: Port missing could not be found. (request id req-42)"
+    );
+    let e = n
+        .create_port(&NewPort {
+            network_id: "net".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert!(e.is_conflict());
+    assert_eq!(e.neutron_kind(), Some("IpAddressAlreadyAllocated"));
+    let e = n
+        .update_subnet(
+            "s",
+            &SubnetUpdate {
+                gateway_ip: Some(None),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        e.is_bad_request() && e.to_string().contains("Invalid input for gateway_ip"),
+        "{e}"
+    );
+    let e = n.delete_network("n").await.unwrap_err();
+    assert!(matches!(e, NeutronError::Forbidden(_)));
+    let e = n.get_trunk("t").await.unwrap_err();
+    assert!(matches!(e, NeutronError::Decode(_)), "{e}");
+}
+
+#[tokio::test]
+async fn slow_neutron_times_out() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/v2.0/networks/slow"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_delay(Duration::from_secs(3))
+                .set_body_json(json!({"network": {}})),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    let n = client(&format!(
+        "[neutron]\nauth_type = none\nendpoint = {}\ntimeout = 0.3\n",
+        server.uri()
+    ));
+    let e = n.get_network("slow").await.unwrap_err();
+    assert!(matches!(e, NeutronError::Timeout(_)), "{e}");
+}
+
+#[tokio::test]
+async fn create_with_tags_tags_in_a_second_request_and_unwinds() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v2.0/networks"))
+        .and(|r: &Request| {
+            let v: Value = serde_json::from_slice(&r.body).unwrap();
+            v["network"].get("tags").is_none() && v["network"]["name"] == "n"
+        })
+        .respond_with(
+            ResponseTemplate::new(201)
+                .set_body_json(json!({"network": {"id": "net-1", "name": "n", "tags": []}})),
+        )
+        .expect(2)
+        .mount(&server)
+        .await;
+    Mock::given(method("PUT"))
+        .and(path("/v2.0/networks/net-1/tags"))
+        .and(body_partial_json(
+            json!({"tags": ["kuryr.net.uuid.lh:abc"]}),
+        ))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"tags": ["kuryr.net.uuid.lh:abc"]})),
+        )
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("PUT"))
+        .and(path("/v2.0/networks/net-1/tags"))
+        .respond_with(ResponseTemplate::new(400).set_body_json(
+            json!({"NeutronError": {"type": "HTTPBadRequest", "message": "bad tag"}}),
+        ))
+        .with_priority(2)
+        .mount(&server)
+        .await;
+    Mock::given(method("DELETE"))
+        .and(path("/v2.0/networks/net-1"))
+        .respond_with(ResponseTemplate::new(204))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let n = client(&format!(
+        "[neutron]\nauth_type = none\nendpoint = {}\n",
+        server.uri()
+    ));
+    let new = NewNetwork {
+        name: Some("n".into()),
+        tags: Some(vec!["kuryr.net.uuid.lh:abc".into()]),
+        ..Default::default()
+    };
+    let made = n.create_network(&new).await.unwrap();
+    assert_eq!(made.tags, vec!["kuryr.net.uuid.lh:abc".to_string()]);
+    let e = n.create_network(&new).await.unwrap_err();
+    assert!(e.is_bad_request(), "{e}");
+    // The DELETE expectation (exactly one, after the failed tagging) is verified on drop.
+}

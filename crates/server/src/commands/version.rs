@@ -1,0 +1,5 @@
+//! `kuryr-server version`.
+
+pub fn run() {
+    println!("kuryr-server {}", env!("CARGO_PKG_VERSION"));
+}

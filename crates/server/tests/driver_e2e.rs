@@ -1,0 +1,589 @@
+//! Real-stack tests of the Kuryr driver: the real `kuryr-server` binary on
+//! `/run/docker/plugins/kuryr.sock`, driven through Docker 20.10 (`/usr/bin/docker`), with the
+//! Neutron state checked through Neutron's API after each step.
+//!
+//! Needs the local stack (`stack/stack.sh up`, then `source stack/env.sh`): KURYR_TEST_DOCKER,
+//! KURYR_TEST_NEUTRON_URL, KURYR_TEST_CHASSIS, KURYR_TEST_IMAGE. Without them it prints
+//! `skipped: ...` and passes. The plugin socket name is fixed, so everything runs in ONE test, in
+//! sequence (run it in its own nextest test group: `driver-real-stack`, max-threads 1).
+
+mod e2e;
+
+use e2e::*;
+
+#[test]
+fn kuryr_against_real_docker_and_neutron() {
+    let Some(env) = StackEnv::from_env() else {
+        return;
+    };
+    let mut stack = Stack::start(env);
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        run_scenarios(&mut stack);
+    }));
+    stack.cleanup();
+    if let Err(p) = result {
+        std::panic::resume_unwind(p);
+    }
+}
+
+type Scenario = (&'static str, fn(&mut Stack));
+
+fn run_scenarios(s: &mut Stack) {
+    let scenarios: &[Scenario] = &[
+        (
+            "network with subnet and gateway, containers, ping, rm",
+            scenario_basic,
+        ),
+        (
+            "network without subnet or gateway (default pool)",
+            scenario_default_pool,
+        ),
+        ("ip-range sub-pool", scenario_ip_range),
+        ("dual stack", scenario_dual_stack),
+        ("connect / disconnect", scenario_connect_disconnect),
+        ("exposed ports", scenario_expose),
+        (
+            "existing network, subnet and port",
+            scenario_existing_network_and_port,
+        ),
+        ("existing subnetpool", scenario_existing_pool),
+        ("daemon restart between run and rm", scenario_restart),
+        ("20 containers in parallel", scenario_parallel),
+        (
+            "isolation between networks, router joins them",
+            scenario_router,
+        ),
+    ];
+    for (name, f) in scenarios {
+        eprintln!("=== scenario: {name}");
+        let t = std::time::Instant::now();
+        f(s);
+        s.assert_no_kuryr_leftovers(name);
+        eprintln!("=== ok ({:.1}s): {name}", t.elapsed().as_secs_f64());
+    }
+}
+
+fn scenario_basic(s: &mut Stack) {
+    let net = s.network_create(
+        "basic",
+        &["--subnet", "10.91.1.0/24", "--gateway", "10.91.1.1"],
+    );
+    let docker_id = s.docker_network_id(&net);
+    let n = s.neutron_network_of(&docker_id);
+    assert_eq!(n["name"], format!("kuryr-net-{}", &docker_id[..8]));
+    let subnets = s
+        .neutron
+        .list("subnets", &[("network_id", n["id"].as_str().unwrap())]);
+    assert_eq!(subnets.len(), 1, "{subnets:?}");
+    assert_eq!(subnets[0]["name"], "kuryr-subnet-10.91.1.0/24");
+    assert_eq!(subnets[0]["gateway_ip"], "10.91.1.1");
+    let pools = s
+        .neutron
+        .list("subnetpools", &[("name", "kuryrPool-10.91.1.0/24")]);
+    assert_eq!(pools.len(), 1);
+    assert_eq!(subnets[0]["subnetpool_id"], pools[0]["id"]);
+
+    let c1 = s.run(&net, &[]);
+    let c2 = s.run(&net, &[]);
+    let ports = s.kuryr_ports(n["id"].as_str().unwrap());
+    assert_eq!(ports.len(), 2, "{ports:?}");
+    for p in &ports {
+        assert_eq!(p["device_owner"], "compute:kuryr");
+        assert_eq!(p["binding:host_id"], s.env.chassis.as_str());
+        assert_eq!(p["status"], "ACTIVE", "port {}", p["id"]);
+        let ep = p["device_id"].as_str().unwrap();
+        assert_eq!(p["name"], format!("{ep}-port"));
+        let tags = tags_of(p);
+        assert!(
+            tags.contains(&format!("kuryr.net.uuid.lh:{}", &ep[..32])),
+            "{tags:?}"
+        );
+        assert!(
+            tags.contains(&format!("kuryr.net.uuid.uh:{}", &ep[32..])),
+            "{tags:?}"
+        );
+        assert!(s.host_has_link(&tap_name(p["id"].as_str().unwrap())));
+    }
+    let ip2 = s.container_ip(&c2, &net);
+    s.exec_ok(&c1, &["ping", "-c", "2", "-W", "3", &ip2]);
+    // The container's MTU is the Neutron network's.
+    let mtu = n["mtu"].as_u64().unwrap();
+    let out = s.exec_ok(&c1, &["cat", "/sys/class/net/eth0/mtu"]);
+    assert_eq!(out.trim(), mtu.to_string());
+
+    let port_ids: Vec<String> = ports
+        .iter()
+        .map(|p| p["id"].as_str().unwrap().to_string())
+        .collect();
+    s.rm(&c1);
+    s.rm(&c2);
+    assert!(s.kuryr_ports(n["id"].as_str().unwrap()).is_empty());
+    for id in &port_ids {
+        assert!(!s.host_has_link(&tap_name(id)), "tap of {id} left");
+        assert!(!s.ovs_has_port(&tap_name(id)), "ovs port of {id} left");
+    }
+    s.network_rm(&net);
+    assert!(s
+        .neutron
+        .get("networks", n["id"].as_str().unwrap())
+        .is_none());
+    assert!(s
+        .neutron
+        .list("subnetpools", &[("name", "kuryrPool-10.91.1.0/24")])
+        .is_empty());
+}
+
+fn scenario_default_pool(s: &mut Stack) {
+    let net = s.network_create("dflt", &[]);
+    let docker_id = s.docker_network_id(&net);
+    let n = s.neutron_network_of(&docker_id);
+    let subnets = s
+        .neutron
+        .list("subnets", &[("network_id", n["id"].as_str().unwrap())]);
+    assert_eq!(subnets.len(), 1);
+    let pool = s.default_pool_v4.clone();
+    assert_eq!(
+        subnets[0]["subnetpool_id"],
+        pool.as_str(),
+        "subnet comes from the default pool"
+    );
+    let cidr = subnets[0]["cidr"].as_str().unwrap().to_string();
+    assert!(
+        cidr.starts_with("10.90.") && cidr.ends_with("/24"),
+        "a /24 of the pool, got {cidr}"
+    );
+    assert!(subnets[0]["gateway_ip"].is_string());
+    // Docker sees the same subnet.
+    let docker_subnet = s.docker(&[
+        "network",
+        "inspect",
+        "-f",
+        "{{range .IPAM.Config}}{{.Subnet}}{{end}}",
+        &net,
+    ]);
+    assert_eq!(docker_subnet.trim(), cidr);
+    // A second network gets a different range.
+    let net2 = s.network_create("dflt2", &[]);
+    let n2 = s.neutron_network_of(&s.docker_network_id(&net2));
+    let subnets2 = s
+        .neutron
+        .list("subnets", &[("network_id", n2["id"].as_str().unwrap())]);
+    assert_ne!(subnets2[0]["cidr"], subnets[0]["cidr"]);
+    let c = s.run(&net, &[]);
+    assert_eq!(s.kuryr_ports(n["id"].as_str().unwrap()).len(), 1);
+    s.rm(&c);
+    s.network_rm(&net);
+    s.network_rm(&net2);
+    assert!(s
+        .neutron
+        .get("networks", n["id"].as_str().unwrap())
+        .is_none());
+    assert!(
+        s.neutron.get("subnetpools", &pool).is_some(),
+        "the default pool is never deleted"
+    );
+}
+
+fn scenario_ip_range(s: &mut Stack) {
+    let net = s.network_create(
+        "range",
+        &[
+            "--subnet",
+            "10.91.3.0/24",
+            "--ip-range",
+            "10.91.3.128/25",
+            "--gateway",
+            "10.91.3.129",
+        ],
+    );
+    let pools = s
+        .neutron
+        .list("subnetpools", &[("name", "kuryrPool-10.91.3.128/25")]);
+    assert_eq!(
+        pools.len(),
+        1,
+        "the pool is made on the ip-range, as the original"
+    );
+    let c = s.run(&net, &[]);
+    let ip: std::net::Ipv4Addr = s.container_ip(&c, &net).parse().unwrap();
+    assert!(ip.octets()[3] >= 128, "{ip} in the range");
+    s.rm(&c);
+    s.network_rm(&net);
+    assert!(s
+        .neutron
+        .list("subnetpools", &[("name", "kuryrPool-10.91.3.128/25")])
+        .is_empty());
+}
+
+fn scenario_dual_stack(s: &mut Stack) {
+    let net = s.network_create(
+        "dual",
+        &[
+            "--ipv6",
+            "--subnet",
+            "10.91.4.0/24",
+            "--gateway",
+            "10.91.4.1",
+            "--subnet",
+            "fd91:4::/64",
+            "--gateway",
+            "fd91:4::1",
+        ],
+    );
+    let n = s.neutron_network_of(&s.docker_network_id(&net));
+    let nid = n["id"].as_str().unwrap().to_string();
+    let subnets = s.neutron.list("subnets", &[("network_id", &nid)]);
+    let mut names: Vec<String> = subnets
+        .iter()
+        .map(|x| x["name"].as_str().unwrap().to_string())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        vec!["kuryr-subnet-10.91.4.0/24", "kuryr-subnet-fd91:4::/64"]
+    );
+    let c = s.run(&net, &[]);
+    let ports = s.kuryr_ports(&nid);
+    assert_eq!(ports.len(), 1, "one port for both families: {ports:?}");
+    assert_eq!(ports[0]["fixed_ips"].as_array().unwrap().len(), 2);
+    assert_eq!(ports[0]["status"], "ACTIVE");
+    let out = s.exec_ok(&c, &["ip", "-6", "addr", "show", "eth0"]);
+    assert!(out.contains("fd91:4::"), "{out}");
+    s.rm(&c);
+    assert!(s.kuryr_ports(&nid).is_empty());
+    s.network_rm(&net);
+    assert!(s.neutron.get("networks", &nid).is_none());
+}
+
+fn scenario_connect_disconnect(s: &mut Stack) {
+    let a = s.network_create(
+        "cda",
+        &["--subnet", "10.91.7.0/24", "--gateway", "10.91.7.1"],
+    );
+    let b = s.network_create("cdb", &["--subnet", "10.91.8.0/24"]);
+    let nb = s.neutron_network_of(&s.docker_network_id(&b));
+    let nbid = nb["id"].as_str().unwrap().to_string();
+    let c = s.run(&a, &[]);
+    assert!(s.kuryr_ports(&nbid).is_empty());
+    s.docker(&["network", "connect", &b, &c]);
+    let ports = s.kuryr_ports(&nbid);
+    assert_eq!(ports.len(), 1);
+    let pid = ports[0]["id"].as_str().unwrap().to_string();
+    let out = s.exec_ok(&c, &["ip", "addr", "show", "eth1"]);
+    assert!(out.contains("10.91.8."), "{out}");
+    s.docker(&["network", "disconnect", &b, &c]);
+    assert!(s.kuryr_ports(&nbid).is_empty());
+    assert!(!s.host_has_link(&tap_name(&pid)));
+    s.rm(&c);
+    s.network_rm(&a);
+    s.network_rm(&b);
+}
+
+fn scenario_expose(s: &mut Stack) {
+    let net = s.network_create(
+        "exp",
+        &["--subnet", "10.91.9.0/24", "--gateway", "10.91.9.1"],
+    );
+    let n = s.neutron_network_of(&s.docker_network_id(&net));
+    let c = s.run(
+        &net,
+        &["--expose", "80", "--expose", "81", "--expose", "53/udp"],
+    );
+    let ports = s.kuryr_ports(n["id"].as_str().unwrap());
+    let pid = ports[0]["id"].as_str().unwrap().to_string();
+    let sgs = s.neutron.list(
+        "security-groups",
+        &[("name", &format!("{pid}-exposed_ports"))],
+    );
+    assert_eq!(sgs.len(), 1);
+    let sg_id = sgs[0]["id"].as_str().unwrap().to_string();
+    let rules = s
+        .neutron
+        .list("security-group-rules", &[("security_group_id", &sg_id)]);
+    let ingress: Vec<_> = rules
+        .iter()
+        .filter(|r| r["direction"] == "ingress")
+        .collect();
+    let has = |eth: &str, proto: &str, lo: u64, hi: u64| {
+        ingress.iter().any(|r| {
+            r["ethertype"] == eth
+                && r["protocol"] == proto
+                && r["port_range_min"] == lo
+                && r["port_range_max"] == hi
+        })
+    };
+    assert!(has("IPv4", "tcp", 80, 81), "{ingress:?}");
+    assert!(has("IPv6", "tcp", 80, 81), "{ingress:?}");
+    assert!(has("IPv4", "udp", 53, 53), "{ingress:?}");
+    let port = s.neutron.get("ports", &pid).unwrap();
+    assert!(port["security_groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|g| g == sg_id.as_str()));
+    s.rm(&c);
+    assert!(s.neutron.get("security-groups", &sg_id).is_none());
+    s.network_rm(&net);
+}
+
+fn scenario_existing_network_and_port(s: &mut Stack) {
+    let name = s.unique("exnet");
+    let nid = s
+        .neutron
+        .create("networks", serde_json::json!({"network": {"name": name}}))["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    s.track_neutron("networks", &nid);
+    let sub = s.neutron.create(
+        "subnets",
+        serde_json::json!({"subnet": {"name": format!("{name}-sub"), "network_id": nid, "ip_version": 4, "cidr": "10.91.5.0/24", "gateway_ip": "10.91.5.1"}}),
+    );
+    let sub_id = sub["id"].as_str().unwrap().to_string();
+    let user_port = s.neutron.create(
+        "ports",
+        serde_json::json!({"port": {"name": format!("{name}-port"), "network_id": nid, "fixed_ips": [{"subnet_id": sub_id, "ip_address": "10.91.5.20"}]}}),
+    );
+    let upid = user_port["id"].as_str().unwrap().to_string();
+    s.track_neutron("ports", &upid);
+
+    let net = s.network_create(
+        "exist",
+        &[
+            "-o",
+            &format!("neutron.net.name={name}"),
+            "--subnet",
+            "10.91.5.0/24",
+            "--gateway",
+            "10.91.5.1",
+        ],
+    );
+    let docker_id = s.docker_network_id(&net);
+    let n = s.neutron.get("networks", &nid).unwrap();
+    let tags = tags_of(&n);
+    assert!(
+        tags.contains(&format!("kuryr.net.existing:{}", &docker_id[..12])),
+        "{tags:?}"
+    );
+    assert!(
+        tags.contains(&format!("kuryr.net.uuid.lh:{}", &docker_id[..32])),
+        "{tags:?}"
+    );
+    // The user's subnet is used, not a new one.
+    assert_eq!(s.neutron.list("subnets", &[("network_id", &nid)]).len(), 1);
+
+    // A container with the user port's address adopts that port.
+    let c = s.run(&net, &["--ip", "10.91.5.20"]);
+    let p = s.neutron.get("ports", &upid).unwrap();
+    assert!(
+        tags_of(&p).contains(&"kuryr.port.existing".to_string()),
+        "{p}"
+    );
+    assert_eq!(p["binding:host_id"], s.env.chassis.as_str());
+    assert_eq!(p["status"], "ACTIVE");
+    // And an ordinary container gets a port of its own.
+    let c2 = s.run(&net, &[]);
+    assert_eq!(s.kuryr_ports(&nid).len(), 2);
+    s.rm(&c);
+    s.rm(&c2);
+    let p = s.neutron.get("ports", &upid).expect("adopted port is kept");
+    assert!(tags_of(&p).is_empty(), "untagged: {p}");
+    assert_eq!(p["binding:host_id"], "");
+    assert_eq!(p["device_owner"], "");
+    assert_eq!(s.kuryr_ports(&nid).len(), 0);
+    s.network_rm(&net);
+    let n = s
+        .neutron
+        .get("networks", &nid)
+        .expect("adopted network is kept");
+    assert!(tags_of(&n).is_empty(), "untagged: {n}");
+    assert!(
+        s.neutron.get("subnets", &sub_id).is_some(),
+        "user subnet is kept"
+    );
+}
+
+fn scenario_existing_pool(s: &mut Stack) {
+    let name = s.unique("expool");
+    let pool = s.neutron.create(
+        "subnetpools",
+        serde_json::json!({"subnetpool": {"name": name, "prefixes": ["10.91.6.0/24"], "default_prefixlen": 24}}),
+    );
+    let pool_id = pool["id"].as_str().unwrap().to_string();
+    s.track_neutron("subnetpools", &pool_id);
+    let net = s.network_create(
+        "expool",
+        &[
+            "--ipam-opt",
+            &format!("neutron.pool.name={name}"),
+            "-o",
+            &format!("neutron.pool.name={name}"),
+            "--subnet",
+            "10.91.6.0/24",
+            "--gateway",
+            "10.91.6.1",
+        ],
+    );
+    let p = s.neutron.get("subnetpools", &pool_id).unwrap();
+    assert!(
+        tags_of(&p).contains(&"kuryr.subnetpool.existing".to_string()),
+        "{p}"
+    );
+    let n = s.neutron_network_of(&s.docker_network_id(&net));
+    let subnets = s
+        .neutron
+        .list("subnets", &[("network_id", n["id"].as_str().unwrap())]);
+    assert_eq!(subnets[0]["subnetpool_id"], pool_id.as_str());
+    let c = s.run(&net, &[]);
+    s.rm(&c);
+    s.network_rm(&net);
+    let p = s
+        .neutron
+        .get("subnetpools", &pool_id)
+        .expect("adopted pool is kept");
+    assert!(tags_of(&p).is_empty(), "{p}");
+}
+
+fn scenario_restart(s: &mut Stack) {
+    let net = s.network_create(
+        "rst",
+        &["--subnet", "10.91.10.0/24", "--gateway", "10.91.10.1"],
+    );
+    let n = s.neutron_network_of(&s.docker_network_id(&net));
+    let nid = n["id"].as_str().unwrap().to_string();
+    let c = s.run(&net, &[]);
+    let pid = s.kuryr_ports(&nid)[0]["id"].as_str().unwrap().to_string();
+    s.kill_daemon();
+    s.start_daemon();
+    s.rm(&c);
+    assert!(s.kuryr_ports(&nid).is_empty());
+    assert!(!s.host_has_link(&tap_name(&pid)));
+    assert!(!s.ovs_has_port(&tap_name(&pid)));
+    // A host interface left by a killed daemon whose port is gone is removed at start-up.
+    let c = s.run(&net, &[]);
+    let pid = s.kuryr_ports(&nid)[0]["id"].as_str().unwrap().to_string();
+    s.kill_daemon();
+    s.neutron.delete("ports", &pid);
+    s.start_daemon();
+    assert!(
+        !s.host_has_link(&tap_name(&pid)),
+        "reconcile removes the stale tap"
+    );
+    s.rm(&c);
+    s.network_rm(&net);
+}
+
+fn scenario_parallel(s: &mut Stack) {
+    let net = s.network_create(
+        "par",
+        &["--subnet", "10.91.11.0/24", "--gateway", "10.91.11.1"],
+    );
+    let nid = s.neutron_network_of(&s.docker_network_id(&net))["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let names: Vec<String> = (0..20).map(|i| s.unique(&format!("par{i}"))).collect();
+    let image = s.env.image.clone();
+    let handles: Vec<_> = names
+        .iter()
+        .map(|name| {
+            let (net, name, image) = (net.clone(), name.clone(), image.clone());
+            std::thread::spawn(move || {
+                docker_cmd(&[
+                    "run",
+                    "-d",
+                    "--name",
+                    &name,
+                    "--network",
+                    &net,
+                    &image,
+                    "sleep",
+                    "600",
+                ])
+            })
+        })
+        .collect();
+    let results: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    for name in &names {
+        s.track_container(name);
+    }
+    for r in &results {
+        assert!(r.is_ok(), "{r:?}");
+    }
+    let ports = s.kuryr_ports(&nid);
+    assert_eq!(ports.len(), 20);
+    let mut ips: Vec<String> = names.iter().map(|c| s.container_ip(c, &net)).collect();
+    ips.sort();
+    ips.dedup();
+    assert_eq!(ips.len(), 20, "distinct addresses");
+    let handles: Vec<_> = names
+        .iter()
+        .map(|name| {
+            let name = name.clone();
+            std::thread::spawn(move || docker_cmd(&["rm", "-f", &name]))
+        })
+        .collect();
+    for h in handles {
+        assert!(h.join().unwrap().is_ok());
+    }
+    assert!(s.kuryr_ports(&nid).is_empty());
+    s.network_rm(&net);
+}
+
+fn scenario_router(s: &mut Stack) {
+    let a = s.network_create(
+        "rta",
+        &["--subnet", "10.91.12.0/24", "--gateway", "10.91.12.1"],
+    );
+    let b = s.network_create(
+        "rtb",
+        &["--subnet", "10.91.13.0/24", "--gateway", "10.91.13.1"],
+    );
+    let ca = s.run(&a, &[]);
+    let cb = s.run(&b, &[]);
+    let ip_b = s.container_ip(&cb, &b);
+    assert!(
+        s.exec(&ca, &["ping", "-c", "1", "-W", "2", &ip_b]).is_err(),
+        "isolated without a router"
+    );
+    let na = s.neutron_network_of(&s.docker_network_id(&a));
+    let nb = s.neutron_network_of(&s.docker_network_id(&b));
+    let router = s.neutron.create(
+        "routers",
+        serde_json::json!({"router": {"name": s.unique("rt")}}),
+    );
+    let rid = router["id"].as_str().unwrap().to_string();
+    s.track_neutron("routers", &rid);
+    let mut joined = Vec::new();
+    for n in [&na, &nb] {
+        let sub = &s
+            .neutron
+            .list("subnets", &[("network_id", n["id"].as_str().unwrap())])[0];
+        let sid = sub["id"].as_str().unwrap().to_string();
+        s.neutron.put_action(
+            &format!("routers/{rid}/add_router_interface"),
+            serde_json::json!({"subnet_id": sid}),
+        );
+        joined.push(sid);
+    }
+    let mut ok = false;
+    for _ in 0..20 {
+        if s.exec(&ca, &["ping", "-c", "1", "-W", "1", &ip_b]).is_ok() {
+            ok = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    for sid in &joined {
+        s.neutron.put_action(
+            &format!("routers/{rid}/remove_router_interface"),
+            serde_json::json!({"subnet_id": sid}),
+        );
+    }
+    s.neutron.delete("routers", &rid);
+    assert!(ok, "a router joins the networks");
+    s.rm(&ca);
+    s.rm(&cb);
+    s.network_rm(&a);
+    s.network_rm(&b);
+}

@@ -1,0 +1,610 @@
+//! Support for the real-stack tests: the stack's coordinates, the daemon process, Docker and
+//! Neutron helpers, and clean-up of everything a run creates (also on failure).
+
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+pub const DOCKER: &str = "/usr/bin/docker";
+
+/// Plugin name the daemon registers as: `kuryr`, or `KURYR_TEST_PLUGIN_NAME` to run beside
+/// another daemon that holds `kuryr.sock`.
+pub fn plugin_name() -> String {
+    std::env::var("KURYR_TEST_PLUGIN_NAME")
+        .ok()
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| "kuryr".into())
+}
+
+pub fn socket() -> String {
+    format!("/run/docker/plugins/{}.sock", plugin_name())
+}
+
+/// The stack's coordinates (from `stack/env.sh`).
+#[derive(Debug, Clone)]
+pub struct StackEnv {
+    pub neutron_url: String,
+    pub chassis: String,
+    pub image: String,
+}
+
+impl StackEnv {
+    /// `None` (after printing why) when the real stack is not available.
+    pub fn from_env() -> Option<Self> {
+        let get = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        if get("KURYR_TEST_DOCKER").is_none() {
+            eprintln!("skipped: KURYR_TEST_DOCKER is not set (no docker daemon)");
+            return None;
+        }
+        let Some(neutron_url) = get("KURYR_TEST_NEUTRON_URL") else {
+            eprintln!("skipped: KURYR_TEST_NEUTRON_URL is not set (no neutron)");
+            return None;
+        };
+        if std::os::unix::net::UnixStream::connect(socket()).is_ok() {
+            eprintln!("skipped: another daemon already serves {}", socket());
+            return None;
+        }
+        Some(StackEnv {
+            neutron_url,
+            chassis: get("KURYR_TEST_CHASSIS").unwrap_or_else(hostname),
+            image: get("KURYR_TEST_IMAGE").unwrap_or_else(|| "kuryr-busybox".into()),
+        })
+    }
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
+}
+
+/// A minimal Neutron client for assertions (plain HTTP to the noauth API on loopback).
+pub struct NeutronProbe {
+    host_port: String,
+}
+
+fn json_key(resource: &str) -> String {
+    resource.replace('-', "_")
+}
+
+fn singular(resource: &str) -> String {
+    let k = json_key(resource);
+    if let Some(s) = k.strip_suffix("ies") {
+        format!("{s}y")
+    } else {
+        k.trim_end_matches('s').to_string()
+    }
+}
+
+impl NeutronProbe {
+    pub fn new(url: &str) -> Self {
+        let host_port = url
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .split('/')
+            .next()
+            .unwrap()
+            .to_string();
+        NeutronProbe { host_port }
+    }
+
+    fn request(&self, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
+        let body = body.map(|b| b.to_string()).unwrap_or_default();
+        for attempt in 0..3 {
+            let Ok(mut s) = TcpStream::connect(&self.host_port) else {
+                std::thread::sleep(Duration::from_millis(200 * (attempt + 1)));
+                continue;
+            };
+            s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+            let req = format!(
+                "{method} /v2.0/{path} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nAccept: application/json\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
+                self.host_port,
+                body.len()
+            );
+            if s.write_all(req.as_bytes()).is_err() {
+                continue;
+            }
+            let mut raw = Vec::new();
+            if s.read_to_end(&mut raw).is_err() || raw.is_empty() {
+                continue;
+            }
+            let text = String::from_utf8_lossy(&raw).to_string();
+            let (head, rest) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+            let status: u16 = head
+                .split_whitespace()
+                .nth(1)
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(0);
+            let chunked = head
+                .to_ascii_lowercase()
+                .contains("transfer-encoding: chunked");
+            let body = if chunked {
+                dechunk(rest)
+            } else {
+                rest.to_string()
+            };
+            let v = serde_json::from_str(&body).unwrap_or(Value::Null);
+            return (status, v);
+        }
+        panic!(
+            "neutron at {} does not answer {method} {path}",
+            self.host_port
+        );
+    }
+
+    pub fn list(&self, resource: &str, filters: &[(&str, &str)]) -> Vec<Value> {
+        let q: Vec<String> = filters
+            .iter()
+            .map(|(k, v)| format!("{k}={}", encode(v)))
+            .collect();
+        let path = if q.is_empty() {
+            resource.to_string()
+        } else {
+            format!("{resource}?{}", q.join("&"))
+        };
+        let (status, v) = self.request("GET", &path, None);
+        assert_eq!(status, 200, "GET {path}: {v}");
+        v[json_key(resource)]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    pub fn get(&self, resource: &str, id: &str) -> Option<Value> {
+        let (status, v) = self.request("GET", &format!("{resource}/{id}"), None);
+        match status {
+            200 => Some(v[singular(resource)].clone()),
+            404 => None,
+            s => panic!("GET {resource}/{id}: {s} {v}"),
+        }
+    }
+
+    pub fn create(&self, resource: &str, body: Value) -> Value {
+        let (status, v) = self.request("POST", resource, Some(&body));
+        assert_eq!(status, 201, "POST {resource}: {v}");
+        v[singular(resource)].clone()
+    }
+
+    pub fn put_action(&self, path: &str, body: Value) -> Value {
+        let (status, v) = self.request("PUT", path, Some(&body));
+        assert_eq!(status, 200, "PUT {path}: {v}");
+        v
+    }
+
+    /// Deletes; "not found" is fine.
+    pub fn delete(&self, resource: &str, id: &str) {
+        let (status, v) = self.request("DELETE", &format!("{resource}/{id}"), None);
+        assert!(
+            status == 204 || status == 404,
+            "DELETE {resource}/{id}: {status} {v}"
+        );
+    }
+}
+
+fn dechunk(s: &str) -> String {
+    let mut out = String::new();
+    let mut rest = s;
+    while let Some((size, after)) = rest.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 || after.len() < n {
+            break;
+        }
+        out.push_str(&after[..n]);
+        rest = after[n..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+fn encode(v: &str) -> String {
+    v.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b',' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+pub fn tags_of(v: &Value) -> Vec<String> {
+    v["tags"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|t| t.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+pub fn tap_name(port_id: &str) -> String {
+    format!("tap{}", &port_id[..11])
+}
+
+/// Runs `/usr/bin/docker` with `args`; stdout on success, stderr on failure.
+pub fn docker_cmd(args: &[&str]) -> Result<String, String> {
+    let out = Command::new(DOCKER)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run {DOCKER}: {e}"))?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).to_string())
+    } else {
+        Err(format!(
+            "docker {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
+/// The running test stack: daemon, config, and everything to clean up.
+pub struct Stack {
+    pub env: StackEnv,
+    pub neutron: NeutronProbe,
+    pub dir: PathBuf,
+    pub run_id: String,
+    pub default_pool_v4: String,
+    pub default_pool_v6: String,
+    daemon: Option<Child>,
+    containers: Vec<String>,
+    networks: Vec<String>,
+    neutron_resources: Vec<(String, String)>,
+    created_default_pools: Vec<String>,
+    /// Kuryr networks and ports seen in this run (the leftover checks look only at these, so
+    /// other daemons on the shared stack do not matter).
+    seen_nets: std::cell::RefCell<std::collections::BTreeSet<String>>,
+    seen_ports: std::cell::RefCell<std::collections::BTreeSet<String>>,
+}
+
+impl Stack {
+    pub fn start(env: StackEnv) -> Self {
+        let run_id = format!(
+            "{:x}",
+            (std::process::id() as u64) << 20
+                ^ (Instant::now().elapsed().as_nanos() as u64)
+                ^ std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_micros() as u64
+        );
+        let run_id = run_id[run_id.len().saturating_sub(6)..].to_string();
+        let dir = std::env::temp_dir().join(format!("kuryr-e2e-{run_id}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let neutron = NeutronProbe::new(&env.neutron_url);
+        let mut s = Stack {
+            env,
+            neutron,
+            dir,
+            run_id,
+            default_pool_v4: String::new(),
+            default_pool_v6: String::new(),
+            daemon: None,
+            containers: Vec::new(),
+            networks: Vec::new(),
+            neutron_resources: Vec::new(),
+            created_default_pools: Vec::new(),
+            seen_nets: Default::default(),
+            seen_ports: Default::default(),
+        };
+        s.default_pool_v4 = s.ensure_pool("kuryr", "10.90.0.0/16", 24);
+        s.default_pool_v6 = s.ensure_pool("kuryr6", "fd90::/48", 64);
+        s.write_config();
+        s.start_daemon();
+        s
+    }
+
+    /// The deployer creates the default pools; create them if this stack has none.
+    fn ensure_pool(&mut self, name: &str, prefix: &str, len: u8) -> String {
+        if let Some(p) = self.neutron.list("subnetpools", &[("name", name)]).first() {
+            return p["id"].as_str().unwrap().to_string();
+        }
+        let p = self.neutron.create(
+            "subnetpools",
+            serde_json::json!({"subnetpool": {"name": name, "prefixes": [prefix], "default_prefixlen": len}}),
+        );
+        let id = p["id"].as_str().unwrap().to_string();
+        self.created_default_pools.push(id.clone());
+        id
+    }
+
+    fn write_config(&self) {
+        let conf = format!(
+            "[DEFAULT]\ndebug = true\nhost = {chassis}\nkuryr_uri = unix://{sock}\ncapability_scope = local\nprocess_external_connectivity = true\n\n\
+             [neutron]\nauth_type = none\nendpoint = {url}\ndefault_subnetpool_v4 = kuryr\n\
+             default_subnetpool_v6 = kuryr6\nvif_plugging_is_fatal = true\nvif_plugging_timeout = 30\n\
+             \n[binding]\nveth_dst_prefix = eth\n",
+            url = self.env.neutron_url,
+            chassis = self.env.chassis,
+            sock = socket()
+        );
+        std::fs::write(self.dir.join("kuryr.conf"), conf).unwrap();
+    }
+
+    pub fn start_daemon(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("kuryr.log"))
+            .unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_kuryr-server"))
+            .arg("--config-file")
+            .arg(self.dir.join("kuryr.conf"))
+            .env("RUST_LOG", "debug")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("start kuryr-server");
+        self.daemon = Some(child);
+        let start = Instant::now();
+        while std::os::unix::net::UnixStream::connect(socket()).is_err() {
+            if let Some(status) = self.daemon.as_mut().unwrap().try_wait().unwrap() {
+                panic!("kuryr-server exited with {status}:\n{}", self.log_tail());
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "kuryr-server did not listen on {}:\n{}",
+                socket(),
+                self.log_tail()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// SIGKILL: no clean shutdown, as in a crash.
+    pub fn kill_daemon(&mut self) {
+        if let Some(mut c) = self.daemon.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    fn stop_daemon(&mut self) {
+        if let Some(mut c) = self.daemon.take() {
+            // SIGTERM first: graceful shutdown removes the socket.
+            let _ = Command::new("kill").arg(c.id().to_string()).status();
+            let start = Instant::now();
+            while start.elapsed() < Duration::from_secs(10) {
+                if c.try_wait().ok().flatten().is_some() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    pub fn log_tail(&self) -> String {
+        let log = std::fs::read_to_string(self.dir.join("kuryr.log")).unwrap_or_default();
+        let lines: Vec<&str> = log.lines().collect();
+        lines[lines.len().saturating_sub(40)..].join("\n")
+    }
+
+    pub fn unique(&self, tag: &str) -> String {
+        format!("kt{}-{tag}", self.run_id)
+    }
+
+    pub fn docker(&self, args: &[&str]) -> String {
+        docker_cmd(args).unwrap_or_else(|e| panic!("{e}\n--- kuryr log ---\n{}", self.log_tail()))
+    }
+
+    pub fn network_create(&mut self, tag: &str, args: &[&str]) -> String {
+        let name = self.unique(tag);
+        let name_p = plugin_name();
+        let mut all = vec!["network", "create", "-d", &name_p, "--ipam-driver", &name_p];
+        all.extend_from_slice(args);
+        all.push(&name);
+        self.networks.push(name.clone());
+        self.docker(&all);
+        name
+    }
+
+    pub fn network_rm(&mut self, name: &str) {
+        self.docker(&["network", "rm", name]);
+        self.networks.retain(|n| n != name);
+    }
+
+    pub fn docker_network_id(&self, name: &str) -> String {
+        self.docker(&["network", "inspect", "-f", "{{.Id}}", name])
+            .trim()
+            .to_string()
+    }
+
+    pub fn run(&mut self, net: &str, extra: &[&str]) -> String {
+        let name = self.unique(&format!("c{}", self.containers.len()));
+        self.containers.push(name.clone());
+        let mut args = vec!["run", "-d", "--name", &name, "--network", net];
+        args.extend_from_slice(extra);
+        let image = self.env.image.clone();
+        args.extend_from_slice(&[&image, "sleep", "600"]);
+        self.docker(&args);
+        name
+    }
+
+    pub fn track_container(&mut self, name: &str) {
+        self.containers.push(name.to_string());
+    }
+
+    pub fn rm(&mut self, name: &str) {
+        self.docker(&["rm", "-f", name]);
+        self.containers.retain(|c| c != name);
+    }
+
+    pub fn container_ip(&self, c: &str, net: &str) -> String {
+        let f = format!("{{{{(index .NetworkSettings.Networks \"{net}\").IPAddress}}}}");
+        self.docker(&["inspect", "-f", &f, c]).trim().to_string()
+    }
+
+    pub fn exec(&self, c: &str, cmd: &[&str]) -> Result<String, String> {
+        let mut args = vec!["exec", c];
+        args.extend_from_slice(cmd);
+        docker_cmd(&args)
+    }
+
+    pub fn exec_ok(&self, c: &str, cmd: &[&str]) -> String {
+        self.exec(c, cmd)
+            .unwrap_or_else(|e| panic!("{e}\n--- kuryr log ---\n{}", self.log_tail()))
+    }
+
+    pub fn track_neutron(&mut self, resource: &str, id: &str) {
+        self.neutron_resources
+            .push((resource.to_string(), id.to_string()));
+    }
+
+    /// The one Neutron network tagged with the Docker network id.
+    pub fn neutron_network_of(&self, docker_id: &str) -> Value {
+        let tags = format!(
+            "kuryr.net.uuid.lh:{},kuryr.net.uuid.uh:{}",
+            &docker_id[..32],
+            &docker_id[32..]
+        );
+        let nets = self.neutron.list("networks", &[("tags", &tags)]);
+        assert_eq!(nets.len(), 1, "networks tagged {tags}: {nets:?}");
+        if nets[0]["name"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("kuryr-net-")
+        {
+            self.seen_nets
+                .borrow_mut()
+                .insert(nets[0]["id"].as_str().unwrap().to_string());
+        }
+        nets[0].clone()
+    }
+
+    /// Ports Kuryr bound on a network.
+    pub fn kuryr_ports(&self, net_id: &str) -> Vec<Value> {
+        let ports = self.neutron.list(
+            "ports",
+            &[("network_id", net_id), ("device_owner", "compute:kuryr")],
+        );
+        let adopted: Vec<&String> = self.neutron_resources.iter().map(|(_, id)| id).collect();
+        for p in &ports {
+            let id = p["id"].as_str().unwrap().to_string();
+            if !adopted.contains(&&id) {
+                self.seen_ports.borrow_mut().insert(id);
+            }
+        }
+        ports
+    }
+
+    pub fn host_has_link(&self, name: &str) -> bool {
+        Path::new("/sys/class/net").join(name).exists()
+    }
+
+    pub fn ovs_has_port(&self, name: &str) -> bool {
+        Command::new("ovs-vsctl")
+            .args(["list-ports", "br-int"])
+            .output()
+            .map(|o| {
+                String::from_utf8_lossy(&o.stdout)
+                    .lines()
+                    .any(|l| l == name)
+            })
+            .unwrap_or(false)
+    }
+
+    /// After a scenario: nothing Kuryr made for this run is left in Neutron or on the host.
+    pub fn assert_no_kuryr_leftovers(&self, scenario: &str) {
+        for id in self.seen_nets.borrow().iter() {
+            let n = self.neutron.get("networks", id);
+            assert!(n.is_none(), "{scenario}: kuryr network left: {n:?}");
+        }
+        let ports: Vec<String> = self.seen_ports.borrow().iter().cloned().collect();
+        for id in &ports {
+            let p = self.neutron.get("ports", id);
+            assert!(p.is_none(), "{scenario}: kuryr port left: {p:?}");
+            let sgs = self.neutron.list(
+                "security-groups",
+                &[("name", &format!("{id}-exposed_ports"))],
+            );
+            assert!(
+                sgs.is_empty(),
+                "{scenario}: exposed-port group left: {sgs:?}"
+            );
+            assert!(
+                !self.host_has_link(&tap_name(id)),
+                "{scenario}: tap of {id} left"
+            );
+        }
+        let pools: Vec<Value> = self
+            .neutron
+            .list("subnetpools", &[])
+            .into_iter()
+            .filter(|p| {
+                p["name"]
+                    .as_str()
+                    .unwrap_or("")
+                    .starts_with("kuryrPool-10.91.")
+            })
+            .collect();
+        assert!(
+            pools.is_empty(),
+            "{scenario}: kuryr subnetpools left: {pools:?}"
+        );
+        let out = Command::new("ovs-vsctl")
+            .args([
+                "--bare",
+                "--columns=external_ids",
+                "find",
+                "Interface",
+                "external_ids:owner=kuryr",
+            ])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).to_string())
+            .unwrap_or_default();
+        for id in &ports {
+            assert!(
+                !out.contains(id.as_str()),
+                "{scenario}: ovs port of {id} left"
+            );
+        }
+    }
+
+    /// Removes everything the run created; never panics.
+    pub fn cleanup(&mut self) {
+        for c in std::mem::take(&mut self.containers) {
+            let _ = docker_cmd(&["rm", "-f", &c]);
+        }
+        for n in std::mem::take(&mut self.networks) {
+            let _ = docker_cmd(&["network", "rm", &n]);
+        }
+        self.stop_daemon();
+        for (r, id) in std::mem::take(&mut self.neutron_resources)
+            .into_iter()
+            .rev()
+        {
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                if r == "networks" {
+                    // Ports a failed scenario left on it first.
+                    for p in self.neutron.list("ports", &[("network_id", &id)]) {
+                        if p["device_owner"]
+                            .as_str()
+                            .unwrap_or("")
+                            .starts_with("network:")
+                        {
+                            continue;
+                        }
+                        self.neutron.delete("ports", p["id"].as_str().unwrap());
+                    }
+                }
+                self.neutron.delete(&r, &id)
+            }));
+        }
+        for id in std::mem::take(&mut self.created_default_pools) {
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                self.neutron.delete("subnetpools", &id)
+            }));
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}

@@ -1,0 +1,330 @@
+//! Transports other than the unix socket: plain TCP, TCP with TLS, TLS with a mandatory client
+//! certificate. Certificates are made with the `openssl` command in a temp dir.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::TokioIo;
+use kuryr_libnetwork::transport::{
+    listener_from_systemd, serve_plugin, serve_tcp, serve_tcp_tls, server_config, Listen, TlsFiles,
+    UnixListenerConfig,
+};
+use kuryr_libnetwork::Limits;
+use kuryr_plugin_api::keys::paths;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use serde_json::{json, Value};
+use tokio::io::{AsyncRead, AsyncWrite};
+
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = std::process::Command::new("openssl")
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("openssl");
+    assert!(
+        out.status.success(),
+        "openssl {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A CA plus a server certificate for 127.0.0.1 and a client certificate, all signed by the CA.
+fn make_pki(dir: &Path) {
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    let mut ca = vec!["req", "-x509"];
+    ca.extend(ec);
+    ca.extend([
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "1",
+        "-subj",
+        "/CN=kuryr-test-ca",
+    ]);
+    openssl(dir, &ca);
+    for (name, ext) in [
+        (
+            "server",
+            "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+        ),
+        (
+            "client",
+            "basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n",
+        ),
+    ] {
+        std::fs::write(dir.join(format!("{name}.ext")), ext).unwrap();
+        let (key, csr, pem, extf) = (
+            format!("{name}.key"),
+            format!("{name}.csr"),
+            format!("{name}.pem"),
+            format!("{name}.ext"),
+        );
+        let mut req = vec!["req"];
+        req.extend(ec);
+        req.extend(["-keyout", &key, "-out", &csr, "-subj", "/CN=kuryr-test"]);
+        openssl(dir, &req);
+        openssl(
+            dir,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                &csr,
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-out",
+                &pem,
+                "-days",
+                "1",
+                "-extfile",
+                &extf,
+            ],
+        );
+    }
+}
+
+async fn post<S>(io: S, path: &str, body: &str) -> Result<(StatusCode, Value), String>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
+        .await
+        .map_err(|e| format!("handshake: {e}"))?;
+    tokio::spawn(conn);
+    let req = Request::post(path)
+        .header(http::header::HOST, "plugin.moby.localhost")
+        .body(Full::new(Bytes::from(body.to_owned())))
+        .unwrap();
+    let resp = sender
+        .send_request(req)
+        .await
+        .map_err(|e| format!("send: {e}"))?;
+    let status = resp.status();
+    let bytes = resp
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| e.to_string())?
+        .to_bytes();
+    Ok((
+        status,
+        serde_json::from_slice(&bytes).map_err(|e| e.to_string())?,
+    ))
+}
+
+fn client_config(dir: &Path, with_cert: bool) -> Arc<rustls::ClientConfig> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(CertificateDer::from_pem_file(dir.join("ca.pem")).unwrap())
+        .unwrap();
+    let builder = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots);
+    let config = if with_cert {
+        let cert = CertificateDer::from_pem_file(dir.join("client.pem")).unwrap();
+        let key = PrivateKeyDer::from_pem_file(dir.join("client.key")).unwrap();
+        builder.with_client_auth_cert(vec![cert], key).unwrap()
+    } else {
+        builder.with_no_client_auth()
+    };
+    Arc::new(config)
+}
+
+async fn tls_activate(
+    addr: SocketAddr,
+    config: Arc<rustls::ClientConfig>,
+) -> Result<(StatusCode, Value), String> {
+    let tcp = tokio::net::TcpStream::connect(addr)
+        .await
+        .map_err(|e| e.to_string())?;
+    let tls = tokio_rustls::TlsConnector::from(config)
+        .connect(ServerName::IpAddress(addr.ip().into()), tcp)
+        .await
+        .map_err(|e| format!("tls: {e}"))?;
+    post(tls, paths::ACTIVATE, "").await
+}
+
+fn implements() -> Value {
+    json!({"Implements": ["NetworkDriver", "IpamDriver"]})
+}
+
+#[tokio::test]
+async fn plain_tcp_serves_the_api() {
+    let (app, _) = common::app(Limits::default());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(serve_tcp(listener, app, async {
+        let _ = stopped.await;
+    }));
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    assert_eq!(
+        post(tcp, paths::ACTIVATE, "").await.unwrap(),
+        (StatusCode::OK, implements())
+    );
+    stop.send(()).unwrap();
+    server.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn tls_serves_the_api_and_refuses_plain_http() {
+    let dir = tempfile::tempdir().unwrap();
+    make_pki(dir.path());
+    let files = TlsFiles {
+        cert: dir.path().join("server.pem"),
+        key: dir.path().join("server.key"),
+        client_ca: None,
+    };
+    let (app, _) = common::app(Limits::default());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(serve_tcp_tls(
+        listener,
+        server_config(&files).unwrap(),
+        app,
+        async {
+            let _ = stopped.await;
+        },
+    ));
+
+    assert_eq!(
+        tls_activate(addr, client_config(dir.path(), false))
+            .await
+            .unwrap(),
+        (StatusCode::OK, implements())
+    );
+    // Plain HTTP on the TLS port gets no HTTP answer; and the server keeps serving TLS after it.
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    assert!(post(tcp, paths::ACTIVATE, "").await.is_err());
+    assert!(tls_activate(addr, client_config(dir.path(), false))
+        .await
+        .is_ok());
+
+    stop.send(()).unwrap();
+    server.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn tls_with_client_ca_requires_a_client_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    make_pki(dir.path());
+    let files = TlsFiles {
+        cert: dir.path().join("server.pem"),
+        key: dir.path().join("server.key"),
+        client_ca: Some(dir.path().join("ca.pem")),
+    };
+    let (app, _) = common::app(Limits::default());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(serve_tcp_tls(
+        listener,
+        server_config(&files).unwrap(),
+        app,
+        async {
+            let _ = stopped.await;
+        },
+    ));
+
+    assert!(tls_activate(addr, client_config(dir.path(), false))
+        .await
+        .is_err());
+    assert_eq!(
+        tls_activate(addr, client_config(dir.path(), true))
+            .await
+            .unwrap(),
+        (StatusCode::OK, implements())
+    );
+    stop.send(()).unwrap();
+    server.await.unwrap().unwrap();
+}
+
+#[test]
+fn bad_tls_files_are_reported_with_their_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = TlsFiles {
+        cert: dir.path().join("nope.pem"),
+        key: dir.path().join("nope.key"),
+        client_ca: None,
+    };
+    let err = server_config(&missing).unwrap_err();
+    assert!(err.to_string().contains("nope.pem"), "{err}");
+    std::fs::write(dir.path().join("empty.pem"), "").unwrap();
+    let empty = TlsFiles {
+        cert: dir.path().join("empty.pem"),
+        ..missing
+    };
+    let err = server_config(&empty).unwrap_err();
+    assert!(err.to_string().contains("no certificate in"), "{err}");
+}
+
+#[tokio::test]
+async fn no_systemd_socket_without_listen_fds() {
+    // The test process is not socket-activated: LISTEN_PID (if set at all) is not ours.
+    assert!(listener_from_systemd().unwrap().is_none());
+}
+
+#[tokio::test]
+async fn serve_plugin_on_unix_removes_its_socket_at_shutdown() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("run").join("kuryr-t.sock");
+    let listen = Listen::Unix(UnixListenerConfig::new(&socket));
+    let (app, _) = common::app(Limits::default());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        serve_plugin(&listen, app, async {
+            let _ = stopped.await;
+        })
+        .await
+    });
+    // Wait for the socket to appear, then talk to it.
+    for _ in 0..100 {
+        if socket.exists() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        common::call_unix(&socket, paths::ACTIVATE, "")
+            .await
+            .unwrap(),
+        (StatusCode::OK, implements())
+    );
+    stop.send(()).unwrap();
+    server.await.unwrap().unwrap();
+    assert!(!socket.exists(), "socket left behind after shutdown");
+}
+
+#[tokio::test]
+async fn serve_plugin_reports_tcp_bind_errors_with_the_address() {
+    let taken = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = taken.local_addr().unwrap();
+    let (app, _) = common::app(Limits::default());
+    let err = serve_plugin(&Listen::Tcp { addr, tls: None }, app, async {})
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains(&addr.to_string()), "{err}");
+}
