@@ -310,7 +310,8 @@ class PythonDriver(DaemonDriver):
         if self.activated():
             raise BenchError("something already answers on %s: stop it first" % PYTHON_URI)
         os.makedirs(os.path.dirname(PYTHON_SPEC), exist_ok=True)
-        self.spec_created = not os.path.exists(PYTHON_SPEC)
+        # Remember across rounds whether the file was ours to remove at the end.
+        self.spec_created = getattr(self, "spec_created", False) or not os.path.exists(PYTHON_SPEC)
         with open(PYTHON_SPEC, "w") as f:
             f.write(PYTHON_URI + "\n")
 

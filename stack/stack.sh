@@ -327,7 +327,7 @@ EOF
     touch "$DATA/keystone/.bootstrapped"
   fi
   if ! pid_alive "$RUN/keystone.pid"; then
-    if curl -fsS -m 3 -o /dev/null "http://127.0.0.1:$KEYSTONE_PORT/v3"; then
+    if curl -fsS -m 3 -o /dev/null "http://127.0.0.1:$KEYSTONE_PORT/v3" 2>/dev/null; then
       die "something not started by us answers on 127.0.0.1:$KEYSTONE_PORT"
     fi
     OS_KEYSTONE_CONFIG_FILES="$ETC/keystone/keystone.conf" \
