@@ -37,6 +37,11 @@ stack_processes_gone() {
     [[ -e $f ]] || continue
     if kill -0 "$(cat "$f")" 2>/dev/null; then log "still running: $f"; left=1; fi
   done
+  # Every piece we start names the stack's directory on its command line (data, config or logs).
+  local dir=${KURYR_STACK_DIR:-/var/lib/kuryr-stack}
+  if pgrep -af -- "$dir/(run|data|etc)/" >&2; then
+    log "processes of the stack still running (above)"; left=1
+  fi
   return $left
 }
 

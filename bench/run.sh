@@ -63,7 +63,8 @@ main() {
   fi
 
   # A kuryr-server from `./dev.sh up` owns the `kuryr` socket: stop it for the run, restart after.
-  if [[ -f $DEV_KURYR_PID ]] && kill -0 "$(cat "$DEV_KURYR_PID")" 2>/dev/null; then
+  if [[ -f $DEV_KURYR_PID ]] && kill -0 "$(cat "$DEV_KURYR_PID")" 2>/dev/null &&
+    grep -q kuryr "/proc/$(cat "$DEV_KURYR_PID")/cmdline" 2>/dev/null; then
     log "stopping the kuryr-server started by ./dev.sh up (pid $(cat "$DEV_KURYR_PID")); restarted afterwards"
     kill "$(cat "$DEV_KURYR_PID")"
     local i

@@ -55,7 +55,41 @@ wait_for() {
   done
 }
 
-pid_alive() { [[ -f $1 ]] && kill -0 "$(cat "$1")" 2>/dev/null; }
+# True when the pid file names a live process that is the piece it is named after. A stale pid file
+# (the machine restarted, the process was killed) may name a pid that now belongs to anything else,
+# and we must never signal a process we did not start.
+pid_alive() {
+  local pidf=$1 pid
+  [[ -f $pidf ]] || return 1
+  pid=$(cat "$pidf" 2>/dev/null) || return 1
+  pid_is_piece "$pid" "$(basename "$pidf" .pid)"
+}
+
+# pid_is_piece PID NAME: PID is alive and runs the program of piece NAME.
+pid_is_piece() {
+  local pid=$1 name=$2 cmd pat
+  [[ $pid =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null || return 1
+  cmd=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) || return 1
+  case $name in
+    mariadb) pat='mariadbd|mysqld' ;;
+    ovsdb-server | ovnnb_db | ovnsb_db) pat='ovsdb-server' ;;
+    neutron-api* | keystone) pat='uwsgi' ;;
+    *) pat=$name ;;
+  esac
+  [[ $cmd =~ $pat ]]
+}
+
+# Unmounts everything mounted below DIR, deepest first. dockerd bind-mounts its data root onto
+# itself and leaves that mount behind when it is killed, which would make `rm -rf` fail with EBUSY.
+unmount_below() {
+  local dir=$1 mp
+  awk -v d="$dir" '$5 == d || index($5, d "/") == 1 { print $5 }' /proc/self/mountinfo |
+    awk '{ print length($0) "\t" $0 }' | sort -rn | cut -f2- |
+    while read -r mp; do
+      log "unmounting $mp"
+      umount "$mp" 2>/dev/null || umount -l "$mp"
+    done
+}
 
 # ----------------------------------------------------------------------------------------------
 # install
@@ -463,8 +497,9 @@ cmd_up() {
 
 wait_gone() { # pidfile seconds
   local pidf=$1 secs=$2 pid; pid=$(cat "$pidf" 2>/dev/null) || return 0
+  local name; name=$(basename "$pidf" .pid)
   local deadline=$(( $(date +%s) + secs ))
-  while kill -0 "$pid" 2>/dev/null; do
+  while pid_is_piece "$pid" "$name"; do
     if (( $(date +%s) >= deadline )); then kill -9 "$pid" 2>/dev/null || true; break; fi
     sleep 0.2
   done
@@ -485,6 +520,7 @@ cmd_down() {
   done
   if [[ ${WIPE:-0} == 1 ]]; then
     log "wiping $DATA and $ETC"
+    unmount_below "$DATA"
     rm -rf "$DATA" "$ETC"
   fi
 }
