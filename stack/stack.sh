@@ -497,9 +497,10 @@ cmd_up() {
 
 wait_gone() { # pidfile seconds
   local pidf=$1 secs=$2 pid; pid=$(cat "$pidf" 2>/dev/null) || return 0
-  local name; name=$(basename "$pidf" .pid)
+  # Callers check identity (pid_alive) before they signal; from then on only existence counts,
+  # because a dying process has an empty cmdline but still holds its ports and files.
   local deadline=$(( $(date +%s) + secs ))
-  while pid_is_piece "$pid" "$name"; do
+  while kill -0 "$pid" 2>/dev/null; do
     if (( $(date +%s) >= deadline )); then kill -9 "$pid" 2>/dev/null || true; break; fi
     sleep 0.2
   done

@@ -7,6 +7,7 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 
+use crate::config::PortMode;
 use crate::constants::*;
 use crate::driver::{parse_address, parse_network_cidr, validate_docker_id, KuryrDriver, PoolRef};
 use crate::error::{with_rollback, DriverError, Result};
@@ -196,6 +197,17 @@ impl KuryrDriver {
                     "{n} networks are named {name}"
                 ))),
             };
+        }
+        // Inside a VM (macvlan mode) containers can only reach the VM's own network, so that is
+        // the default, adopted like a named one and never deleted (as the Python original does).
+        if matches!(self.cfg.port_mode, PortMode::Nested { .. }) {
+            let vm = self.vm_port().await?;
+            return self.nt.network(&vm.network_id).await?.map(Some).ok_or_else(|| {
+                DriverError::NotFound(format!(
+                    "network {} of the vm port {} does not exist",
+                    vm.network_id, vm.id
+                ))
+            });
         }
         Ok(None)
     }

@@ -905,7 +905,16 @@ async fn nested_mode_adds_and_removes_address_pairs() {
         vm_now.allowed_address_pairs[0].ip_address,
         addr.split('/').next().unwrap()
     );
-    let port = t.ports_on(&t.network_of(&net).id)[0].clone();
+    // Without neutron.net.* the docker network is the vm's own network (the only one the
+    // containers can reach through the vm's interface).
+    assert_eq!(t.network_of(&net).id, vm_net.id);
+    let ports: Vec<_> = t
+        .ports_on(&vm_net.id)
+        .into_iter()
+        .filter(|p| p.id != vm.id)
+        .collect();
+    assert_eq!(ports.len(), 1, "{ports:?}");
+    let port = ports[0].clone();
     assert_eq!(
         port.binding_host_id, "",
         "container ports stay unbound in a vm"
