@@ -202,12 +202,17 @@ impl KuryrDriver {
         // the default, adopted like a named one and never deleted (as the Python original does).
         if matches!(self.cfg.port_mode, PortMode::Nested { .. }) {
             let vm = self.vm_port().await?;
-            return self.nt.network(&vm.network_id).await?.map(Some).ok_or_else(|| {
-                DriverError::NotFound(format!(
-                    "network {} of the vm port {} does not exist",
-                    vm.network_id, vm.id
-                ))
-            });
+            return self
+                .nt
+                .network(&vm.network_id)
+                .await?
+                .map(Some)
+                .ok_or_else(|| {
+                    DriverError::NotFound(format!(
+                        "network {} of the vm port {} does not exist",
+                        vm.network_id, vm.id
+                    ))
+                });
         }
         Ok(None)
     }
