@@ -107,7 +107,7 @@ impl KuryrDriver {
                     name: port_name(ep),
                     network_id: net.id.clone(),
                     fixed_ips: ips.iter().map(|ip| (None, Some(*ip))).collect(),
-                    mac_address: mac.map(str::to_string),
+                    mac_address: mac.filter(|_| self.mac_goes_on_port()).map(str::to_string),
                     device_owner: Some(DEVICE_OWNER.into()),
                     device_id: Some(ep.clone()),
                     host_id: bind_here.then(|| self.cfg.host.clone()),
@@ -125,14 +125,14 @@ impl KuryrDriver {
                 .await?
         };
 
-        let mode = self.nested_neutron_side(&port, undo).await?;
+        let iface_mac = self.iface_mac(&port, mac);
+        let mode = self.nested_neutron_side(&port, &iface_mac, undo).await?;
         let bind = BindRequest {
             port_id: port.id.clone(),
             endpoint_id: ep.clone(),
             network_id: net.id.clone(),
             project_id: port.project_id.clone(),
-            mac: port
-                .mac_address
+            mac: iface_mac
                 .parse()
                 .map_err(|e: kuryr_binding::BindingError| {
                     DriverError::Binding(format!("port {}: {e}", port.id))
@@ -273,7 +273,7 @@ impl KuryrDriver {
         if !keep.admin_state_up {
             change.admin_state_up = Some(true);
         }
-        if let Some(m) = mac {
+        if let Some(m) = mac.filter(|_| self.mac_goes_on_port()) {
             if !keep.mac_address.eq_ignore_ascii_case(m) {
                 change.mac_address = Some(m.to_string());
             }
@@ -394,8 +394,29 @@ impl KuryrDriver {
         Ok(p)
     }
 
+    /// Whether the container's MAC is also the Neutron port's. Not in the macvlan mode: there the
+    /// MAC lives in the VM port's address pair, and a port with the same MAC would make OVN see
+    /// it twice on the switch (the VM port and the container's virtual port), so that replies
+    /// went to either at random.
+    pub(crate) fn mac_goes_on_port(&self) -> bool {
+        !matches!(self.cfg.port_mode, PortMode::Nested { .. })
+    }
+
+    /// The MAC the container's interface carries: Docker's, or else the port's.
+    fn iface_mac(&self, port: &Port, docker_mac: Option<&str>) -> String {
+        match docker_mac {
+            Some(m) if !self.mac_goes_on_port() => m.to_string(),
+            _ => port.mac_address.clone(),
+        }
+    }
+
     /// Neutron side of the nested modes; returns how the host should make the interface.
-    async fn nested_neutron_side(&self, port: &Port, undo: &mut Undo) -> Result<BindMode> {
+    async fn nested_neutron_side(
+        &self,
+        port: &Port,
+        iface_mac: &str,
+        undo: &mut Undo,
+    ) -> Result<BindMode> {
         match &self.cfg.port_mode {
             PortMode::Veth => Ok(BindMode::Veth),
             PortMode::Nested { link_iface } => {
@@ -408,7 +429,7 @@ impl KuryrDriver {
                     if !pairs.iter().any(|p| p.ip_address == ip) {
                         let pair = crate::neutron::AddressPair {
                             ip_address: ip,
-                            mac_address: Some(port.mac_address.clone()),
+                            mac_address: Some(iface_mac.to_string()),
                         };
                         pairs.push(pair.clone());
                         added.push(pair);
@@ -423,7 +444,8 @@ impl KuryrDriver {
                                 ..Default::default()
                             },
                         )
-                        .await?;
+                        .await
+                        .map_err(|e| address_pair_refused(e, &vm.id))?;
                     let (nt, vm_id) = (self.nt.clone(), vm.id.clone());
                     undo.push(
                         format!("remove address pairs from vm port {vm_id}"),
@@ -465,6 +487,29 @@ impl KuryrDriver {
                 })
             }
         }
+    }
+}
+
+/// Recent Neutron ML2/OVN (29 here) accepts an address pair whose MAC is not the port's own only
+/// from the VRRP ranges, so the macvlan mode's pair (container IP, container MAC) is refused
+/// there: say so, and what works instead, rather than pass on a message about VRRP.
+fn address_pair_refused(e: DriverError, vm_port: &str) -> DriverError {
+    match e {
+        DriverError::Neutron {
+            context,
+            status: Some(400),
+            message,
+        } if message.contains("VRRP") => DriverError::Neutron {
+            context: format!("{context} (allowed address pairs of vm port {vm_port})"),
+            status: Some(400),
+            message: format!(
+                "{message} This Neutron backend (ML2/OVN) does not let a vm port carry a \
+                 container's own MAC, which the macvlan mode needs: use \
+                 default_port_driver = vlan (trunk subports) on ML2/OVN, or give the \
+                 container a MAC in 00:00:5e:00:01:xx (docker run --mac-address)"
+            ),
+        },
+        other => other,
     }
 }
 

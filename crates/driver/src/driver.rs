@@ -97,6 +97,9 @@ pub(crate) struct Caches {
     pub endpoints: HashMap<String, EndpointInfo>,
     /// The VM's own port id (nested modes).
     pub vm_port_id: Option<String>,
+    /// Port id → the MAC Docker asked for, where the port keeps Neutron's own (nested macvlan:
+    /// the container's MAC lives in the VM port's address pair, see `iface_mac`).
+    pub requested_macs: HashMap<String, String>,
 }
 
 /// The Kuryr network + IPAM driver: Docker's model onto Neutron.
@@ -162,6 +165,9 @@ impl KuryrDriver {
         c.pool_subnets.retain(|_, s| s.network_id != neutron_net_id);
         c.pending_ports
             .retain(|_, p| p.network_id != neutron_net_id);
+        let live: std::collections::HashSet<String> =
+            c.pending_ports.values().map(|p| p.id.clone()).collect();
+        c.requested_macs.retain(|id, _| live.contains(id));
         c.endpoints
             .retain(|_, e| e.port.network_id != neutron_net_id);
     }

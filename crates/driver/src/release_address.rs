@@ -43,6 +43,7 @@ impl KuryrDriver {
             }
             let mut c = self.cache();
             c.pending_ports.retain(|_, q| q.id != p.id);
+            c.requested_macs.remove(&p.id);
             c.endpoints.retain(|_, e| e.port.id != p.id);
         }
         join_errors(&format!("release address {ip}"), errors)

@@ -133,12 +133,17 @@ impl KuryrDriver {
         if let Some(m) = mac {
             // This daemon's own ports first (the other family's request of a dual-stack
             // endpoint, or a duplicate call), without asking Neutron.
-            let remembered = self
-                .cache()
-                .pending_ports
-                .values()
-                .find(|p| p.network_id == subnet.network_id && p.mac_address == m)
-                .cloned();
+            let remembered = {
+                let c = self.cache();
+                c.pending_ports
+                    .values()
+                    .find(|p| {
+                        p.network_id == subnet.network_id
+                            && (p.mac_address == m
+                                || c.requested_macs.get(&p.id).is_some_and(|r| r == m))
+                    })
+                    .cloned()
+            };
             let found = match remembered {
                 Some(p) => vec![p],
                 // A MAC Docker generated cannot belong to a user's port: skip the look-up
@@ -160,6 +165,7 @@ impl KuryrDriver {
         }
 
         let bind_here = mac.is_some() && self.cfg.port_mode == PortMode::Veth;
+        let mac_on_port = self.mac_goes_on_port();
         let port = self
             .nt
             .create_port(&NewPort {
@@ -172,7 +178,7 @@ impl KuryrDriver {
                 .into(),
                 network_id: subnet.network_id.clone(),
                 fixed_ips: vec![(Some(subnet.id.clone()), addr)],
-                mac_address: mac.map(str::to_string),
+                mac_address: mac.filter(|_| mac_on_port).map(str::to_string),
                 device_owner: Some(DEVICE_OWNER.into()),
                 device_id: None,
                 // Bound now, with the owner, in the same request: CreateEndpoint then only
@@ -187,9 +193,11 @@ impl KuryrDriver {
         })?;
         tracing::debug!(port = %port.id, %ip, "reserved address");
         let id = port.id.clone();
-        self.cache()
-            .pending_ports
-            .insert((subnet.id.clone(), ip), port);
+        let mut c = self.cache();
+        if let (Some(m), false) = (mac, mac_on_port) {
+            c.requested_macs.insert(id.clone(), m.to_string());
+        }
+        c.pending_ports.insert((subnet.id.clone(), ip), port);
         Ok((ip, Some(id)))
     }
 

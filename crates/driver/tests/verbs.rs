@@ -905,6 +905,12 @@ async fn nested_mode_adds_and_removes_address_pairs() {
         vm_now.allowed_address_pairs[0].ip_address,
         addr.split('/').next().unwrap()
     );
+    // The container's MAC is in the pair and on the macvlan, not on the container port (OVN
+    // would otherwise see it twice on the switch).
+    assert_eq!(
+        vm_now.allowed_address_pairs[0].mac_address.as_deref(),
+        Some(mac(16).as_str())
+    );
     // Without neutron.net.* the docker network is the vm's own network (the only one the
     // containers can reach through the vm's interface).
     assert_eq!(t.network_of(&net).id, vm_net.id);
@@ -919,7 +925,12 @@ async fn nested_mode_adds_and_removes_address_pairs() {
         port.binding_host_id, "",
         "container ports stay unbound in a vm"
     );
-    assert!(t.binding.calls().iter().any(|c| matches!(c, FakeCall::Bind(b) if matches!(&b.mode, kuryr_binding::BindMode::NestedMacvlan { parent_ifname } if parent_ifname == "eth0"))));
+    assert_ne!(
+        port.mac_address,
+        mac(16),
+        "the port keeps neutron's own mac"
+    );
+    assert!(t.binding.calls().iter().any(|c| matches!(c, FakeCall::Bind(b) if b.mac.to_string() == mac(16) && matches!(&b.mode, kuryr_binding::BindMode::NestedMacvlan { parent_ifname } if parent_ifname == "eth0"))));
     t.rm(&net, &ep, &pool_id, &addr).await;
     assert!(t
         .neutron
