@@ -13,6 +13,9 @@ pub const TAG_NET_EXISTING: &str = "kuryr.net.existing:";
 pub const NET_EXISTING_ID_LEN: usize = 12;
 /// Tag on an adopted (user-created) port.
 pub const TAG_PORT_EXISTING: &str = "kuryr.port.existing";
+/// On a port CreateEndpoint made because another IPAM driver (Docker's own) gave the address:
+/// no ReleaseAddress will reach Kuryr for it, so DeleteEndpoint deletes it.
+pub const TAG_PORT_FOREIGN_IPAM: &str = "kuryr.port.foreign_ipam";
 /// Tag on an adopted subnetpool.
 pub const TAG_SUBNETPOOL_EXISTING: &str = "kuryr.subnetpool.existing";
 

@@ -63,18 +63,23 @@ impl KuryrDriver {
             ))
         })?;
         let mut undo = Undo::new();
+        let mut deferred = None;
         match self
-            .create_endpoint_steps(req, &net, &ips, mac.as_deref(), &mut undo)
+            .create_endpoint_steps(req, &net, &ips, mac.as_deref(), &mut undo, &mut deferred)
             .await
         {
             Ok(port) => {
                 undo.commit();
+                if let Some(change) = deferred {
+                    self.update_port_in_background(&port.id, change);
+                }
                 let reply_mac = mac.is_none().then(|| port.mac_address.clone());
                 self.cache().endpoints.insert(
                     req.endpoint_id.clone(),
                     EndpointInfo {
                         port,
                         status_at: Instant::now(),
+                        exposed: false,
                     },
                 );
                 Ok(reply_mac)
@@ -93,6 +98,7 @@ impl KuryrDriver {
         ips: &[IpAddr],
         mac: Option<&str>,
         undo: &mut Undo,
+        deferred: &mut Option<PortChange>,
     ) -> Result<Port> {
         let ep = &req.endpoint_id;
         let ep_tags = tags::docker_id_tags(ep);
@@ -117,12 +123,16 @@ impl KuryrDriver {
             undo.push(format!("delete port {id}"), move || async move {
                 nt.delete_port(&id).await
             });
-            let want = endpoint_tags(&p, &ep_tags);
+            let mut want = endpoint_tags(&p, &ep_tags);
+            want.push(TAG_PORT_FOREIGN_IPAM.into());
             self.nt.set_tags(Kind::Port, &p.id, &want).await?;
             Port { tags: want, ..p }
         } else {
-            self.prepare_found_ports(ep, found, mac, bind_here, &ep_tags, undo)
-                .await?
+            let (port, cosmetic) = self
+                .prepare_found_ports(ep, found, mac, bind_here, &ep_tags, undo)
+                .await?;
+            *deferred = cosmetic;
+            port
         };
 
         let iface_mac = self.iface_mac(&port, mac);
@@ -212,8 +222,21 @@ impl KuryrDriver {
         bind_here: bool,
         ep_tags: &[String],
         undo: &mut Undo,
-    ) -> Result<Port> {
+    ) -> Result<(Port, Option<PortChange>)> {
         for p in &found {
+            if p.device_owner.starts_with("network:") {
+                // Neutron's own (DHCP, metadata, router) port: another IPAM driver chose an
+                // address Neutron already uses.
+                return Err(DriverError::Conflict(format!(
+                    "address {} is held by neutron's {} port {}; keep docker's ipam off it \
+                     (--ip-range, --aux-address) or use kuryr's ipam",
+                    p.fixed_ips
+                        .first()
+                        .map_or(String::new(), |f| f.ip_address.to_string()),
+                    p.device_owner,
+                    p.id
+                )));
+            }
             if let Some(other) = tags::docker_id_from_tags(&p.tags) {
                 if other != ep {
                     return Err(DriverError::Conflict(format!(
@@ -278,6 +301,20 @@ impl KuryrDriver {
                 change.mac_address = Some(m.to_string());
             }
         }
+        let mut deferred = None;
+        if owned {
+            // Kuryr's own port is already bound and owned (RequestAddress made it so); the
+            // endpoint tags below are what ties it to the endpoint. Its name and device id are
+            // for people reading Neutron: set after Docker has its answer.
+            let cosmetic = PortChange {
+                name: change.name.take(),
+                device_id: change.device_id.take(),
+                ..Default::default()
+            };
+            if !cosmetic.is_empty() {
+                deferred = Some(cosmetic);
+            }
+        }
         let want = endpoint_tags(&keep, ep_tags);
         // The update and the tags are independent: one round trip instead of two.
         let update = async {
@@ -329,7 +366,21 @@ impl KuryrDriver {
         }
         tagged?;
         let port = updated?.unwrap_or(keep);
-        Ok(Port { tags: want, ..port })
+        Ok((Port { tags: want, ..port }, deferred))
+    }
+
+    /// A port update nobody waits for; a port deleted meanwhile is fine, other failures are
+    /// logged (they only leave a port's name or device id unset).
+    fn update_port_in_background(&self, port_id: &str, change: PortChange) {
+        let (nt, id) = (self.nt.clone(), port_id.to_string());
+        tokio::spawn(async move {
+            match nt.update_port(&id, &change).await {
+                Err(e) if !e.is_not_found() => {
+                    tracing::warn!(port = %id, error = %e, "naming the port failed")
+                }
+                _ => {}
+            }
+        });
     }
 
     /// Polls the port until Neutron reports it ACTIVE.

@@ -85,6 +85,7 @@ impl KuryrDriver {
         {
             Ok(net) => {
                 undo.commit();
+                self.cache().net_subnets.remove(&net.id);
                 self.cache().nets.insert(req.network_id.clone(), net);
                 Ok(())
             }

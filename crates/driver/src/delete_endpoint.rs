@@ -5,8 +5,9 @@
 use kuryr_binding::{BindMode, UnbindRequest};
 
 use crate::config::PortMode;
+use crate::constants::TAG_PORT_FOREIGN_IPAM;
 use crate::create_endpoint::remove_pairs;
-use crate::driver::{validate_docker_id, KuryrDriver};
+use crate::driver::{is_kuryr_port, validate_docker_id, KuryrDriver};
 use crate::error::{join_errors, Result};
 use crate::neutron::{AddressPair, Kind, Port, PortQuery};
 use crate::tags;
@@ -17,13 +18,24 @@ impl KuryrDriver {
         validate_docker_id("endpoint id", endpoint_id)?;
         let _guard = self.locks.lock(&format!("ep:{endpoint_id}")).await;
         let ep_tags = tags::docker_id_tags(endpoint_id);
-        let ports = self
-            .nt
-            .ports(&PortQuery {
-                tags: ep_tags.clone(),
-                ..Default::default()
-            })
-            .await?;
+        // CreateEndpoint's own record when this daemon made the endpoint; Neutron otherwise
+        // (after a restart).
+        let remembered = self
+            .cache()
+            .endpoints
+            .get(endpoint_id)
+            .map(|e| e.port.clone());
+        let ports = match remembered {
+            Some(p) => vec![p],
+            None => {
+                self.nt
+                    .ports(&PortQuery {
+                        tags: ep_tags.clone(),
+                        ..Default::default()
+                    })
+                    .await?
+            }
+        };
         let mut errors = Vec::new();
         if ports.is_empty() {
             // The port is gone (deleted behind our back): still remove what is on the host.
@@ -44,18 +56,47 @@ impl KuryrDriver {
                 vif_details: p.vif_details.clone(),
                 mode,
             };
-            if let Err(e) = self.binding.unbind(&req).await {
-                errors.push(format!("unplug port {}: {e}", p.id));
-            }
             let kept: Vec<String> = p
                 .tags
                 .iter()
                 .filter(|t| !ep_tags.contains(t))
                 .cloned()
                 .collect();
-            match self.nt.set_tags(Kind::Port, &p.id, &kept).await {
+            // Host and Neutron sides are independent: one wait instead of two. A port whose
+            // address came from another IPAM driver goes now: nobody else will release it.
+            let foreign_ipam = tags::has(&p.tags, TAG_PORT_FOREIGN_IPAM);
+            // Kuryr's own port is deleted by the ReleaseAddress that follows: untagging it
+            // first would only add a request to every container's removal.
+            let released_next = !foreign_ipam && is_kuryr_port(p);
+            let (unbound, untagged) = tokio::join!(self.binding.unbind(&req), async {
+                if foreign_ipam {
+                    self.nt.delete_port(&p.id).await
+                } else if released_next {
+                    Ok(())
+                } else {
+                    self.nt.set_tags(Kind::Port, &p.id, &kept).await
+                }
+            });
+            if let Err(e) = unbound {
+                errors.push(format!("unplug port {}: {e}", p.id));
+            }
+            match untagged {
                 Err(e) if !e.is_not_found() => errors.push(e.to_string()),
                 _ => {}
+            }
+            let mut c = self.cache();
+            for f in p.fixed_ips.iter().filter(|_| !foreign_ipam) {
+                c.released_ports.insert(
+                    (f.subnet_id.clone(), f.ip_address),
+                    Port {
+                        tags: if released_next {
+                            p.tags.clone()
+                        } else {
+                            kept.clone()
+                        },
+                        ..p.clone()
+                    },
+                );
             }
         }
         self.cache().endpoints.remove(endpoint_id);

@@ -79,6 +79,9 @@ pub(crate) struct EndpointInfo {
     pub port: Port,
     /// When `port.status` was read from Neutron.
     pub status_at: Instant,
+    /// Whether ProgramExternalConnectivity made an exposed-ports group for it (so Revoke
+    /// need not look for one).
+    pub exposed: bool,
 }
 
 #[derive(Default)]
@@ -95,8 +98,13 @@ pub(crate) struct Caches {
     pub pending_ports: HashMap<(String, IpAddr), Port>,
     /// Endpoint id → facts.
     pub endpoints: HashMap<String, EndpointInfo>,
+    /// (subnet id, address) → the port of an endpoint DeleteEndpoint just removed, as it left
+    /// it, for the ReleaseAddress that follows (saves looking it up again).
+    pub released_ports: HashMap<(String, IpAddr), Port>,
     /// The VM's own port id (nested modes).
     pub vm_port_id: Option<String>,
+    /// Neutron network id → its subnets and when they were read (Join's gateways and routes).
+    pub net_subnets: HashMap<String, (Instant, Vec<Subnet>)>,
     /// Port id → the MAC Docker asked for, where the port keeps Neutron's own (nested macvlan:
     /// the container's MAC lives in the VM port's address pair, see `iface_mac`).
     pub requested_macs: HashMap<String, String>,
@@ -170,6 +178,9 @@ impl KuryrDriver {
         c.requested_macs.retain(|id, _| live.contains(id));
         c.endpoints
             .retain(|_, e| e.port.network_id != neutron_net_id);
+        c.released_ports
+            .retain(|_, p| p.network_id != neutron_net_id);
+        c.net_subnets.remove(neutron_net_id);
     }
 
     /// The subnet a PoolID's addresses live on, if it exists yet, and the prefix of the pool

@@ -124,6 +124,9 @@ impl KuryrDriver {
         match result {
             Ok(()) => {
                 undo.commit();
+                if let Some(e) = self.cache().endpoints.get_mut(endpoint_id) {
+                    e.exposed = true;
+                }
                 Ok(())
             }
             Err(e) => Err(with_rollback(e, undo.unwind().await)),
@@ -135,6 +138,15 @@ impl KuryrDriver {
             return Ok(());
         }
         let _guard = self.locks.lock(&format!("ep:{endpoint_id}")).await;
+        if self
+            .cache()
+            .endpoints
+            .get(endpoint_id)
+            .is_some_and(|e| !e.exposed)
+        {
+            // This daemon made the endpoint and exposed nothing: no group to look for.
+            return Ok(());
+        }
         let Some(port) = self.endpoint_port(endpoint_id).await? else {
             return Ok(());
         };

@@ -2,13 +2,18 @@
 //! subnets and every subnet's host routes. Read-only.
 
 use std::net::IpAddr;
+use std::time::{Duration, Instant};
 
 use ipnet::IpNet;
 
 use crate::driver::{validate_docker_id, KuryrDriver};
 use crate::error::{DriverError, Result};
-use crate::neutron::{Port, PortQuery, SubnetQuery};
+use crate::neutron::{Port, PortQuery, Subnet, SubnetQuery};
 use crate::tags;
+
+/// How long Join trusts a network's subnets (gateway, host routes) read for an earlier Join: an
+/// operator's change of host routes reaches new containers within this time.
+pub const SUBNETS_FRESH_FOR: Duration = Duration::from_secs(30);
 
 /// Join's answer (internal form).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,13 +33,7 @@ impl KuryrDriver {
         let port = self.endpoint_port(endpoint_id).await?.ok_or_else(|| {
             DriverError::NotFound(format!("no neutron port for endpoint {endpoint_id}"))
         })?;
-        let subnets = self
-            .nt
-            .subnets(&SubnetQuery {
-                network_id: Some(port.network_id.clone()),
-                ..Default::default()
-            })
-            .await?;
+        let subnets = self.network_subnets(&port.network_id).await?;
         let mut info = JoinInfo {
             src_name: kuryr_binding::naming::container_ifname(&port.id),
             dst_prefix: self.cfg.veth_dst_prefix.clone(),
@@ -55,6 +54,27 @@ impl KuryrDriver {
             info.static_routes.extend(s.host_routes.iter().copied());
         }
         Ok(info)
+    }
+
+    /// A network's subnets, re-read after [`SUBNETS_FRESH_FOR`]: every container start needs
+    /// their gateways and routes, which change rarely.
+    async fn network_subnets(&self, network_id: &str) -> Result<Vec<Subnet>> {
+        if let Some((at, list)) = self.cache().net_subnets.get(network_id) {
+            if at.elapsed() < SUBNETS_FRESH_FOR {
+                return Ok(list.clone());
+            }
+        }
+        let list = self
+            .nt
+            .subnets(&SubnetQuery {
+                network_id: Some(network_id.to_string()),
+                ..Default::default()
+            })
+            .await?;
+        self.cache()
+            .net_subnets
+            .insert(network_id.to_string(), (Instant::now(), list.clone()));
+        Ok(list)
     }
 
     /// The endpoint's port: remembered from CreateEndpoint, else found by the endpoint tags.

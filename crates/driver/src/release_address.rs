@@ -20,13 +20,18 @@ impl KuryrDriver {
             Err(e) if e.is_not_found() => return Ok(()),
             Err(e) => return Err(e),
         };
-        let ports = self
-            .nt
-            .ports(&PortQuery {
-                fixed_ips: vec![(Some(subnet.id.clone()), Some(ip))],
-                ..Default::default()
-            })
-            .await?;
+        let released = self.cache().released_ports.remove(&(subnet.id.clone(), ip));
+        let ports = match released {
+            Some(p) => vec![p],
+            None => {
+                self.nt
+                    .ports(&PortQuery {
+                        fixed_ips: vec![(Some(subnet.id.clone()), Some(ip))],
+                        ..Default::default()
+                    })
+                    .await?
+            }
+        };
         let mut errors = Vec::new();
         for p in ports {
             let result = if tags::has(&p.tags, TAG_PORT_EXISTING) {
@@ -43,6 +48,7 @@ impl KuryrDriver {
             }
             let mut c = self.cache();
             c.pending_ports.retain(|_, q| q.id != p.id);
+            c.released_ports.retain(|_, q| q.id != p.id);
             c.requested_macs.remove(&p.id);
             c.endpoints.retain(|_, e| e.port.id != p.id);
         }

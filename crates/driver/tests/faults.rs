@@ -110,9 +110,13 @@ async fn container_start_failures_leave_nothing() {
                     );
                 }
                 Ok(addr) => {
-                    // Only the status read may fail without failing the start (EndpointOperInfo
-                    // swallows it; the port was ACTIVE at once).
-                    assert_eq!(*op, "get_port", "{op} {what} did not fail the start");
+                    // Only the status read (EndpointOperInfo swallows it; the port was ACTIVE
+                    // at once) and the port's naming, done after the start, may fail without
+                    // failing the start.
+                    assert!(
+                        ["get_port", "update_port"].contains(op),
+                        "{op} {what} did not fail the start"
+                    );
                     t.neutron.clear_faults();
                     t.rm(&net, &ep, &pools.0, &addr).await;
                 }

@@ -48,6 +48,9 @@ async fn network_and_container_lifecycle_in_the_originals_scheme() {
         addr.starts_with("10.1.0.") && addr.ends_with("/24"),
         "{addr}"
     );
+    // The port is named after Docker has its answer.
+    t.settle(|| t.ports_on(&n.id).iter().all(|p| p.device_id == ep))
+        .await;
     let ports = t.ports_on(&n.id);
     assert_eq!(ports.len(), 1);
     let p = &ports[0];
@@ -325,6 +328,82 @@ async fn dual_stack_endpoint_is_one_port() {
     }
     assert!(t.ports_on(&n.id).is_empty());
     t.network_rm(&net, &got).await;
+    assert!(t.neutron.is_empty());
+}
+
+#[tokio::test]
+async fn port_of_another_ipam_is_deleted_with_its_endpoint() {
+    // `--ipam-driver default`: Docker's own IPAM gives the pool and the address, so no
+    // ReleaseAddress ever reaches Kuryr; DeleteEndpoint must delete the port it made.
+    let t = setup();
+    let net = id("net-docker-ipam");
+    t.driver
+        .create_network(&NetworkRequest {
+            network_id: net.clone(),
+            ipv4: vec![IpamData {
+                pool: "172.30.0.0/16".into(),
+                gateway: "172.30.0.1/16".into(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let ep = id("ep-docker-ipam");
+    t.driver
+        .create_endpoint(&EndpointRequest {
+            network_id: net.clone(),
+            endpoint_id: ep.clone(),
+            address: "172.30.0.2/16".into(),
+            mac_address: mac(30),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let n = t.network_of(&net);
+    let ports = t.ports_on(&n.id);
+    assert_eq!(ports.len(), 1, "{ports:?}");
+    assert!(ports[0].tags.contains(&TAG_PORT_FOREIGN_IPAM.to_string()));
+    t.driver.join(&net, &ep).await.unwrap();
+    t.driver.leave(&net, &ep).await.unwrap();
+    t.driver.delete_endpoint(&net, &ep).await.unwrap();
+    assert!(
+        t.ports_on(&n.id).is_empty(),
+        "the port went with the endpoint"
+    );
+
+    // Docker's IPAM knows nothing of Neutron's own ports: never take one over.
+    let subnet = t.neutron.subnets()[0].clone();
+    let metadata = t
+        .neutron
+        .create_port(&NewPort {
+            network_id: n.id.clone(),
+            device_owner: Some("network:distributed".into()),
+            fixed_ips: Some(vec![FixedIpRequest::address(
+                &subnet.id,
+                "172.30.0.9".parse().unwrap(),
+            )]),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let err = t
+        .driver
+        .create_endpoint(&EndpointRequest {
+            network_id: net.clone(),
+            endpoint_id: id("ep-docker-ipam-2"),
+            address: "172.30.0.9/16".into(),
+            mac_address: mac(31),
+            ..Default::default()
+        })
+        .await
+        .expect_err("neutron's port is not adopted");
+    assert!(err.to_string().contains("network:distributed"), "{err}");
+    let p = t.neutron.get_port(&metadata.id).await.unwrap();
+    assert_eq!(p.device_owner, "network:distributed");
+    assert!(p.tags.is_empty());
+    t.neutron.delete_port(&metadata.id).await.unwrap();
+    t.driver.delete_network(&net).await.unwrap();
     assert!(t.neutron.is_empty());
 }
 
@@ -833,6 +912,12 @@ async fn networks_made_by_the_python_daemon_are_understood() {
         })
         .await
         .unwrap();
+    t.settle(|| {
+        t.ports_on(&t.network_of(&net).id)
+            .iter()
+            .any(|p| p.id == placeholder.id && p.device_id == ep)
+    })
+    .await;
     let p = t.neutron.get_port(&placeholder.id).await.unwrap();
     assert_eq!(p.binding_host_id, HOST);
     assert_eq!(p.device_id, ep);

@@ -39,6 +39,7 @@ fn run_scenarios(s: &mut Stack) {
             scenario_default_pool,
         ),
         ("ip-range sub-pool", scenario_ip_range),
+        ("docker's own ipam driver", scenario_docker_ipam),
         ("dual stack", scenario_dual_stack),
         ("connect / disconnect", scenario_connect_disconnect),
         ("exposed ports", scenario_expose),
@@ -85,6 +86,16 @@ fn scenario_basic(s: &mut Stack) {
 
     let c1 = s.run(&net, &[]);
     let c2 = s.run(&net, &[]);
+    // Kuryr names its ports right after answering CreateEndpoint, off the container's path.
+    let start = std::time::Instant::now();
+    while s
+        .kuryr_ports(n["id"].as_str().unwrap())
+        .iter()
+        .any(|p| p["device_id"] == "")
+        && start.elapsed() < std::time::Duration::from_secs(10)
+    {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
     let ports = s.kuryr_ports(n["id"].as_str().unwrap());
     assert_eq!(ports.len(), 2, "{ports:?}");
     for p in &ports {
@@ -131,6 +142,39 @@ fn scenario_basic(s: &mut Stack) {
         .neutron
         .list("subnetpools", &[("name", "kuryrPool-10.91.1.0/24")])
         .is_empty());
+}
+
+fn scenario_docker_ipam(s: &mut Stack) {
+    // Docker's IPAM chooses the addresses; no ReleaseAddress reaches Kuryr, yet nothing is left.
+    // Neutron's metadata port takes the subnet's first free address: keep Docker's IPAM off it.
+    let net = s.network_create_with_ipam(
+        "dipam",
+        "default",
+        &["--subnet", "10.91.9.0/24", "--ip-range", "10.91.9.128/25"],
+    );
+    let n = s.neutron_network_of(&s.docker_network_id(&net));
+    let nid = n["id"].as_str().unwrap().to_string();
+    let c1 = s.run(&net, &[]);
+    let c2 = s.run(&net, &[]);
+    let ports = s.kuryr_ports(&nid);
+    assert_eq!(ports.len(), 2, "{ports:?}");
+    let ip2 = s.container_ip(&c2, &net);
+    assert!(ip2.starts_with("10.91.9."), "docker's address: {ip2}");
+    assert!(
+        ports
+            .iter()
+            .any(|p| p["fixed_ips"][0]["ip_address"] == ip2.as_str()),
+        "the port holds docker's address: {ports:?}"
+    );
+    s.exec_ok(&c1, &["ping", "-c", "2", "-W", "3", &ip2]);
+    s.rm(&c1);
+    s.rm(&c2);
+    assert!(
+        s.kuryr_ports(&nid).is_empty(),
+        "ports deleted with their endpoints"
+    );
+    s.network_rm(&net);
+    assert!(s.neutron.get("networks", &nid).is_none());
 }
 
 fn scenario_default_pool(s: &mut Stack) {

@@ -259,6 +259,17 @@ impl T {
         self.driver.release_address(pool_id, addr).await.unwrap();
     }
 
+    /// Lets the driver's background work (the port naming after CreateEndpoint) run until
+    /// `done`, for at most a second.
+    pub async fn settle(&self, done: impl Fn() -> bool) {
+        for _ in 0..100 {
+            if done() {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
+
     pub fn ports_on(&self, net: &str) -> Vec<kuryr_openstack::neutron::Port> {
         self.neutron
             .ports()

@@ -398,9 +398,14 @@ impl Stack {
     }
 
     pub fn network_create(&mut self, tag: &str, args: &[&str]) -> String {
+        self.network_create_with_ipam(tag, &plugin_name(), args)
+    }
+
+    /// `ipam`: Kuryr's own (the plugin name) or Docker's (`default`).
+    pub fn network_create_with_ipam(&mut self, tag: &str, ipam: &str, args: &[&str]) -> String {
         let name = self.unique(tag);
         let name_p = plugin_name();
-        let mut all = vec!["network", "create", "-d", &name_p, "--ipam-driver", &name_p];
+        let mut all = vec!["network", "create", "-d", &name_p, "--ipam-driver", ipam];
         all.extend_from_slice(args);
         all.push(&name);
         self.networks.push(name.clone());
