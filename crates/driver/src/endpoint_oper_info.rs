@@ -3,7 +3,6 @@
 
 use std::time::Duration;
 
-use crate::constants::PORT_STATUS_ACTIVE;
 use crate::driver::KuryrDriver;
 use crate::neutron::PortQuery;
 use crate::tags;
@@ -17,8 +16,9 @@ impl KuryrDriver {
         let cached = {
             let c = self.cache();
             match c.endpoints.get(endpoint_id) {
-                // Docker asks right after the start: an ACTIVE read a moment ago is the answer.
-                Some(e) if e.port.status == PORT_STATUS_ACTIVE && e.status_at.elapsed() < FRESH => {
+                // Docker asks twice during every start and uses nothing of the answer but the
+                // port-mapping keys: a status read a moment ago is answer enough.
+                Some(e) if e.status_at.elapsed() < FRESH => {
                     return Some(e.port.status.clone());
                 }
                 Some(e) => Some(e.port.id.clone()),
