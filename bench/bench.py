@@ -374,6 +374,7 @@ class Acc:
         self.bursts = {}    # n -> [burst rep dicts]
         self.daemon = []    # one dict per round
         self.errors, self.cleanup_errors, self.leaks = [], [], []
+        self.docker_stale_networks = []
         self.net_ids = []   # every Docker network id created, for the Neutron leak check
 
 
@@ -564,9 +565,23 @@ class Run:
         _, out, _, _ = docker("network", "ls", "-q", "--filter", "label=" + self.label, check=False)
         for nid in out.split():
             rc, _, err, _ = docker("network", "rm", nid, check=False)
+            if rc and self.drv.name == "bridge" and "has active endpoints" in err \
+                    and not self.attached(nid):
+                # Docker 20.10's bridge driver sometimes keeps an endpoint of a container that
+                # concurrent `run --rm`s removed: no container is attached, and only a dockerd
+                # restart clears it. Docker's own leak, not a driver's; reported, not failed.
+                log("%s: docker kept a stale endpoint on network %s (moby bug); left for the "
+                    "next dockerd restart" % (self.drv.name, nid))
+                self.acc.docker_stale_networks.append(nid)
+                continue
             if rc:
                 errors.append(err.strip())
         return errors
+
+    def attached(self, nid):
+        """Whether any container is attached to the network, as Docker reports it."""
+        rc, out, _, _ = docker("network", "inspect", "-f", "{{len .Containers}}", nid, check=False)
+        return rc != 0 or out.strip() not in ("", "0")
 
 
 def workload_entry(acc, key):
@@ -612,6 +627,8 @@ def finalize(acc):
            "leaks": acc.leaks, "daemon": None}
     if acc.cleanup_errors:
         res["cleanup_errors"] = acc.cleanup_errors
+    if acc.docker_stale_networks:
+        res["docker_stale_networks"] = acc.docker_stale_networks
     rounds = acc.daemon
     if rounds:
         done = [d for d in rounds if "cpu_total_ms" in d]
