@@ -43,13 +43,6 @@ pub const IFACE_STATUS_ACTIVE: &str = "active";
 /// It is how reconcile tells Kuryr's links from Nova's `tap…` devices on the same host.
 pub const LINK_ALIAS_PREFIX: &str = "kuryr";
 
-/// vif types handled natively (others go to `<bindir>/<vif_type>`).
-pub const VIF_TYPE_OVS: &str = "ovs";
-pub const VIF_TYPE_BRIDGE: &str = "bridge";
-pub const VIF_TYPE_TAP: &str = "tap";
-/// vif_type used when the port has none (kuryr-lib's FALLBACK_VIF_TYPE).
-pub const VIF_TYPE_UNBOUND: &str = "unbound";
-
 /// vif_details keys.
 pub const VIF_DETAILS_OVS_HYBRID_PLUG: &str = "ovs_hybrid_plug";
 pub const VIF_DETAILS_BRIDGE_NAME: &str = "bridge_name";

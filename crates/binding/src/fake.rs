@@ -99,7 +99,7 @@ impl HostBinding for FakeHostBinding {
         let veth = matches!(req.mode, BindMode::Veth);
         st.bound.insert(
             req.port_id.clone(),
-            owned_for(&req.port_id, &req.endpoint_id, veth),
+            owned_for(&req.port_id, req.endpoint_id.as_str(), veth),
         );
         Ok(BoundInterface {
             container_ifname: naming::container_ifname(&req.port_id),
@@ -145,7 +145,7 @@ mod tests {
     fn req() -> BindRequest {
         BindRequest {
             port_id: "0123456789abcdef".into(),
-            endpoint_id: "ep".into(),
+            endpoint_id: "ep".parse().unwrap(),
             network_id: "net".into(),
             project_id: String::new(),
             mac: "fa:16:3e:00:00:01".parse::<MacAddr>().unwrap(),

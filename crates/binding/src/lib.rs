@@ -21,7 +21,8 @@ mod fake;
 pub use error::{BindingError, ErrorList};
 pub use linux::{BindingConfig, LinuxHostBinding, VifPlugger};
 pub use types::{
-    BindMode, BindRequest, BoundInterface, MacAddr, OwnedKind, OwnedLink, UnbindRequest,
+    BindMode, BindRequest, BoundInterface, DockerId, MacAddr, OwnedKind, OwnedLink, UnbindRequest,
+    VifType,
 };
 pub use vlan_id::pick_free_vlan_id;
 

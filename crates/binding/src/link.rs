@@ -14,7 +14,7 @@ use rtnetlink::{
 };
 
 use crate::error::BindingError;
-use crate::types::MacAddr;
+use kuryr_types::MacAddr;
 
 /// A veth pair; the host end is brought up, the peer gets the port's MAC.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -176,7 +176,7 @@ fn summarize(msg: &LinkMessage) -> LinkInfoSummary {
             LinkAttribute::Address(a) if a.len() == 6 => {
                 let mut b = [0u8; 6];
                 b.copy_from_slice(a);
-                s.mac = Some(MacAddr(b));
+                s.mac = Some(MacAddr::new(b));
             }
             LinkAttribute::LinkInfo(infos) => {
                 for i in infos {

@@ -84,7 +84,7 @@ fn truthy(v: Option<&Value>) -> bool {
     match v {
         Some(Value::Bool(b)) => *b,
         // Some backends send strings; accept Python's spellings.
-        Some(Value::String(s)) => matches!(s.to_ascii_lowercase().as_str(), "true" | "1" | "yes"),
+        Some(Value::String(s)) => kuryr_types::parse_bool(s).unwrap_or(false),
         _ => false,
     }
 }
@@ -101,18 +101,13 @@ impl VifPlugger {
     /// Picks the plugger; for hooks the script must exist now, before the host is touched.
     pub fn choose(
         cfg: &BindingConfig,
-        vif_type: &str,
+        vif_type: &VifType,
         details: &Map<String, Value>,
         port_id: &str,
         network_id: &str,
     ) -> Result<VifPlugger, BindingError> {
-        let vif_type = if vif_type.is_empty() {
-            VIF_TYPE_UNBOUND
-        } else {
-            vif_type
-        };
         let plugger = match vif_type {
-            VIF_TYPE_OVS => {
+            VifType::Ovs => {
                 let bridge = bridge_from_details(details).unwrap_or(cfg.default_bridge.clone());
                 if truthy(details.get(VIF_DETAILS_OVS_HYBRID_PLUG)) {
                     let (qbr, qvb, qvo) = naming::hybrid_names(port_id);
@@ -126,13 +121,13 @@ impl VifPlugger {
                     VifPlugger::Ovs { bridge }
                 }
             }
-            VIF_TYPE_BRIDGE => VifPlugger::LinuxBridge {
+            VifType::Bridge => VifPlugger::LinuxBridge {
                 bridge: bridge_from_details(details)
                     .unwrap_or_else(|| naming::linux_bridge_name(network_id)),
             },
-            VIF_TYPE_TAP => VifPlugger::Tap,
+            VifType::Tap => VifPlugger::Tap,
             other => VifPlugger::Hook {
-                path: hook::find_hook(&cfg.bindir, other)?,
+                path: hook::find_hook(&cfg.bindir, other.as_str())?,
             },
         };
         plugger.validate()?;
@@ -231,17 +226,13 @@ impl LinuxHostBinding {
 
     fn validate(req: &BindRequest) -> Result<u32, BindingError> {
         let invalid = |m: String| Err(BindingError::InvalidRequest(m));
-        for (what, v) in [
-            ("port_id", &req.port_id),
-            ("endpoint_id", &req.endpoint_id),
-            ("network_id", &req.network_id),
-        ] {
+        for (what, v) in [("port_id", &req.port_id), ("network_id", &req.network_id)] {
             // Ids end up in link names, aliases and script arguments.
             if v.is_empty() || !v.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
                 return invalid(format!("invalid {what} {v:?}"));
             }
         }
-        if req.mac.0[0] & 1 == 1 {
+        if req.mac.octets()[0] & 1 == 1 {
             return invalid(format!("mac {} is a multicast address", req.mac));
         }
         let mtu = req.mtu.unwrap_or(DEFAULT_NETWORK_MTU);
@@ -279,7 +270,7 @@ impl LinuxHostBinding {
         let (host, container) = naming::veth_pair_names(&req.port_id);
         let ctx = PortCtx {
             port_id: &req.port_id,
-            endpoint_id: &req.endpoint_id,
+            endpoint_id: req.endpoint_id.as_str(),
             network_id: &req.network_id,
             project_id: &req.project_id,
             mac: req.mac.to_string(),
@@ -431,7 +422,7 @@ impl LinuxHostBinding {
             return Err(BindingError::LinkNotFound(parent.to_string()));
         }
         let name = naming::container_ifname(&req.port_id);
-        let alias = naming::link_alias(&req.endpoint_id, &req.port_id);
+        let alias = naming::link_alias(req.endpoint_id.as_str(), &req.port_id);
         let spec = ChildSpec {
             name: name.clone(),
             parent: parent.to_string(),
@@ -507,7 +498,7 @@ impl HostBinding for LinuxHostBinding {
         if req.mode == BindMode::Veth {
             let ctx = PortCtx {
                 port_id: &req.port_id,
-                endpoint_id: &req.endpoint_id,
+                endpoint_id: req.endpoint_id.as_str(),
                 network_id: &req.network_id,
                 project_id: "",
                 mac: req.mac.map(|m| m.to_string()).unwrap_or_default(),
@@ -600,8 +591,9 @@ mod tests {
     fn dispatch_by_vif_type() {
         let dir = tempfile::tempdir().unwrap();
         let c = cfg(dir.path());
-        let choose =
-            |t: &str, d: Value| VifPlugger::choose(&c, t, &details(d), PORT, "net0123456789ab");
+        let choose = |t: &str, d: Value| {
+            VifPlugger::choose(&c, &VifType::from(t), &details(d), PORT, "net0123456789ab")
+        };
         assert_eq!(
             choose("ovs", json!({})).unwrap(),
             VifPlugger::Ovs {
@@ -662,7 +654,7 @@ mod tests {
     fn req(mode: BindMode) -> BindRequest {
         BindRequest {
             port_id: PORT.into(),
-            endpoint_id: "ep1".into(),
+            endpoint_id: "ep1".parse().unwrap(),
             network_id: "net1".into(),
             project_id: "proj".into(),
             mac: "fa:16:3e:00:00:01".parse().unwrap(),

@@ -1,73 +1,9 @@
 //! Request and result types of the `HostBinding` trait (internal types: the driver fills them
 //! from Neutron's port/network, never from Docker's wire types directly).
 
-use std::fmt;
-use std::str::FromStr;
-
 use serde::{Deserialize, Serialize};
 
-use crate::error::BindingError;
-
-/// An Ethernet MAC address; parsed from and printed as lowercase `aa:bb:cc:dd:ee:ff`.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct MacAddr(pub [u8; 6]);
-
-impl MacAddr {
-    pub fn octets(&self) -> [u8; 6] {
-        self.0
-    }
-}
-
-impl FromStr for MacAddr {
-    type Err = BindingError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let bad = || BindingError::InvalidRequest(format!("invalid mac address {s:?}"));
-        let mut out = [0u8; 6];
-        let mut parts = s.split([':', '-']);
-        for byte in out.iter_mut() {
-            let part = parts.next().ok_or_else(bad)?;
-            if part.len() != 2 {
-                return Err(bad());
-            }
-            *byte = u8::from_str_radix(part, 16).map_err(|_| bad())?;
-        }
-        if parts.next().is_some() {
-            return Err(bad());
-        }
-        Ok(MacAddr(out))
-    }
-}
-
-impl fmt::Display for MacAddr {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let b = self.0;
-        write!(
-            f,
-            "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
-            b[0], b[1], b[2], b[3], b[4], b[5]
-        )
-    }
-}
-
-impl fmt::Debug for MacAddr {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "MacAddr({self})")
-    }
-}
-
-impl Serialize for MacAddr {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
-    }
-}
-
-impl<'de> Deserialize<'de> for MacAddr {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        s.parse().map_err(serde::de::Error::custom)
-    }
-}
+pub use kuryr_types::{DockerId, MacAddr, VifType};
 
 /// How the container's interface is made on this host.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -87,8 +23,8 @@ pub enum BindMode {
 pub struct BindRequest {
     /// Neutron port id (full UUID).
     pub port_id: String,
-    /// Docker endpoint id.
-    pub endpoint_id: String,
+    /// Docker endpoint id (or CNI container id).
+    pub endpoint_id: DockerId,
     /// Neutron network id of the port.
     pub network_id: String,
     /// Neutron project (tenant) id of the port; passed to hook scripts. Empty if unknown.
@@ -97,8 +33,8 @@ pub struct BindRequest {
     pub mac: MacAddr,
     /// The network's MTU; `None` means 1500 (kuryr-lib's default).
     pub mtu: Option<u32>,
-    /// The port's `binding:vif_type` (empty or absent in Neutron = `"unbound"`).
-    pub vif_type: String,
+    /// The port's `binding:vif_type`.
+    pub vif_type: VifType,
     /// The port's `binding:vif_details`.
     pub vif_details: serde_json::Map<String, serde_json::Value>,
     pub mode: BindMode,
@@ -118,10 +54,10 @@ pub struct BoundInterface {
 #[derive(Debug, Clone, PartialEq)]
 pub struct UnbindRequest {
     pub port_id: String,
-    pub endpoint_id: String,
+    pub endpoint_id: DockerId,
     pub network_id: String,
     pub mac: Option<MacAddr>,
-    pub vif_type: String,
+    pub vif_type: VifType,
     pub vif_details: serde_json::Map<String, serde_json::Value>,
     pub mode: BindMode,
 }

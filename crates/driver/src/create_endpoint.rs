@@ -139,20 +139,16 @@ impl KuryrDriver {
         let mode = self.nested_neutron_side(&port, &iface_mac, undo).await?;
         let bind = BindRequest {
             port_id: port.id.clone(),
-            endpoint_id: ep.clone(),
+            endpoint_id: ep
+                .parse()
+                .map_err(|e: kuryr_types::ParseError| DriverError::InvalidRequest(e.to_string()))?,
             network_id: net.id.clone(),
             project_id: port.project_id.clone(),
-            mac: iface_mac
-                .parse()
-                .map_err(|e: kuryr_binding::BindingError| {
-                    DriverError::Binding(format!("port {}: {e}", port.id))
-                })?,
+            mac: iface_mac.parse().map_err(|e: kuryr_types::ParseError| {
+                DriverError::Binding(format!("port {}: {e}", port.id))
+            })?,
             mtu: net.mtu,
-            vif_type: if port.vif_type.is_empty() {
-                "unbound".into()
-            } else {
-                port.vif_type.clone()
-            },
+            vif_type: port.vif_type.as_str().into(),
             vif_details: port.vif_details.clone(),
             mode,
         };

@@ -8,7 +8,7 @@ use crate::config::PortMode;
 use crate::constants::TAG_PORT_FOREIGN_IPAM;
 use crate::create_endpoint::remove_pairs;
 use crate::driver::{is_kuryr_port, validate_docker_id, KuryrDriver};
-use crate::error::{join_errors, Result};
+use crate::error::{join_errors, DriverError, Result};
 use crate::neutron::{AddressPair, Kind, Port, PortQuery};
 use crate::tags;
 
@@ -45,14 +45,12 @@ impl KuryrDriver {
             let mode = self.unplug_mode(p, &mut errors).await;
             let req = UnbindRequest {
                 port_id: p.id.clone(),
-                endpoint_id: endpoint_id.to_string(),
+                endpoint_id: endpoint_id.parse().map_err(|e: kuryr_types::ParseError| {
+                    DriverError::InvalidRequest(e.to_string())
+                })?,
                 network_id: p.network_id.clone(),
                 mac: p.mac_address.parse().ok(),
-                vif_type: if p.vif_type.is_empty() {
-                    "unbound".into()
-                } else {
-                    p.vif_type.clone()
-                },
+                vif_type: p.vif_type.as_str().into(),
                 vif_details: p.vif_details.clone(),
                 mode,
             };

@@ -120,7 +120,7 @@ impl NetworkDriver for KuryrDriver {
         let mac = KuryrDriver::create_endpoint(self, &internal).await?;
         match mac {
             Some(m) => {
-                let mac = m.parse().map_err(|e: String| {
+                let mac = m.parse().map_err(|e: kuryr_types::ParseError| {
                     PluginError::internal(format!("neutron port mac {m:?}: {e}"))
                 })?;
                 Ok(CreateEndpointResponse::with_mac_if_unset(&req, mac))

@@ -78,7 +78,7 @@ async fn network_and_container_lifecycle_in_the_originals_scheme() {
         .collect();
     assert_eq!(binds.len(), 1);
     assert_eq!(binds[0].port_id, p.id);
-    assert_eq!(binds[0].vif_type, "ovs");
+    assert_eq!(binds[0].vif_type, kuryr_binding::VifType::Ovs);
     assert_eq!(binds[0].mtu, n.mtu);
 
     let join = t.driver.join(&net, &ep).await.unwrap();

@@ -10,7 +10,7 @@ use crate::error::PluginError;
 use crate::keys;
 use crate::request::{PluginRequest, TraceIds};
 use crate::types::serde_helpers::{empty_as_none, null_as_default};
-use crate::types::{MacAddress, Options, PoolId};
+use crate::types::{MacAddr, Options, PoolId};
 
 /// Reply to `/IpamDriver.GetCapabilities`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -162,7 +162,7 @@ impl RequestAddressRequest {
     }
 
     /// The endpoint MAC Docker generated (text form), when the driver requires MACs.
-    pub fn mac_address(&self) -> Option<MacAddress> {
+    pub fn mac_address(&self) -> Option<MacAddr> {
         // validate() has rejected unparseable values already.
         self.options
             .get_str(keys::MAC_ADDRESS)
@@ -176,7 +176,7 @@ impl PluginRequest for RequestAddressRequest {
         match self.options.get(keys::MAC_ADDRESS) {
             None | Some(serde_json::Value::Null) => Ok(()),
             Some(serde_json::Value::String(s)) if s.is_empty() => Ok(()),
-            Some(serde_json::Value::String(s)) => s.parse::<MacAddress>().map(drop).map_err(|e| {
+            Some(serde_json::Value::String(s)) => s.parse::<MacAddr>().map(drop).map_err(|e| {
                 PluginError::bad_request(format!("option {}: {e}", keys::MAC_ADDRESS))
             }),
             Some(_) => Err(PluginError::bad_request(format!(

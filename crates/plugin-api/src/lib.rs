@@ -14,7 +14,7 @@ pub mod types;
 pub use driver::{IpamDriver, NetworkDriver};
 pub use error::{ErrorKind, ErrorResponse, PluginError};
 pub use request::{decode_request, PluginRequest, TraceIds};
-pub use types::{DockerId, MacAddress, Options, PoolId};
+pub use types::{DockerId, MacAddr, Options, PoolId};
 
 /// Re-exported so implementors use the same `async_trait` macro version.
 pub use async_trait::async_trait;

@@ -14,7 +14,7 @@ use crate::error::PluginError;
 use crate::keys;
 use crate::request::{PluginRequest, TraceIds};
 use crate::types::serde_helpers::{empty_as_none, null_as_default};
-use crate::types::{DockerId, MacAddress, Options};
+use crate::types::{DockerId, MacAddr, Options};
 
 /// Reply to `/Plugin.Activate`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -251,7 +251,7 @@ pub struct EndpointInterface {
         with = "empty_as_none",
         skip_serializing_if = "Option::is_none"
     )]
-    pub mac_address: Option<MacAddress>,
+    pub mac_address: Option<MacAddr>,
 }
 
 impl EndpointInterface {
@@ -307,7 +307,7 @@ impl CreateEndpointResponse {
 
     /// The reply for `request`: returns `mac` only if Docker did not already set one, never
     /// echoing a value Docker has.
-    pub fn with_mac_if_unset(request: &CreateEndpointRequest, mac: MacAddress) -> Self {
+    pub fn with_mac_if_unset(request: &CreateEndpointRequest, mac: MacAddr) -> Self {
         if request.interface.mac_address.is_some() {
             return Self::unchanged();
         }
@@ -718,7 +718,7 @@ mod tests {
         let pm = r.options.port_map().unwrap();
         assert_eq!((pm[0].port, pm[0].host_port, pm[0].ip), (80, 8080, None));
 
-        let mac: MacAddress = "fa:16:3e:00:00:01".parse().unwrap();
+        let mac: MacAddr = "fa:16:3e:00:00:01".parse().unwrap();
         let resp = CreateEndpointResponse::with_mac_if_unset(&r, mac);
         assert_eq!(
             serde_json::to_value(&resp).unwrap(),

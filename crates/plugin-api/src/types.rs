@@ -1,5 +1,5 @@
-//! Validated scalar types shared by both subsystems: Docker IDs, IPAM pool IDs, MAC addresses and
-//! the free-form options maps, plus the serde helpers for Docker's `null`/`""` conventions.
+//! Wire-level scalar types: IPAM pool IDs and the free-form options maps (Docker IDs and MAC
+//! addresses are `kuryr_types`'), plus the serde helpers for Docker's `null`/`""` conventions.
 
 use std::fmt;
 use std::str::FromStr;
@@ -10,79 +10,7 @@ use serde_json::{Map, Value};
 
 use crate::keys;
 
-/// Longest ID accepted; Docker's are 64 (local) or 25 (swarm) characters.
-const MAX_ID_LEN: usize = 128;
-
-/// A Docker network or endpoint ID.
-///
-/// Local IDs are 64 lowercase hex characters; swarm-scoped networks have 25-character base-36
-/// IDs, so any 1..=128 ASCII letters/digits are accepted. Anything else (empty, `/`, spaces,
-/// non-ASCII) is rejected before a driver sees it, because IDs end up in Neutron names, tags and
-/// interface names.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(transparent)]
-pub struct DockerId(String);
-
-impl DockerId {
-    /// The ID as sent by Docker.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    /// Whether this is a full 64-hex-character local ID (as opposed to a swarm ID).
-    pub fn is_full_hex(&self) -> bool {
-        self.0.len() == 64 && self.0.bytes().all(|b| b.is_ascii_hexdigit())
-    }
-
-    /// The first `n` characters (the whole ID if shorter), for names and log lines.
-    pub fn short(&self, n: usize) -> &str {
-        // IDs are ASCII, so byte slicing is on char boundaries.
-        &self.0[..n.min(self.0.len())]
-    }
-}
-
-impl FromStr for DockerId {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        if s.is_empty() {
-            return Err("empty docker id".into());
-        }
-        if s.len() > MAX_ID_LEN || !s.bytes().all(|b| b.is_ascii_alphanumeric()) {
-            return Err(format!(
-                "invalid docker id {:?}: expected 1 to {MAX_ID_LEN} ascii letters or digits",
-                truncate_for_message(s)
-            ));
-        }
-        Ok(DockerId(s.to_owned()))
-    }
-}
-
-impl TryFrom<String> for DockerId {
-    type Error = String;
-    fn try_from(s: String) -> Result<Self, Self::Error> {
-        s.parse()
-    }
-}
-
-impl<'de> Deserialize<'de> for DockerId {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        s.parse().map_err(D::Error::custom)
-    }
-}
-
-impl fmt::Display for DockerId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl AsRef<str> for DockerId {
-    fn as_ref(&self) -> &str {
-        &self.0
-    }
-}
+pub use kuryr_types::{DockerId, MacAddr};
 
 /// An IPAM pool ID: opaque to Docker, chosen by the IPAM driver and echoed back.
 ///
@@ -141,78 +69,6 @@ impl AsRef<str> for PoolId {
     }
 }
 
-/// A 48-bit Ethernet MAC address, written `aa:bb:cc:dd:ee:ff` on the wire.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct MacAddress([u8; 6]);
-
-impl MacAddress {
-    /// From raw octets.
-    pub const fn new(octets: [u8; 6]) -> Self {
-        MacAddress(octets)
-    }
-
-    /// The raw octets.
-    pub const fn octets(&self) -> [u8; 6] {
-        self.0
-    }
-}
-
-impl FromStr for MacAddress {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let bad = || {
-            format!(
-                "invalid mac address {:?}: expected six hex octets like 02:42:ac:11:00:02",
-                truncate_for_message(s)
-            )
-        };
-        let mut out = [0u8; 6];
-        let mut parts = s.split([':', '-']);
-        for octet in &mut out {
-            let p = parts.next().ok_or_else(bad)?;
-            if p.len() != 2 {
-                return Err(bad());
-            }
-            *octet = u8::from_str_radix(p, 16).map_err(|_| bad())?;
-        }
-        if parts.next().is_some() {
-            return Err(bad());
-        }
-        Ok(MacAddress(out))
-    }
-}
-
-impl fmt::Display for MacAddress {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let o = self.0;
-        write!(
-            f,
-            "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
-            o[0], o[1], o[2], o[3], o[4], o[5]
-        )
-    }
-}
-
-impl fmt::Debug for MacAddress {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "MacAddress({self})")
-    }
-}
-
-impl Serialize for MacAddress {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
-    }
-}
-
-impl<'de> Deserialize<'de> for MacAddress {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        s.parse().map_err(D::Error::custom)
-    }
-}
-
 /// A free-form options map (`map[string]any` in Docker): values may be strings, bools, numbers,
 /// arrays, objects or `null`. A `null` map decodes as empty.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -254,14 +110,15 @@ impl Options {
         self.0.get(key).and_then(Value::as_str)
     }
 
-    /// A boolean under `key`, accepting a JSON bool or the strings `true`/`false` (any case),
+    /// A boolean under `key`, accepting a JSON bool or oslo's boolean strings (`true`, `yes`, `1`...),
     /// since `-o key=value` driver options always arrive as strings.
     pub fn get_bool(&self, key: &str) -> Result<Option<bool>, String> {
         match self.0.get(key) {
             None | Some(Value::Null) => Ok(None),
             Some(Value::Bool(b)) => Ok(Some(*b)),
-            Some(Value::String(s)) if s.eq_ignore_ascii_case("true") => Ok(Some(true)),
-            Some(Value::String(s)) if s.eq_ignore_ascii_case("false") => Ok(Some(false)),
+            Some(Value::String(s)) if kuryr_types::parse_bool(s).is_some() => {
+                Ok(kuryr_types::parse_bool(s))
+            }
             Some(other) => Err(format!(
                 "option {key}: expected a boolean, got {}",
                 value_summary(other)
@@ -388,28 +245,6 @@ pub mod serde_helpers {
 mod tests {
     use super::*;
 
-    const HEX64: &str = "2b1e0ae4e1f8a5b8d8a9f0e1c2b3a4958677665544332211ffeeddccbbaa9988";
-
-    #[test]
-    fn docker_id_accepts_local_and_swarm_ids() {
-        let id: DockerId = HEX64.parse().unwrap();
-        assert!(id.is_full_hex());
-        assert_eq!(id.short(12), "2b1e0ae4e1f8");
-        let swarm: DockerId = "k3b0x8vuxn2lqzq0w1t3g7s4a".parse().unwrap();
-        assert!(!swarm.is_full_hex());
-        assert_eq!(swarm.short(100), swarm.as_str());
-    }
-
-    #[test]
-    fn docker_id_rejects_garbage() {
-        for bad in ["", "../etc", "abc def", "ab-cd", "é", &"a".repeat(129)] {
-            let err = bad.parse::<DockerId>().unwrap_err();
-            assert!(err.contains("docker id"), "{bad:?}: {err}");
-        }
-        let err = serde_json::from_str::<DockerId>("42").unwrap_err();
-        assert!(err.to_string().contains("expected a string"), "{err}");
-    }
-
     #[test]
     fn pool_id_rules() {
         assert_eq!(
@@ -418,26 +253,6 @@ mod tests {
         );
         assert!("".parse::<PoolId>().is_err());
         assert!("a\nb".parse::<PoolId>().is_err());
-    }
-
-    #[test]
-    fn mac_round_trip_and_rejects() {
-        let m: MacAddress = "02:42:AC:11:00:02".parse().unwrap();
-        assert_eq!(m.to_string(), "02:42:ac:11:00:02");
-        assert_eq!(m.octets(), [0x02, 0x42, 0xac, 0x11, 0x00, 0x02]);
-        assert_eq!(serde_json::to_string(&m).unwrap(), r#""02:42:ac:11:00:02""#);
-        let dash: MacAddress = "02-42-ac-11-00-02".parse().unwrap();
-        assert_eq!(dash, m);
-        for bad in [
-            "",
-            "02:42:ac:11:00",
-            "02:42:ac:11:00:02:03",
-            "2:42:ac:11:00:02",
-            "zz:42:ac:11:00:02",
-            "AkIKAAAC",
-        ] {
-            assert!(bad.parse::<MacAddress>().is_err(), "{bad:?}");
-        }
     }
 
     #[test]

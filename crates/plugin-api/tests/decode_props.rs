@@ -9,7 +9,7 @@ use kuryr_plugin_api::network::{
     EndpointRequest, GwAllocCheckRequest, JoinRequest, NetworkRequest,
     ProgramExternalConnectivityRequest,
 };
-use kuryr_plugin_api::{decode_request, DockerId, ErrorKind, MacAddress, PluginRequest};
+use kuryr_plugin_api::{decode_request, DockerId, ErrorKind, MacAddr, PluginRequest};
 use proptest::prelude::*;
 
 fn decode_kind<T: PluginRequest>(body: &[u8]) -> Option<ErrorKind> {
@@ -69,10 +69,10 @@ proptest! {
 
     #[test]
     fn macs_round_trip(octets in any::<[u8; 6]>()) {
-        let mac = MacAddress::new(octets);
+        let mac = MacAddr::new(octets);
         let text = mac.to_string();
         prop_assert_eq!(text.len(), 17);
-        prop_assert_eq!(text.parse::<MacAddress>().unwrap(), mac);
-        prop_assert_eq!(text.to_uppercase().parse::<MacAddress>().unwrap(), mac);
+        prop_assert_eq!(text.parse::<MacAddr>().unwrap(), mac);
+        prop_assert_eq!(text.to_uppercase().parse::<MacAddr>().unwrap(), mac);
     }
 }

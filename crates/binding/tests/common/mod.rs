@@ -104,12 +104,14 @@ pub fn master_of(name: &str) -> Option<String> {
 pub fn req(port_id: &str, vif_type: &str, details: Value, mode: BindMode) -> BindRequest {
     BindRequest {
         port_id: port_id.to_string(),
-        endpoint_id: format!("ep{}", &port_id[..11]),
+        endpoint_id: format!("ep{}", port_id.replace('-', ""))
+            .parse()
+            .expect("endpoint id"),
         network_id: format!("ne{}", &port_id[..11]),
         project_id: "proj1".into(),
         mac: "fa:16:3e:12:34:56".parse::<MacAddr>().unwrap(),
         mtu: Some(1442),
-        vif_type: vif_type.to_string(),
+        vif_type: vif_type.into(),
         vif_details: details.as_object().cloned().unwrap_or_default(),
         mode,
     }

@@ -19,7 +19,7 @@ use kuryr_plugin_api::network::{
     InterfaceName, JoinRequest, JoinResponse, LeaveRequest, ProgramExternalConnectivityRequest,
     RevokeExternalConnectivityRequest, Scope, StaticRoute,
 };
-use kuryr_plugin_api::{DockerId, IpamDriver, MacAddress, NetworkDriver, PluginError, PoolId};
+use kuryr_plugin_api::{DockerId, IpamDriver, MacAddr, NetworkDriver, PluginError, PoolId};
 
 /// The extra route a container joined to a network with gateway `gw` gets, so tests can see
 /// static routes arrive: `198.18.<second octet of gw>.0/24` (distinct per test network, since
@@ -149,12 +149,12 @@ impl MemoryDriver {
     }
 
     /// A locally administered MAC derived from the endpoint ID.
-    pub fn mac_for(endpoint: &DockerId) -> MacAddress {
+    pub fn mac_for(endpoint: &DockerId) -> MacAddr {
         let mut o: [u8; 6] = [0x02, 0, 0, 0, 0, 0];
         for (i, b) in endpoint.as_str().bytes().enumerate() {
             o[1 + i % 5] = o[1 + i % 5].wrapping_mul(31).wrapping_add(b);
         }
-        MacAddress::new(o)
+        MacAddr::new(o)
     }
 }
 
