@@ -27,6 +27,7 @@ struct State {
     fail_bind: Option<String>,
     fail_unbind: Option<String>,
     fail_list: Option<String>,
+    link_macs: BTreeMap<String, crate::MacAddr>,
 }
 
 /// Records calls; `fail_next_*` make the next call of that kind fail (once).
@@ -59,6 +60,11 @@ impl FakeHostBinding {
 
     pub fn fail_next_list(&self, message: &str) {
         self.lock().fail_list = Some(message.to_string());
+    }
+
+    /// Gives a host interface a MAC (what `link_mac` answers).
+    pub fn set_link_mac(&self, ifname: &str, mac: crate::MacAddr) {
+        self.lock().link_macs.insert(ifname.to_string(), mac);
     }
 
     /// Pretends a previous run left links for this port/endpoint (for reconcile tests).
@@ -134,6 +140,14 @@ impl HostBinding for FakeHostBinding {
         }
         st.bound.retain(|_, links| !links.is_empty());
         Ok(())
+    }
+
+    async fn link_mac(&self, ifname: &str) -> Result<crate::MacAddr, BindingError> {
+        self.lock()
+            .link_macs
+            .get(ifname)
+            .copied()
+            .ok_or_else(|| BindingError::LinkNotFound(ifname.to_string()))
     }
 }
 

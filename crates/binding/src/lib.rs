@@ -46,4 +46,8 @@ pub trait HostBinding: Send + Sync {
 
     /// Removes one object returned by `list_owned` ("already gone" is success).
     async fn remove_owned(&self, link: &OwnedLink) -> Result<(), BindingError>;
+
+    /// The MAC address of a host interface (nested modes find the VM's own Neutron port by the
+    /// MAC of its interface).
+    async fn link_mac(&self, ifname: &str) -> Result<MacAddr, BindingError>;
 }

@@ -567,6 +567,23 @@ impl HostBinding for LinuxHostBinding {
             OwnedKind::OvsPort => self.ovs.del_ports(&[&link.name]).await,
         }
     }
+
+    async fn link_mac(&self, ifname: &str) -> Result<MacAddr, BindingError> {
+        if !naming::valid_ifname(ifname) {
+            return Err(BindingError::InvalidRequest(format!(
+                "invalid interface name {ifname:?}"
+            )));
+        }
+        // sysfs, not netlink: it answers for the namespace this process was started in, which
+        // is the VM's own when the daemon runs under `ip netns exec`.
+        let path = format!("/sys/class/net/{ifname}/address");
+        let text = tokio::fs::read_to_string(&path)
+            .await
+            .map_err(|_| BindingError::LinkNotFound(ifname.to_string()))?;
+        text.trim()
+            .parse()
+            .map_err(|e| BindingError::Other(format!("{path}: {e}")))
+    }
 }
 
 #[cfg(test)]

@@ -22,7 +22,10 @@
 //! environment variables: `[neutron]` counts as configured when it sets `auth_type`, `auth_url` or
 //! `endpoint`. See `docs/openstack-auth.md`.
 
+mod driver;
 pub mod oslo;
+
+pub use driver::{DriverConfig, PortDriverKind};
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -149,6 +152,9 @@ pub struct DefaultSection {
     pub log_file: Option<String>,
     pub log_dir: Option<String>,
     pub use_syslog: bool,
+    /// `[DEFAULT] host`: this host's name in Neutron (`binding:host_id`); the machine's host
+    /// name when unset.
+    pub host: Option<String>,
 }
 
 impl Default for DefaultSection {
@@ -173,6 +179,7 @@ impl Default for DefaultSection {
             log_file: None,
             log_dir: None,
             use_syslog: false,
+            host: None,
         }
     }
 }
@@ -293,7 +300,6 @@ const OSLO_LOG_OPTS: &[&str] = &[
     "rate_limit_except_level",
     "fatal_deprecations",
     "pybasedir",
-    "host",
 ];
 
 /// keystoneauth session/adapter options accepted in `[neutron]` that Kuryr does not use.
@@ -626,6 +632,7 @@ impl KuryrConfig {
             log_file: r.string("log_file"),
             log_dir: r.string("log_dir"),
             use_syslog: r.boolean("use_syslog", false)?,
+            host: r.string("host"),
         };
         r.unknown(OSLO_LOG_OPTS, &mut warnings);
 

@@ -39,22 +39,10 @@ pub const DEVICE_OWNER: &str = "compute:kuryr";
 pub const SG_EXPOSE_SUFFIX: &str = "-exposed_ports";
 /// Description of that security group.
 pub const SG_EXPOSE_DESCRIPTION: &str = "Docker exposed ports created by Kuryr.";
-/// Neutron port status of a plugged, working port.
-pub const PORT_STATUS_ACTIVE: &str = "ACTIVE";
+/// `device_owner` prefix of Neutron's own ports (DHCP, metadata, router): never adopted.
+pub const NEUTRON_OWNER_PREFIX: &str = "network:";
 
-// Docker option keys (CreateNetwork / CreateEndpoint / IPAM options).
-/// Driver options given with `docker network create -o`.
-pub const OPT_GENERIC: &str = "com.docker.network.generic";
-/// Whether IPv6 is enabled on the Docker network.
-pub const OPT_ENABLE_IPV6: &str = "com.docker.network.enable_ipv6";
-/// The Docker-generated (or user) MAC in IPAM RequestAddress options.
-pub const OPT_MAC_ADDRESS: &str = "com.docker.network.endpoint.macaddress";
-/// Key of the address type in IPAM RequestAddress options.
-pub const OPT_REQUEST_ADDRESS_TYPE: &str = "RequestAddressType";
-/// Value of [`OPT_REQUEST_ADDRESS_TYPE`] for the network gateway.
-pub const REQUEST_ADDRESS_TYPE_GATEWAY: &str = "com.docker.network.gateway";
-/// Exposed ports in CreateEndpoint / Join / ProgramExternalConnectivity options.
-pub const OPT_EXPOSED_PORTS: &str = "com.docker.network.endpoint.exposedports";
+// Docker's own option keys are the wire layer's: `kuryr_plugin_api::keys`.
 
 // Kuryr's own option keys (`-o` and `--ipam-opt`).
 pub const OPT_NET_UUID: &str = "neutron.net.uuid";
@@ -69,8 +57,8 @@ pub const OPT_POOL_NAME: &str = "neutron.pool.name";
 pub const OPT_POOL_V6_UUID: &str = "neutron.pool.v6.uuid";
 pub const OPT_POOL_V6_NAME: &str = "neutron.pool.v6.name";
 
-/// Prefix of the MACs Docker generates for endpoints.
-pub const DOCKER_MAC_PREFIX: &str = "02:42:";
+/// First octets of the MACs Docker generates for endpoints (`02:42:…`).
+pub const DOCKER_MAC_PREFIX: [u8; 2] = [0x02, 0x42];
 /// Plugin name Docker knows us by.
 pub const PLUGIN_NAME: &str = "kuryr";
 /// IPv4 placeholder answered for a gateway request on a subnet without a gateway.

@@ -1,88 +1,241 @@
-//! The driver's error type. Every variant names the resource it is about; the text reaches
-//! Docker (and so the user) as is, so it is short, lowercase and free of internal detail.
+//! The driver's error type. Every variant names the resource it is about, and errors from Neutron
+//! and from the host keep their source (Neutron's error type and request id stay reachable for
+//! logs). The `Display` text reaches Docker (and so the user) as is: short, lowercase, free of
+//! internal detail.
+
+use std::fmt;
+
+use kuryr_binding::BindingError;
+use kuryr_openstack::NeutronError;
 
 /// What went wrong in a driver call.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 pub enum DriverError {
-    /// Docker sent something we cannot act on; nothing was changed.
+    /// The request cannot be acted on; nothing was changed.
     #[error("{0}")]
     InvalidRequest(String),
     /// A resource the request names does not exist.
     #[error("{0}")]
     NotFound(String),
-    /// The request conflicts with what exists (e.g. an option mismatch or a port in use).
+    /// The request conflicts with what exists (an option mismatch, a port in use).
     #[error("{0}")]
     Conflict(String),
-    /// Neutron refused or failed a request; `status` is its HTTP status when it answered.
-    #[error("{context}: {message}")]
+    /// Neutron refused or failed a request. Shown as `<context>: <Neutron's message>`.
+    #[error("{context}: {}", neutron_message(.source))]
     Neutron {
         context: String,
-        status: Option<u16>,
-        message: String,
+        #[source]
+        source: NeutronError,
     },
     /// The host side (veth, OVS, hook script) failed.
-    #[error("{0}")]
-    Binding(String),
+    #[error("{context}: {source}")]
+    Binding {
+        context: String,
+        #[source]
+        source: BindingError,
+    },
     /// A wait ran out (port not ACTIVE in time).
     #[error("{0}")]
     Timeout(String),
+    /// A best-effort tear-down: every step was tried, these failed.
+    #[error("{context}: {}", Joined(.errors))]
+    Teardown {
+        context: String,
+        errors: Vec<DriverError>,
+    },
+    /// A set-up failed and so did part of its rollback (something may be left behind: the text
+    /// says what, so that the user sees it in Docker's message).
+    #[error("{error} (rollback failed: {})", Joined(.rollback))]
+    RollbackFailed {
+        error: Box<DriverError>,
+        rollback: Vec<UndoError>,
+    },
+}
+
+/// One rollback step that failed.
+#[derive(Debug, thiserror::Error)]
+#[error("{step}: {message}")]
+pub struct UndoError {
+    pub step: String,
+    pub message: String,
+}
+
+/// Neutron's own message (without the method and path, which mean nothing to a Docker user).
+fn neutron_message(e: &NeutronError) -> String {
+    match e.context() {
+        Some(c) if !c.message.is_empty() => c.message.trim_end_matches('.').to_string(),
+        _ => e.to_string(),
+    }
+}
+
+struct Joined<'a, T>(&'a [T]);
+
+impl<T: fmt::Display> fmt::Display for Joined<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("; ")?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+/// What Docker should make of an error: the classes of `PluginError`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorClass {
+    BadRequest,
+    NotFound,
+    Conflict,
+    /// Try again later (Neutron down or slow).
+    Unavailable,
+    /// A fault of this host (binding) or of Kuryr.
+    Internal,
 }
 
 impl DriverError {
-    /// Neutron's HTTP status, when this is a Neutron error with one.
-    pub fn neutron_status(&self) -> Option<u16> {
+    pub fn neutron(context: impl Into<String>, source: NeutronError) -> Self {
+        DriverError::Neutron {
+            context: context.into(),
+            source,
+        }
+    }
+
+    pub fn binding(context: impl Into<String>, source: BindingError) -> Self {
+        DriverError::Binding {
+            context: context.into(),
+            source,
+        }
+    }
+
+    /// The Neutron error behind this one, if any.
+    pub fn neutron_source(&self) -> Option<&NeutronError> {
         match self {
-            DriverError::Neutron { status, .. } => *status,
+            DriverError::Neutron { source, .. } => Some(source),
+            DriverError::RollbackFailed { error, .. } => error.neutron_source(),
             _ => None,
         }
     }
 
-    /// Whether Neutron said "not found".
+    /// Whether the resource was not found (here or in Neutron).
     pub fn is_not_found(&self) -> bool {
-        matches!(self, DriverError::NotFound(_)) || self.neutron_status() == Some(404)
+        matches!(self, DriverError::NotFound(_))
+            || self.neutron_source().is_some_and(NeutronError::is_not_found)
     }
 
-    /// Whether Neutron said "conflict" (in use, overlap, duplicate).
+    /// Whether this conflicts with what exists (here or in Neutron: in use, overlap, duplicate).
     pub fn is_conflict(&self) -> bool {
-        matches!(self, DriverError::Conflict(_)) || self.neutron_status() == Some(409)
+        matches!(self, DriverError::Conflict(_))
+            || self.neutron_source().is_some_and(NeutronError::is_conflict)
+    }
+
+    /// How Docker should see this error.
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            DriverError::InvalidRequest(_) => ErrorClass::BadRequest,
+            DriverError::NotFound(_) => ErrorClass::NotFound,
+            DriverError::Conflict(_) => ErrorClass::Conflict,
+            DriverError::Neutron { source, .. } => match source.status() {
+                Some(404) => ErrorClass::NotFound,
+                Some(409) => ErrorClass::Conflict,
+                Some(s) if (400..500).contains(&s) => ErrorClass::BadRequest,
+                _ => ErrorClass::Unavailable,
+            },
+            DriverError::Binding { .. } => ErrorClass::Internal,
+            DriverError::Timeout(_) => ErrorClass::Unavailable,
+            // A tear-down that left something behind: Docker must not forget the object.
+            DriverError::Teardown { errors, .. } => errors
+                .iter()
+                .map(DriverError::class)
+                .find(|c| *c != ErrorClass::NotFound)
+                .unwrap_or(ErrorClass::Internal),
+            DriverError::RollbackFailed { error, .. } => error.class(),
+        }
     }
 }
 
 pub type Result<T, E = DriverError> = std::result::Result<T, E>;
 
-/// Joins several tear-down errors into one (all of them are reported).
-pub fn join_errors(context: &str, errors: Vec<String>) -> Result<()> {
+/// The outcome of a best-effort tear-down: `Ok` when every step worked, else every failure.
+pub fn teardown_result(context: impl Into<String>, errors: Vec<DriverError>) -> Result<()> {
     if errors.is_empty() {
         Ok(())
     } else {
-        Err(DriverError::Conflict(format!(
-            "{context}: {}",
-            errors.join("; ")
-        )))
+        Err(DriverError::Teardown {
+            context: context.into(),
+            errors,
+        })
     }
 }
 
-/// The error of a failed set-up, with any failures of its rollback appended (so a leak is
+/// The error of a failed set-up, with the failures of its rollback attached (so that a leak is
 /// visible in the message Docker shows).
-pub fn with_rollback(e: DriverError, rollback_errors: Vec<String>) -> DriverError {
-    if rollback_errors.is_empty() {
-        return e;
+pub fn with_rollback(e: DriverError, rollback: Vec<UndoError>) -> DriverError {
+    if rollback.is_empty() {
+        e
+    } else {
+        DriverError::RollbackFailed {
+            error: Box::new(e),
+            rollback,
+        }
     }
-    let extra = format!(" (rollback failed: {})", rollback_errors.join("; "));
-    match e {
-        DriverError::InvalidRequest(m) => DriverError::InvalidRequest(m + &extra),
-        DriverError::NotFound(m) => DriverError::NotFound(m + &extra),
-        DriverError::Conflict(m) => DriverError::Conflict(m + &extra),
-        DriverError::Neutron {
-            context,
-            status,
-            message,
-        } => DriverError::Neutron {
-            context,
-            status,
-            message: message + &extra,
-        },
-        DriverError::Binding(m) => DriverError::Binding(m + &extra),
-        DriverError::Timeout(m) => DriverError::Timeout(m + &extra),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kuryr_openstack::neutron::ErrorContext;
+
+    fn conflict() -> NeutronError {
+        NeutronError::from_status(
+            409,
+            ErrorContext::new("POST", "/v2.0/ports", "IP address 10.0.0.5 already allocated.")
+                .with_kind("IpAddressAlreadyAllocated")
+                .with_request_id(Some("req-1".into())),
+        )
+    }
+
+    #[test]
+    fn neutron_errors_keep_their_source_and_show_only_the_message() {
+        let e = DriverError::neutron("create port on network n1", conflict());
+        assert_eq!(
+            e.to_string(),
+            "create port on network n1: IP address 10.0.0.5 already allocated"
+        );
+        let src = std::error::Error::source(&e).expect("source kept");
+        assert!(src.to_string().contains("req-1"), "{src}");
+        assert!(e.is_conflict());
+        assert_eq!(e.class(), ErrorClass::Conflict);
+    }
+
+    #[test]
+    fn teardown_and_rollback_list_every_failure() {
+        let e = teardown_result(
+            "delete endpoint e1",
+            vec![
+                DriverError::Conflict("a".into()),
+                DriverError::neutron("untag port p1", conflict()),
+            ],
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "delete endpoint e1: a; untag port p1: IP address 10.0.0.5 already allocated"
+        );
+        assert_eq!(e.class(), ErrorClass::Conflict);
+        let r = with_rollback(
+            DriverError::Timeout("port p1 not active".into()),
+            vec![UndoError {
+                step: "delete port p1".into(),
+                message: "boom".into(),
+            }],
+        );
+        assert_eq!(
+            r.to_string(),
+            "port p1 not active (rollback failed: delete port p1: boom)"
+        );
+        assert_eq!(r.class(), ErrorClass::Unavailable);
+        assert!(teardown_result("x", vec![]).is_ok());
     }
 }

@@ -4,6 +4,7 @@
 use std::net::IpAddr;
 
 use ipnet::IpNet;
+use kuryr_types::{MacAddr, PortStatus, VifType};
 
 /// A Neutron network as the driver sees it.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -51,8 +52,9 @@ pub struct FixedIp {
 /// An allowed address pair of a port.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AddressPair {
+    /// An address or a CIDR.
     pub ip_address: String,
-    pub mac_address: Option<String>,
+    pub mac_address: Option<MacAddr>,
 }
 
 /// A trunk subport.
@@ -63,20 +65,20 @@ pub struct SubPort {
 }
 
 /// A Neutron port.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Port {
     pub id: String,
     pub name: String,
     pub network_id: String,
-    pub mac_address: String,
+    pub mac_address: MacAddr,
     pub fixed_ips: Vec<FixedIp>,
     pub tags: Vec<String>,
     pub device_id: String,
     pub device_owner: String,
     pub host_id: String,
-    pub status: String,
+    pub status: PortStatus,
     pub admin_state_up: bool,
-    pub vif_type: String,
+    pub vif_type: VifType,
     pub vif_details: serde_json::Map<String, serde_json::Value>,
     pub security_groups: Vec<String>,
     pub project_id: String,
@@ -99,7 +101,7 @@ pub struct SubnetQuery {
 #[derive(Debug, Clone, Default)]
 pub struct PortQuery {
     pub network_id: Option<String>,
-    pub mac_address: Option<String>,
+    pub mac_address: Option<MacAddr>,
     pub device_owner: Option<String>,
     pub host_id: Option<String>,
     pub tags: Vec<String>,
@@ -125,7 +127,7 @@ pub struct NewPort {
     pub network_id: String,
     /// `(subnet id, optional fixed address)`; a `None` subnet means "Neutron infers it".
     pub fixed_ips: Vec<(Option<String>, Option<IpAddr>)>,
-    pub mac_address: Option<String>,
+    pub mac_address: Option<MacAddr>,
     pub device_owner: Option<String>,
     pub device_id: Option<String>,
     pub host_id: Option<String>,
@@ -138,7 +140,7 @@ pub struct PortChange {
     pub device_owner: Option<String>,
     pub device_id: Option<String>,
     pub host_id: Option<String>,
-    pub mac_address: Option<String>,
+    pub mac_address: Option<MacAddr>,
     pub admin_state_up: Option<bool>,
     /// The complete new fixed IP list.
     pub fixed_ips: Option<Vec<(Option<String>, Option<IpAddr>)>>,
@@ -199,15 +201,7 @@ pub struct Nt {
 fn err(context: String) -> impl FnOnce(NeutronError) -> DriverError {
     move |e| {
         tracing::debug!(%context, error = %e, "neutron call failed");
-        let message = match e.context() {
-            Some(c) if !c.message.is_empty() => c.message.clone(),
-            _ => e.to_string(),
-        };
-        DriverError::Neutron {
-            context,
-            status: e.status(),
-            message: message.trim_end_matches('.').to_string(),
-        }
+        DriverError::neutron(context, e)
     }
 }
 
@@ -282,7 +276,8 @@ fn port(p: os::Port) -> Port {
         id: p.id,
         name: p.name,
         network_id: p.network_id,
-        mac_address: p.mac_address.to_ascii_lowercase(),
+        // Neutron validates MACs: an unparsable one is a broken server, shown as all zeros.
+        mac_address: p.mac_address.parse().unwrap_or(MacAddr::new([0; 6])),
         fixed_ips: p
             .fixed_ips
             .into_iter()
@@ -295,9 +290,9 @@ fn port(p: os::Port) -> Port {
         device_id: p.device_id,
         device_owner: p.device_owner,
         host_id: p.binding_host_id,
-        status: p.status,
+        status: PortStatus::from(p.status),
         admin_state_up: p.admin_state_up,
-        vif_type: p.binding_vif_type,
+        vif_type: VifType::from(p.binding_vif_type),
         vif_details: p.binding_vif_details,
         security_groups: p.security_groups,
         project_id: p.project_id,
@@ -306,7 +301,7 @@ fn port(p: os::Port) -> Port {
             .into_iter()
             .map(|a| AddressPair {
                 ip_address: a.ip_address,
-                mac_address: a.mac_address,
+                mac_address: a.mac_address.and_then(|m| m.parse().ok()),
             })
             .collect(),
         trunk: p.trunk_details.map(|t| {
@@ -337,7 +332,7 @@ fn pairs(list: &[AddressPair]) -> Vec<os::AllowedAddressPair> {
     list.iter()
         .map(|p| os::AllowedAddressPair {
             ip_address: p.ip_address.clone(),
-            mac_address: p.mac_address.clone(),
+            mac_address: p.mac_address.map(|m| m.to_string()),
         })
         .collect()
 }
@@ -508,7 +503,7 @@ impl Nt {
             f = f.network_id(v);
         }
         if let Some(v) = &q.mac_address {
-            f = f.mac_address(v);
+            f = f.mac_address(&v.to_string());
         }
         if let Some(v) = &q.device_owner {
             f = f.device_owner(v);
@@ -539,7 +534,7 @@ impl Nt {
                 network_id: p.network_id.clone(),
                 name: Some(p.name.clone()),
                 fixed_ips: Some(fixed_ip_requests(&p.fixed_ips)),
-                mac_address: p.mac_address.clone(),
+                mac_address: p.mac_address.map(|m| m.to_string()),
                 admin_state_up: Some(true),
                 device_owner: p.device_owner.clone(),
                 device_id: p.device_id.clone(),
@@ -561,7 +556,7 @@ impl Nt {
                 &os::PortUpdate {
                     name: c.name.clone(),
                     fixed_ips: c.fixed_ips.as_deref().map(fixed_ip_requests),
-                    mac_address: c.mac_address.clone(),
+                    mac_address: c.mac_address.map(|m| m.to_string()),
                     admin_state_up: c.admin_state_up,
                     device_owner: c.device_owner.clone(),
                     device_id: c.device_id.clone(),

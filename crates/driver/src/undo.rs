@@ -6,6 +6,8 @@ use std::future::Future;
 
 use futures::future::BoxFuture;
 
+use crate::error::UndoError;
+
 type Action = Box<dyn FnOnce() -> BoxFuture<'static, Result<(), String>> + Send>;
 
 /// Reverse actions of what the current call created.
@@ -46,14 +48,17 @@ impl Undo {
 
     /// Runs every recorded action, newest first, and returns the failures (each naming its step).
     /// All actions run even if some fail.
-    pub async fn unwind(mut self) -> Vec<String> {
+    pub async fn unwind(mut self) -> Vec<UndoError> {
         let mut errors = Vec::new();
         while let Some((what, action)) = self.steps.pop() {
             match action().await {
                 Ok(()) => tracing::debug!(step = %what, "rolled back"),
                 Err(e) => {
                     tracing::warn!(step = %what, error = %e, "rollback step failed");
-                    errors.push(format!("{what}: {e}"));
+                    errors.push(UndoError {
+                        step: what,
+                        message: e,
+                    });
                 }
             }
         }
@@ -96,6 +101,7 @@ mod tests {
         assert_eq!(undo.len(), 3);
         let errors = undo.unwind().await;
         assert_eq!(*log.lock().unwrap(), vec![2, 1, 0]);
+        let errors: Vec<String> = errors.iter().map(ToString::to_string).collect();
         assert_eq!(errors, vec!["step 1: boom".to_string()]);
     }
 

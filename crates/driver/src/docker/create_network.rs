@@ -2,43 +2,23 @@
 //! network, then its subnets. A replay finds everything and changes nothing; a failure unwinds
 //! what this call made.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
 
 use ipnet::IpNet;
+use kuryr_plugin_api::network::CreateNetworkRequest;
+use kuryr_plugin_api::DockerId;
+use kuryr_types::PoolRef;
 
-use crate::config::PortMode;
+use super::options::{FamilyOptions, NeutronOptions};
+use super::{check_network_cidr, KuryrDriver};
 use crate::constants::*;
-use crate::driver::{parse_address, parse_network_cidr, validate_docker_id, KuryrDriver, PoolRef};
 use crate::error::{with_rollback, DriverError, Result};
 use crate::neutron::{Kind, Net, NewSubnet, SubnetQuery};
-use crate::options::{parse_bool, FamilyOptions};
 use crate::tags;
 use crate::undo::Undo;
 
-/// One entry of Docker's IPv4Data / IPv6Data (internal form).
-#[derive(Debug, Clone, Default)]
-pub struct IpamData {
-    /// The pool CIDR as Docker sent it.
-    pub pool: String,
-    /// `<ip>/<len>` or empty.
-    pub gateway: String,
-    /// name → `<ip>/<len>`.
-    pub aux_addresses: HashMap<String, String>,
-}
-
-/// CreateNetwork's inputs (internal form).
-#[derive(Debug, Clone, Default)]
-pub struct NetworkRequest {
-    pub network_id: String,
-    pub ipv4: Vec<IpamData>,
-    pub ipv6: Vec<IpamData>,
-    /// `-o` options (`com.docker.network.generic`).
-    pub generic: HashMap<String, String>,
-}
-
+/// One subnet the network should have (from Docker's IPv4Data / IPv6Data).
 struct Wanted {
-    pool_text: String,
     cidr: IpNet,
     gateway: Option<IpAddr>,
     aux: Vec<IpAddr>,
@@ -46,52 +26,38 @@ struct Wanted {
 }
 
 impl KuryrDriver {
-    pub async fn create_network(&self, req: &NetworkRequest) -> Result<()> {
-        validate_docker_id("network id", &req.network_id)?;
+    pub async fn create_network(&self, req: &CreateNetworkRequest) -> Result<()> {
         // Validate everything before touching Neutron.
+        let generic = req.options.generic().map_err(DriverError::InvalidRequest)?;
+        let opts = NeutronOptions::from_wire(&generic)?;
         let mut wanted = Vec::new();
-        for (v6, list) in [(false, &req.ipv4), (true, &req.ipv6)] {
-            let opts = FamilyOptions::from_map(&req.generic, v6)?;
+        for (v6, list) in [(false, &req.ipv4_data), (true, &req.ipv6_data)] {
             for d in list {
-                let cidr = parse_network_cidr("pool", &d.pool)?;
-                let gateway = match d.gateway.trim() {
-                    "" => None,
-                    g => Some(parse_address("gateway", g)?),
-                };
-                let aux = d
-                    .aux_addresses
-                    .values()
-                    .map(|a| parse_address("aux address", a))
-                    .collect::<Result<Vec<_>>>()?;
                 wanted.push(Wanted {
-                    pool_text: d.pool.trim().to_string(),
-                    cidr,
-                    gateway,
-                    aux,
-                    opts: opts.clone(),
+                    cidr: check_network_cidr("pool", d.pool)?,
+                    gateway: d.gateway.map(|g| g.addr()),
+                    aux: d.aux_addresses.values().map(|a| a.addr()).collect(),
+                    opts: opts.family(v6).clone(),
                 });
             }
         }
-        let shared = match req.generic.get(OPT_NET_SHARED) {
-            Some(v) => Some(parse_bool(OPT_NET_SHARED, v)?),
-            None => None,
-        };
 
         let _guard = self.locks.lock(&format!("net:{}", req.network_id)).await;
         let mut undo = Undo::new();
         match self
-            .create_network_steps(req, &wanted, shared, &mut undo)
+            .create_network_steps(&req.network_id, &opts, &wanted, &mut undo)
             .await
         {
             Ok(net) => {
                 undo.commit();
-                self.cache().net_subnets.remove(&net.id);
-                self.cache().nets.insert(req.network_id.clone(), net);
+                let mut c = self.networks();
+                c.subnets_of.remove(&net.id);
+                c.nets.insert(req.network_id.clone(), net);
                 Ok(())
             }
             Err(e) => {
                 let errors = undo.unwind().await;
-                self.cache().nets.remove(&req.network_id);
+                self.networks().nets.remove(&req.network_id);
                 Err(with_rollback(e, errors))
             }
         }
@@ -99,23 +65,23 @@ impl KuryrDriver {
 
     async fn create_network_steps(
         &self,
-        req: &NetworkRequest,
+        network_id: &DockerId,
+        opts: &NeutronOptions,
         wanted: &[Wanted],
-        shared: Option<bool>,
         undo: &mut Undo,
     ) -> Result<Net> {
-        let id_tags = tags::docker_id_tags(&req.network_id);
+        let shared = opts.shared;
+        let id_tags = tags::docker_id_tags(network_id.as_str());
         let known = self.nt.networks_by_tags(&id_tags).await?;
         if known.len() > 1 {
             return Err(DriverError::Conflict(format!(
-                "several neutron networks carry the tags of docker network {}",
-                req.network_id
+                "several neutron networks carry the tags of docker network {network_id}"
             )));
         }
         let (net, fresh) = if let Some(net) = known.into_iter().next() {
             tracing::debug!(net = %net.id, "network already exists (replay)");
             (net, false)
-        } else if let Some(net) = self.adoptable_network(&req.generic).await? {
+        } else if let Some(net) = self.adoptable_network(opts).await? {
             if let Some(shared) = shared {
                 if shared != net.shared {
                     return Err(DriverError::Conflict(format!(
@@ -129,7 +95,7 @@ impl KuryrDriver {
             for t in id_tags
                 .iter()
                 .cloned()
-                .chain([tags::existing_net_tag(&req.network_id)])
+                .chain([tags::existing_net_tag(network_id.as_str())])
             {
                 if !new_tags.contains(&t) {
                     new_tags.push(t);
@@ -140,7 +106,7 @@ impl KuryrDriver {
             undo.push(format!("untag network {id}"), move || async move {
                 nt.set_tags(Kind::Network, &id, &old).await
             });
-            tracing::info!(net = %net.id, docker = %req.network_id, "adopted existing network");
+            tracing::info!(net = %net.id, docker = %network_id, "adopted existing network");
             (
                 Net {
                     tags: new_tags,
@@ -151,14 +117,14 @@ impl KuryrDriver {
         } else {
             let net = self
                 .nt
-                .create_network(&network_name(&req.network_id), shared.unwrap_or(false))
+                .create_network(&network_name(network_id.as_str()), shared.unwrap_or(false))
                 .await?;
             let (nt, id) = (self.nt.clone(), net.id.clone());
             undo.push(format!("delete network {id}"), move || async move {
                 nt.delete_network(&id).await
             });
             self.nt.set_tags(Kind::Network, &net.id, &id_tags).await?;
-            tracing::info!(net = %net.id, docker = %req.network_id, "created network");
+            tracing::info!(net = %net.id, docker = %network_id, "created network");
             (
                 Net {
                     tags: id_tags.clone(),
@@ -175,20 +141,14 @@ impl KuryrDriver {
     }
 
     /// The network named by `neutron.net.uuid` / `neutron.net.name`, if given.
-    async fn adoptable_network(&self, generic: &HashMap<String, String>) -> Result<Option<Net>> {
-        let get = |k: &str| {
-            generic
-                .get(k)
-                .map(|v| v.trim().to_string())
-                .filter(|v| !v.is_empty())
-        };
-        if let Some(id) = get(OPT_NET_UUID) {
+    async fn adoptable_network(&self, opts: &NeutronOptions) -> Result<Option<Net>> {
+        if let Some(id) = &opts.net_uuid {
             return self.nt.network(&id).await?.map(Some).ok_or_else(|| {
                 DriverError::NotFound(format!("specified network id {id} does not exist"))
             });
         }
-        if let Some(name) = get(OPT_NET_NAME) {
-            let mut nets = self.nt.networks_by_name(&name).await?;
+        if let Some(name) = &opts.net_name {
+            let mut nets = self.nt.networks_by_name(name).await?;
             return match nets.len() {
                 0 => Err(DriverError::NotFound(format!(
                     "specified network name {name} does not exist"
@@ -201,8 +161,7 @@ impl KuryrDriver {
         }
         // Inside a VM (macvlan mode) containers can only reach the VM's own network, so that is
         // the default, adopted like a named one and never deleted (as the Python original does).
-        if matches!(self.cfg.port_mode, PortMode::Nested { .. }) {
-            let vm = self.vm_port().await?;
+        if let Some(vm) = self.ports.port_driver.required_network().await? {
             return self
                 .nt
                 .network(&vm.network_id)
@@ -258,7 +217,7 @@ impl KuryrDriver {
                 let s = self
                     .nt
                     .create_subnet(&NewSubnet {
-                        name: subnet_name(&w.pool_text),
+                        name: subnet_name(&w.cidr.to_string()),
                         network_id: net.id.clone(),
                         cidr: w.cidr,
                         gateway_ip: w.gateway,
@@ -275,7 +234,7 @@ impl KuryrDriver {
             }
         };
         for a in &w.aux {
-            let (_, created) = self.reserve_address(&subnet, Some(*a), None).await?;
+            let (_, created) = self.ports.reserve(&subnet, Some(*a), None).await?;
             // Only ports this call created are undone (an adopted/replayed one is kept).
             if let Some(port_id) = created {
                 let nt = self.nt.clone();
@@ -284,13 +243,16 @@ impl KuryrDriver {
                 });
             }
         }
-        let mut c = self.cache();
-        if let Some(r) = c.requested.remove(&w.cidr) {
+        let requested = self.ipam().requested.remove(&w.cidr);
+        if let Some(r) = &requested {
             // RequestAddress for containers now finds the subnet without asking Neutron.
-            c.pool_subnets.insert(r.pool.to_string(), subnet.clone());
-            if let PoolRef::Carved { pool_id, cidr } = &r.pool {
-                c.carved.remove(&(pool_id.clone(), *cidr));
-            }
+            self.networks()
+                .pool_subnets
+                .insert(r.pool.to_string(), subnet.clone());
+        }
+        let mut c = self.ipam();
+        if let Some(PoolRef::Carved { pool_id, cidr }) = requested.map(|r| r.pool) {
+            c.carved.remove(&(pool_id, cidr));
         }
         if let Some(pool_id) = &pool_id {
             for r in c.requested.values_mut() {
@@ -306,7 +268,7 @@ impl KuryrDriver {
     /// (remembered), else the pool the options name, `kuryrPool-<cidr>`, or the default pool
     /// containing the CIDR. `None` when the network's IPAM driver is not Kuryr.
     async fn pool_for_network(&self, w: &Wanted) -> Result<Option<String>> {
-        if let Some(r) = self.cache().requested.get(&w.cidr) {
+        if let Some(r) = self.ipam().requested.get(&w.cidr) {
             return Ok(Some(r.pool.pool_id().to_string()));
         }
         if w.opts.names_pool() {

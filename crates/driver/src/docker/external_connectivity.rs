@@ -3,20 +3,14 @@
 
 use std::collections::BTreeMap;
 
+use kuryr_plugin_api::network::ExposedPort;
+use kuryr_plugin_api::DockerId;
+
+use super::KuryrDriver;
 use crate::constants::*;
-use crate::driver::KuryrDriver;
-use crate::error::{join_errors, with_rollback, DriverError, Result};
+use crate::error::{teardown_result, with_rollback, DriverError, Result};
 use crate::neutron::{NewSgRule, PortChange};
 use crate::undo::Undo;
-
-/// One exposed port (`{"Proto": 6, "Port": 80}` on the wire).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
-pub struct ExposedPort {
-    #[serde(rename = "Proto")]
-    pub proto: u8,
-    #[serde(rename = "Port")]
-    pub port: u16,
-}
 
 /// The rules for a set of exposed ports: per protocol, contiguous ports merged into ranges, each
 /// for IPv4 and IPv6.
@@ -77,7 +71,7 @@ pub fn exposed_rules(ports: &[ExposedPort]) -> Result<Vec<NewSgRule>> {
 impl KuryrDriver {
     pub async fn program_external_connectivity(
         &self,
-        endpoint_id: &str,
+        endpoint_id: &DockerId,
         exposed: &[ExposedPort],
     ) -> Result<()> {
         if !self.cfg.process_external_connectivity || exposed.is_empty() {
@@ -85,7 +79,7 @@ impl KuryrDriver {
         }
         let rules = exposed_rules(exposed)?;
         let _guard = self.locks.lock(&format!("ep:{endpoint_id}")).await;
-        let port = self.endpoint_port(endpoint_id).await?.ok_or_else(|| {
+        let port = self.ports.endpoint_port(endpoint_id).await?.ok_or_else(|| {
             DriverError::NotFound(format!("no neutron port for endpoint {endpoint_id}"))
         })?;
         let name = sg_expose_name(&port.id);
@@ -124,7 +118,7 @@ impl KuryrDriver {
         match result {
             Ok(()) => {
                 undo.commit();
-                if let Some(e) = self.cache().endpoints.get_mut(endpoint_id) {
+                if let Some(e) = self.ports.memory().endpoints.get_mut(endpoint_id) {
                     e.exposed = true;
                 }
                 Ok(())
@@ -133,13 +127,14 @@ impl KuryrDriver {
         }
     }
 
-    pub async fn revoke_external_connectivity(&self, endpoint_id: &str) -> Result<()> {
+    pub async fn revoke_external_connectivity(&self, endpoint_id: &DockerId) -> Result<()> {
         if !self.cfg.process_external_connectivity {
             return Ok(());
         }
         let _guard = self.locks.lock(&format!("ep:{endpoint_id}")).await;
         if self
-            .cache()
+            .ports
+            .memory()
             .endpoints
             .get(endpoint_id)
             .is_some_and(|e| !e.exposed)
@@ -147,7 +142,7 @@ impl KuryrDriver {
             // This daemon made the endpoint and exposed nothing: no group to look for.
             return Ok(());
         }
-        let Some(port) = self.endpoint_port(endpoint_id).await? else {
+        let Some(port) = self.ports.endpoint_port(endpoint_id).await? else {
             return Ok(());
         };
         let groups = self
@@ -177,17 +172,17 @@ impl KuryrDriver {
                     )
                     .await
                 {
-                    errors.push(e.to_string());
+                    errors.push(e);
                 }
             }
         }
         for g in groups {
             if let Err(e) = self.nt.delete_security_group(&g).await {
-                errors.push(e.to_string());
+                errors.push(e);
             }
         }
-        join_errors(
-            &format!("revoke exposed ports of endpoint {endpoint_id}"),
+        teardown_result(
+            format!("revoke exposed ports of endpoint {endpoint_id}"),
             errors,
         )
     }

@@ -3,8 +3,8 @@
 
 use std::collections::HashSet;
 
+use super::ports::PortLifecycle;
 use crate::constants::DEVICE_OWNER;
-use crate::driver::KuryrDriver;
 use crate::error::{DriverError, Result};
 use crate::neutron::PortQuery;
 
@@ -19,13 +19,13 @@ pub struct ReconcileReport {
     pub errors: Vec<String>,
 }
 
-impl KuryrDriver {
+impl PortLifecycle {
     pub async fn reconcile(&self) -> Result<ReconcileReport> {
         let owned = self
             .binding
             .list_owned()
             .await
-            .map_err(|e| DriverError::Binding(format!("list host interfaces: {e}")))?;
+            .map_err(|e| DriverError::binding("list host interfaces", e))?;
         let mut report = ReconcileReport::default();
         if owned.is_empty() {
             return Ok(report);

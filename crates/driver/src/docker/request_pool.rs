@@ -1,61 +1,56 @@
 //! IpamDriver.RequestPool: a Neutron subnetpool for a Docker pool.
 
-use std::collections::HashMap;
 use std::time::Instant;
 
 use ipnet::IpNet;
+use kuryr_plugin_api::ipam::{RequestPoolRequest, RequestPoolResponse};
+use kuryr_plugin_api::PoolId;
+use kuryr_types::PoolRef;
 
+use super::options::{FamilyOptions, NeutronOptions};
+use super::{check_network_cidr, KuryrDriver, RequestedPool};
 use crate::constants::*;
-use crate::driver::{parse_network_cidr, KuryrDriver, PoolRef, RequestedPool};
 use crate::error::{DriverError, Result};
 use crate::neutron::{Kind, Pool, SubnetQuery};
-use crate::options::FamilyOptions;
 use crate::tags;
 use crate::undo::Undo;
 
-/// RequestPool's inputs (internal form).
-#[derive(Debug, Clone, Default)]
-pub struct PoolRequest {
-    pub pool: String,
-    pub sub_pool: String,
-    pub v6: bool,
-    pub options: HashMap<String, String>,
-}
-
-/// RequestPool's answer.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PoolReply {
-    pub pool_id: String,
-    pub pool: IpNet,
-}
+/// What RequestPool hands out: the PoolID and the pool's CIDR.
+type PoolReply = (PoolRef, IpNet);
 
 impl KuryrDriver {
-    pub async fn request_pool(&self, req: &PoolRequest) -> Result<PoolReply> {
-        let opts = FamilyOptions::from_map(&req.options, req.v6)?;
-        if req.pool.trim().is_empty() {
-            if !req.sub_pool.trim().is_empty() {
+    pub async fn request_pool(&self, req: &RequestPoolRequest) -> Result<RequestPoolResponse> {
+        let (pool_ref, cidr) = self.pick_pool(req).await?;
+        let pool_id: PoolId = pool_ref.to_string().parse().map_err(|e: String| {
+            DriverError::Conflict(format!("pool id {pool_ref} cannot be sent to docker: {e}"))
+        })?;
+        Ok(RequestPoolResponse::new(pool_id, cidr))
+    }
+
+    async fn pick_pool(&self, req: &RequestPoolRequest) -> Result<PoolReply> {
+        let all = NeutronOptions::from_wire(&req.options)?;
+        let opts = all.family(req.v6);
+        let Some(pool) = req.pool else {
+            if let Some(sub) = req.sub_pool {
                 return Err(DriverError::InvalidRequest(format!(
-                    "sub-pool {} given without a pool",
-                    req.sub_pool
+                    "sub-pool {sub} given without a pool"
                 )));
             }
-            return self.carve_from_shared_pool(req.v6, &opts).await;
-        }
-        // The original makes the pool (and so the subnet) on the ip-range when one is given.
-        let (what, text) = if req.sub_pool.trim().is_empty() {
-            ("pool", &req.pool)
-        } else {
-            ("sub-pool", &req.sub_pool)
+            return self.carve_from_shared_pool(req.v6, opts).await;
         };
-        let cidr = parse_network_cidr(what, text)?;
+        // The original makes the pool (and so the subnet) on the ip-range when one is given.
+        let cidr = match req.sub_pool {
+            None => check_network_cidr("pool", pool)?,
+            Some(sub) => check_network_cidr("sub-pool", sub)?,
+        };
         if cidr.addr().is_ipv6() != req.v6 {
             return Err(DriverError::InvalidRequest(format!(
                 "pool {cidr} is not an ipv{} cidr",
                 if req.v6 { 6 } else { 4 }
             )));
         }
-        if !req.sub_pool.trim().is_empty() {
-            let master = parse_network_cidr("pool", &req.pool)?;
+        if req.sub_pool.is_some() {
+            let master = check_network_cidr("pool", pool)?;
             if !master.contains(&cidr) {
                 return Err(DriverError::InvalidRequest(format!(
                     "sub-pool {cidr} is not inside pool {master}"
@@ -64,14 +59,14 @@ impl KuryrDriver {
         }
 
         if opts.names_pool() {
-            let pool = self.named_pool(&opts).await?;
-            if let Some(reply) = self.use_named_pool(&pool, cidr, &opts).await? {
+            let pool = self.named_pool(opts).await?;
+            if let Some(reply) = self.use_named_pool(&pool, cidr, all.shared).await? {
                 return Ok(reply);
             }
             // The named pool does not cover the CIDR: a Kuryr pool for it, as the original.
         }
-        let subnet_id = self.option_subnet_id(&opts).await?;
-        self.kuryr_pool(cidr, subnet_id, opts.shared.unwrap_or(false))
+        let subnet_id = self.option_subnet_id(opts).await?;
+        self.kuryr_pool(cidr, subnet_id, all.shared.unwrap_or(false))
             .await
     }
 
@@ -134,10 +129,10 @@ impl KuryrDriver {
         &self,
         pool: &Pool,
         cidr: IpNet,
-        opts: &FamilyOptions,
+        shared: Option<bool>,
     ) -> Result<Option<PoolReply>> {
         let pool_ref = if pool.prefixes.contains(&cidr) {
-            if let Some(shared) = opts.shared {
+            if let Some(shared) = shared {
                 if shared != pool.shared {
                     return Err(DriverError::Conflict(format!(
                         "subnetpool {} is {}shared but {OPT_NET_SHARED}={shared} was given",
@@ -157,10 +152,7 @@ impl KuryrDriver {
         };
         self.mark_pool_existing(pool).await?;
         self.remember_requested(cidr, pool_ref.clone(), false);
-        Ok(Some(PoolReply {
-            pool_id: pool_ref.to_string(),
-            pool: cidr,
-        }))
+        Ok(Some((pool_ref, cidr)))
     }
 
     pub(crate) async fn mark_pool_existing(&self, pool: &Pool) -> Result<()> {
@@ -187,11 +179,9 @@ impl KuryrDriver {
         // Reusing an existing pool of that name is deliberate (the original's multi-host
         // sharing) and makes Docker's replays harmless.
         if let Some(pool) = self.unique_pool_by_name(&name, &with_tags).await? {
-            self.remember_requested(cidr, PoolRef::Whole(pool.id.clone()), false);
-            return Ok(PoolReply {
-                pool_id: pool.id,
-                pool: cidr,
-            });
+            let pool_ref = PoolRef::Whole(pool.id);
+            self.remember_requested(cidr, pool_ref.clone(), false);
+            return Ok((pool_ref, cidr));
         }
         let pool = self
             .nt
@@ -210,11 +200,9 @@ impl KuryrDriver {
         }
         undo.commit();
         tracing::info!(pool = %pool.id, %name, "created subnetpool");
-        self.remember_requested(cidr, PoolRef::Whole(pool.id.clone()), true);
-        Ok(PoolReply {
-            pool_id: pool.id,
-            pool: cidr,
-        })
+        let pool_ref = PoolRef::Whole(pool.id);
+        self.remember_requested(cidr, pool_ref.clone(), true);
+        Ok((pool_ref, cidr))
     }
 
     /// `Pool: ""`: a new range of the pool's default prefix length from the default (or named)
@@ -249,8 +237,8 @@ impl KuryrDriver {
             .map(|s| s.cidr)
             .collect();
         let cidr = {
-            let mut c = self.cache();
-            KuryrDriver::expire_reservations(&mut c);
+            let mut c = self.ipam();
+            c.expire_reservations();
             let reserved: Vec<IpNet> = c
                 .carved
                 .keys()
@@ -272,14 +260,11 @@ impl KuryrDriver {
         };
         self.remember_requested(cidr, pool_ref.clone(), true);
         tracing::info!(pool = %pool.id, %cidr, "reserved a range of a shared subnetpool");
-        Ok(PoolReply {
-            pool_id: pool_ref.to_string(),
-            pool: cidr,
-        })
+        Ok((pool_ref, cidr))
     }
 
     pub(crate) fn remember_requested(&self, cidr: IpNet, pool: PoolRef, fresh: bool) {
-        self.cache()
+        self.ipam()
             .requested
             .insert(cidr, RequestedPool { pool, fresh });
     }

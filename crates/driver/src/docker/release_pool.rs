@@ -2,23 +2,26 @@
 //! pool is deleted once no subnet uses it (DeleteNetwork, which Docker calls after this, deletes
 //! it when its network's subnet was still there).
 
+use kuryr_plugin_api::ipam::ReleasePoolRequest;
+use kuryr_types::PoolRef;
+
+use super::{pool_ref, KuryrDriver};
 use crate::constants::*;
-use crate::driver::{KuryrDriver, PoolRef};
-use crate::error::{join_errors, Result};
+use crate::error::{teardown_result, Result};
 use crate::neutron::{Kind, SubnetQuery};
 use crate::tags;
 
 impl KuryrDriver {
-    pub async fn release_pool(&self, pool_id: &str) -> Result<()> {
-        let pool_ref = PoolRef::parse(pool_id)?;
+    pub async fn release_pool(&self, req: &ReleasePoolRequest) -> Result<()> {
+        let pool_ref = pool_ref(&req.pool_id)?;
         {
-            let mut c = self.cache();
+            let mut c = self.ipam();
             c.requested.retain(|_, r| r.pool != pool_ref);
-            c.pool_subnets.remove(&pool_ref.to_string());
             if let PoolRef::Carved { pool_id, cidr } = &pool_ref {
                 c.carved.remove(&(pool_id.clone(), *cidr));
             }
         }
+        self.networks().pool_subnets.remove(&pool_ref.to_string());
         let PoolRef::Whole(id) = pool_ref else {
             // A range of a shared pool: its subnet goes with the network.
             return Ok(());
@@ -38,7 +41,7 @@ impl KuryrDriver {
             .await?;
         for s in tagged {
             if let Err(e) = self.nt.remove_tag(Kind::Subnet, &s.id, &id).await {
-                errors.push(e.to_string());
+                errors.push(e);
             }
         }
         if tags::has(&pool.tags, TAG_SUBNETPOOL_EXISTING) {
@@ -47,7 +50,7 @@ impl KuryrDriver {
                 .remove_tag(Kind::SubnetPool, &id, TAG_SUBNETPOOL_EXISTING)
                 .await
             {
-                errors.push(e.to_string());
+                errors.push(e);
             }
         } else if self.is_kuryr_pool(&pool) {
             let used = self
@@ -59,11 +62,11 @@ impl KuryrDriver {
                 .await?;
             if used.is_empty() {
                 if let Err(e) = self.delete_pool_if_unused(&id).await {
-                    errors.push(e.to_string());
+                    errors.push(e);
                 }
             }
         }
-        join_errors(&format!("release subnetpool {id}"), errors)
+        teardown_result(format!("release subnetpool {id}"), errors)
     }
 
     /// Deletes a Kuryr pool; "in use" (another host's network) and "not found" are fine.

@@ -3,23 +3,25 @@
 
 use std::collections::BTreeSet;
 
+use kuryr_plugin_api::network::DeleteNetworkRequest;
+
+use super::KuryrDriver;
 use crate::constants::*;
-use crate::driver::{validate_docker_id, KuryrDriver};
-use crate::error::{join_errors, Result};
+use crate::error::{teardown_result, Result};
 use crate::neutron::{Kind, SubnetQuery};
 use crate::tags;
 
 impl KuryrDriver {
-    pub async fn delete_network(&self, network_id: &str) -> Result<()> {
-        validate_docker_id("network id", network_id)?;
+    pub async fn delete_network(&self, req: &DeleteNetworkRequest) -> Result<()> {
+        let network_id = &req.network_id;
         let _guard = self.locks.lock(&format!("net:{network_id}")).await;
         let nets = self
             .nt
-            .networks_by_tags(&tags::docker_id_tags(network_id))
+            .networks_by_tags(&tags::docker_id_tags(network_id.as_str()))
             .await?;
         if nets.is_empty() {
             tracing::debug!(docker = %network_id, "no neutron network: already deleted");
-            self.cache().nets.remove(network_id);
+            self.networks().nets.remove(network_id);
             return Ok(());
         }
         let mut errors = Vec::new();
@@ -39,13 +41,13 @@ impl KuryrDriver {
                 .iter()
                 .filter_map(|s| s.subnetpool_id.clone())
                 .collect();
-            let adopted = tags::has(&net.tags, &tags::existing_net_tag(network_id));
+            let adopted = tags::has(&net.tags, &tags::existing_net_tag(network_id.as_str()));
             let mut removed = true;
             if adopted {
                 for s in &kuryr_subnets {
                     if let Err(e) = self.nt.delete_subnet(&s.id).await {
                         removed = false;
-                        errors.push(e.to_string());
+                        errors.push(e);
                     }
                 }
                 let kept: Vec<String> = net
@@ -55,7 +57,7 @@ impl KuryrDriver {
                     .cloned()
                     .collect();
                 if let Err(e) = self.nt.set_tags(Kind::Network, &net.id, &kept).await {
-                    errors.push(e.to_string());
+                    errors.push(e);
                 }
                 tracing::info!(net = %net.id, "released adopted network");
             } else {
@@ -63,7 +65,7 @@ impl KuryrDriver {
                     Ok(()) => tracing::info!(net = %net.id, "deleted network"),
                     Err(e) => {
                         removed = false;
-                        errors.push(e.to_string());
+                        errors.push(e);
                     }
                 }
             }
@@ -72,16 +74,16 @@ impl KuryrDriver {
                     match self.nt.pool(&pool_id).await {
                         Ok(Some(p)) if self.is_kuryr_pool(&p) => {
                             if let Err(e) = self.delete_pool_if_unused(&p.id).await {
-                                errors.push(e.to_string());
+                                errors.push(e);
                             }
                         }
                         Ok(_) => {}
-                        Err(e) => errors.push(e.to_string()),
+                        Err(e) => errors.push(e),
                     }
                 }
             }
             self.forget_network(network_id, &net.id);
         }
-        join_errors(&format!("delete network {network_id}"), errors)
+        teardown_result(format!("delete network {network_id}"), errors)
     }
 }

@@ -1,0 +1,262 @@
+//! The driver's settings, produced from `kuryr.conf` in one step: the defaults are those of the
+//! sections ([`DefaultSection`], [`NeutronSection`], [`BindingSection`]), nowhere else.
+
+use std::time::Duration;
+
+use crate::{BindingSection, ConfigError, DefaultSection, KuryrConfig, NeutronSection};
+
+/// How container ports reach the host: `[DEFAULT] default_port_driver`, by the last component
+/// of the Python original's module path (`kuryr_libnetwork.port_driver.drivers.veth` = `veth`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PortDriverKind {
+    /// Bare metal: a veth pair plugged by `binding:vif_type`; the port is bound to this host.
+    Veth,
+    /// In a VM: a macvlan child of `link_iface`; the container's address is added to the VM
+    /// port's `allowed_address_pairs` (the original's `nested`).
+    NestedMacvlan { link_iface: String },
+    /// In a VM: a VLAN child of `link_iface`; the container port is a subport of the VM port's
+    /// trunk (the original's `vlan`).
+    NestedVlan { link_iface: String },
+}
+
+impl PortDriverKind {
+    /// The driver's short name, as the original's module is named.
+    pub fn name(&self) -> &'static str {
+        match self {
+            PortDriverKind::Veth => "veth",
+            PortDriverKind::NestedMacvlan { .. } => "nested",
+            PortDriverKind::NestedVlan { .. } => "vlan",
+        }
+    }
+
+    /// The parent interface of the nested modes.
+    pub fn link_iface(&self) -> Option<&str> {
+        match self {
+            PortDriverKind::Veth => None,
+            PortDriverKind::NestedMacvlan { link_iface } | PortDriverKind::NestedVlan { link_iface } => {
+                Some(link_iface)
+            }
+        }
+    }
+}
+
+/// Short name of a port driver given as a module path or a bare name.
+fn short_name(s: &str) -> &str {
+    s.trim().rsplit('.').next().unwrap_or("")
+}
+
+/// What the driver needs from `kuryr.conf`, as plain values.
+#[derive(Debug, Clone)]
+pub struct DriverConfig {
+    /// `binding:host_id` given to ports: this host's name as Neutron knows it (`[DEFAULT] host`,
+    /// else the host name; it must equal the OVN chassis or agent host).
+    pub host: String,
+    /// `[DEFAULT] capability_scope`: `local` or `global`.
+    pub capability_scope: String,
+    pub local_default_address_space: String,
+    pub global_default_address_space: String,
+    /// `[neutron] default_subnetpool_v4` / `_v6`.
+    pub default_subnetpool_v4: String,
+    pub default_subnetpool_v6: String,
+    /// `[DEFAULT] subnetpool_name_prefix`.
+    pub subnetpool_name_prefix: String,
+    /// `[neutron] enable_dhcp` for subnets Kuryr creates.
+    pub enable_dhcp: bool,
+    /// `[DEFAULT] process_external_connectivity`.
+    pub process_external_connectivity: bool,
+    /// `[neutron] vif_plugging_is_fatal`: fail CreateEndpoint when the port is not ACTIVE in time.
+    pub vif_plugging_is_fatal: bool,
+    /// `[neutron] vif_plugging_timeout`: how long to wait for ACTIVE; zero = do not wait unless
+    /// fatal, in which case [`DriverConfig::FATAL_WAIT_CAP`] bounds the wait.
+    pub vif_plugging_timeout: Duration,
+    /// `[binding] veth_dst_prefix`: Docker names the container interface `<prefix><n>`.
+    pub veth_dst_prefix: String,
+    pub port_driver: PortDriverKind,
+}
+
+impl DriverConfig {
+    /// Docker calls have no timeout and the server gives each call 60 s: an endless wait would
+    /// hang `docker run`, so every wait (also "forever", timeout 0 with fatal plugging) is capped.
+    pub const FATAL_WAIT_CAP: Duration = Duration::from_secs(50);
+
+    /// The defaults of `kuryr.conf` for a given host.
+    pub fn new(host: impl Into<String>) -> Self {
+        Self::from_sections(
+            host.into(),
+            &DefaultSection::default(),
+            &NeutronSection::default(),
+            &BindingSection::default(),
+        )
+        .expect("the built-in defaults are a valid configuration")
+    }
+
+    fn from_sections(
+        host: String,
+        d: &DefaultSection,
+        n: &NeutronSection,
+        b: &BindingSection,
+    ) -> Result<Self, ConfigError> {
+        let invalid = |key: &str, message: String| ConfigError::Value {
+            where_: "kuryr.conf".into(),
+            section: "DEFAULT".into(),
+            key: key.into(),
+            message,
+        };
+        let chosen = short_name(&d.default_port_driver);
+        // The original refuses a default driver that is not enabled.
+        if !d
+            .enabled_port_drivers
+            .iter()
+            .any(|e| short_name(e) == chosen)
+        {
+            return Err(invalid(
+                "default_port_driver",
+                format!(
+                    "port driver {chosen:?} is not in enabled_port_drivers ({})",
+                    d.enabled_port_drivers.join(", ")
+                ),
+            ));
+        }
+        let link = b.link_iface.trim().to_string();
+        let port_driver = match chosen {
+            "veth" => PortDriverKind::Veth,
+            "nested" | "vlan" if link.is_empty() => {
+                return Err(invalid(
+                    "default_port_driver",
+                    format!("port driver {chosen} needs [binding] link_iface"),
+                ))
+            }
+            "nested" => PortDriverKind::NestedMacvlan { link_iface: link },
+            "vlan" => PortDriverKind::NestedVlan { link_iface: link },
+            other => {
+                return Err(invalid(
+                    "default_port_driver",
+                    format!("port driver {other:?} is not supported (veth, nested, vlan)"),
+                ))
+            }
+        };
+        Ok(DriverConfig {
+            host,
+            capability_scope: d.capability_scope.clone(),
+            local_default_address_space: d.local_default_address_space.clone(),
+            global_default_address_space: d.global_default_address_space.clone(),
+            default_subnetpool_v4: n.default_subnetpool_v4.clone(),
+            default_subnetpool_v6: n.default_subnetpool_v6.clone(),
+            subnetpool_name_prefix: d.subnetpool_name_prefix.clone(),
+            enable_dhcp: n.enable_dhcp,
+            process_external_connectivity: d.process_external_connectivity,
+            vif_plugging_is_fatal: n.vif_plugging_is_fatal,
+            vif_plugging_timeout: Duration::from_secs(n.vif_plugging_timeout),
+            veth_dst_prefix: b.veth_dst_prefix.clone(),
+            port_driver,
+        })
+    }
+
+    /// How long CreateEndpoint waits for ACTIVE, if at all.
+    pub fn active_wait(&self) -> Option<Duration> {
+        match (
+            self.vif_plugging_is_fatal,
+            self.vif_plugging_timeout.is_zero(),
+        ) {
+            (false, true) => None,
+            (true, true) => Some(Self::FATAL_WAIT_CAP),
+            (_, false) => Some(self.vif_plugging_timeout.min(Self::FATAL_WAIT_CAP)),
+        }
+    }
+}
+
+impl KuryrConfig {
+    /// The driver's settings. `host` is `[DEFAULT] host` (from every file and directory this
+    /// configuration was loaded from, and `OS_DEFAULT__HOST`), else this machine's host name.
+    pub fn driver_config(&self) -> Result<DriverConfig, ConfigError> {
+        let host = match self.default.host.as_deref().map(str::trim) {
+            Some(h) if !h.is_empty() => h.to_string(),
+            _ => system_host_name()?,
+        };
+        DriverConfig::from_sections(host, &self.default, &self.neutron, &self.binding)
+    }
+}
+
+fn system_host_name() -> Result<String, ConfigError> {
+    const PATH: &str = "/proc/sys/kernel/hostname";
+    std::fs::read_to_string(PATH)
+        .map(|h| h.trim().to_string())
+        .map_err(|e| ConfigError::Io {
+            path: PATH.into(),
+            source: e,
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_come_from_the_sections() {
+        let c = DriverConfig::new("h1");
+        assert_eq!(c.host, "h1");
+        assert_eq!(c.port_driver, PortDriverKind::Veth);
+        assert_eq!(c.default_subnetpool_v4, "kuryr");
+        assert_eq!(c.default_subnetpool_v6, "kuryr6");
+        assert_eq!(c.subnetpool_name_prefix, "kuryrPool");
+        assert!(c.enable_dhcp);
+        assert_eq!(c.active_wait(), None);
+        let parsed = KuryrConfig::parse("[DEFAULT]\nhost = h1\n")
+            .unwrap()
+            .driver_config()
+            .unwrap();
+        assert_eq!(format!("{parsed:?}"), format!("{c:?}"));
+    }
+
+    #[test]
+    fn host_from_the_file_else_the_machine() {
+        let c = KuryrConfig::parse("[DEFAULT]\nhost = compute-7\n").unwrap();
+        assert_eq!(c.driver_config().unwrap().host, "compute-7");
+        let c = KuryrConfig::parse("").unwrap();
+        let expected = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+        assert_eq!(c.driver_config().unwrap().host, expected.trim());
+    }
+
+    #[test]
+    fn port_driver_by_name_and_enabled() {
+        let conf = "[DEFAULT]\nhost = h\ndefault_port_driver = kuryr_libnetwork.port_driver.drivers.vlan\n\
+                    enabled_port_drivers = kuryr_libnetwork.port_driver.drivers.veth, kuryr_libnetwork.port_driver.drivers.vlan\n\
+                    [binding]\nlink_iface = eth0\n";
+        let c = KuryrConfig::parse(conf).unwrap().driver_config().unwrap();
+        assert_eq!(
+            c.port_driver,
+            PortDriverKind::NestedVlan {
+                link_iface: "eth0".into()
+            }
+        );
+        assert_eq!(c.port_driver.name(), "vlan");
+        // Not enabled.
+        let e = KuryrConfig::parse("[DEFAULT]\nhost = h\ndefault_port_driver = nested\n[binding]\nlink_iface = eth0\n")
+            .unwrap()
+            .driver_config()
+            .unwrap_err();
+        assert!(e.to_string().contains("not in enabled_port_drivers"), "{e}");
+        // Nested without its parent interface.
+        let e = KuryrConfig::parse("[DEFAULT]\nhost = h\ndefault_port_driver = nested\nenabled_port_drivers = nested\n")
+            .unwrap()
+            .driver_config()
+            .unwrap_err();
+        assert!(e.to_string().contains("needs [binding] link_iface"), "{e}");
+        let e = KuryrConfig::parse("[DEFAULT]\nhost = h\ndefault_port_driver = sriov\nenabled_port_drivers = sriov\n")
+            .unwrap()
+            .driver_config()
+            .unwrap_err();
+        assert!(e.to_string().contains("not supported"), "{e}");
+    }
+
+    #[test]
+    fn active_wait_is_capped() {
+        let mut c = DriverConfig::new("h");
+        c.vif_plugging_is_fatal = true;
+        assert_eq!(c.active_wait(), Some(DriverConfig::FATAL_WAIT_CAP));
+        c.vif_plugging_timeout = Duration::from_secs(5);
+        assert_eq!(c.active_wait(), Some(Duration::from_secs(5)));
+        c.vif_plugging_timeout = Duration::from_secs(500);
+        assert_eq!(c.active_wait(), Some(DriverConfig::FATAL_WAIT_CAP));
+    }
+}

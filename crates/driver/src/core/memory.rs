@@ -1,0 +1,64 @@
+//! What the lifecycle remembers between the calls of one container start or stop. Neutron stays
+//! the only state: every entry here can be found again in Neutron (by the endpoint's tags or the
+//! port's address) after a restart; the memory only saves the look-ups.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::time::Instant;
+
+use kuryr_types::{DockerId, MacAddr};
+
+use crate::neutron::Port;
+
+/// An attached endpoint's port, as CreateEndpoint left it.
+#[derive(Debug, Clone)]
+pub(crate) struct EndpointRecord {
+    pub port: Port,
+    /// When `port.status` was read from Neutron.
+    pub status_at: Instant,
+    /// Whether an exposed-ports security group was made for it (so revoking need not look).
+    pub exposed: bool,
+}
+
+#[derive(Default)]
+pub(crate) struct EndpointMemory {
+    /// (subnet id, address) → the port RequestAddress made or found, for CreateEndpoint.
+    pub reserved: HashMap<(String, IpAddr), Port>,
+    /// Port id → the MAC asked for, where the port keeps Neutron's own (nested macvlan).
+    pub requested_macs: HashMap<String, MacAddr>,
+    /// Endpoint → its port.
+    pub endpoints: HashMap<DockerId, EndpointRecord>,
+    /// (subnet id, address) → the port of an endpoint just detached, as it was left, for the
+    /// release that follows.
+    pub detached: HashMap<(String, IpAddr), Port>,
+}
+
+impl EndpointMemory {
+    /// Forgets a port everywhere (it was deleted or given back).
+    pub fn forget_port(&mut self, port_id: &str) {
+        self.reserved.retain(|_, p| p.id != port_id);
+        self.detached.retain(|_, p| p.id != port_id);
+        self.requested_macs.remove(port_id);
+        self.endpoints.retain(|_, e| e.port.id != port_id);
+    }
+
+    /// Forgets every port of a Neutron network (it is being deleted).
+    pub fn forget_network(&mut self, network_id: &str) {
+        self.reserved.retain(|_, p| p.network_id != network_id);
+        self.detached.retain(|_, p| p.network_id != network_id);
+        self.endpoints.retain(|_, e| e.port.network_id != network_id);
+        let live: std::collections::HashSet<&String> = self
+            .reserved
+            .values()
+            .map(|p| &p.id)
+            .chain(self.endpoints.values().map(|e| &e.port.id))
+            .collect();
+        let keep: Vec<String> = self
+            .requested_macs
+            .keys()
+            .filter(|id| live.contains(id))
+            .cloned()
+            .collect();
+        self.requested_macs.retain(|id, _| keep.contains(id));
+    }
+}

@@ -1,0 +1,282 @@
+//! Addresses as ports: an IPAM reservation is a Neutron port holding the address (made, or a
+//! user's port adopted), and its release deletes Kuryr's port or gives an adopted one back.
+
+use std::net::IpAddr;
+
+use kuryr_types::MacAddr;
+
+use super::ports::{ip_on_subnet, is_kuryr_port, PortLifecycle};
+use crate::constants::*;
+use crate::error::{teardown_result, DriverError, Result};
+use crate::neutron::{Kind, NewPort, Port, PortChange, PortQuery, Subnet};
+use crate::tags;
+
+impl PortLifecycle {
+    /// Finds (adopting a user's port) or makes the port holding an address on `subnet`: `addr`
+    /// when given, any otherwise. A `mac` means a container's address (the port is then made
+    /// bound to this host, ready for the attach); no MAC with an address is Docker's
+    /// `--aux-address`. Returns the address and, when this call made the port, its id.
+    pub(crate) async fn reserve(
+        &self,
+        subnet: &Subnet,
+        addr: Option<IpAddr>,
+        mac: Option<MacAddr>,
+    ) -> Result<(IpAddr, Option<String>)> {
+        // Serialise duplicates of one request (same MAC or same address), not the whole pool.
+        let key = match (mac, addr) {
+            (Some(m), _) => Some(format!("mac:{}:{m}", subnet.network_id)),
+            (None, Some(a)) => Some(format!("ip:{}:{a}", subnet.id)),
+            (None, None) => None,
+        };
+        let _guard = match &key {
+            Some(k) => Some(self.locks.lock(k).await),
+            None => None,
+        };
+
+        if let Some(a) = addr {
+            if let Some(p) = self.port_at(subnet, a).await? {
+                if mac.is_some() && p.name == AUX_PORT_NAME {
+                    return Err(DriverError::Conflict(format!(
+                        "address {a} is reserved as an aux address of the network"
+                    )));
+                }
+                self.adopt_or_reuse(&p, subnet).await?;
+                return Ok((a, None));
+            }
+        }
+        if let Some(m) = mac {
+            if let Some(p) = self.port_with_mac(subnet, m).await? {
+                return Ok((self.use_port_found_by_mac(p, subnet, addr).await?, None));
+            }
+        }
+        self.make_reservation(subnet, addr, mac).await
+    }
+
+    async fn port_at(&self, subnet: &Subnet, a: IpAddr) -> Result<Option<Port>> {
+        let found = self
+            .nt
+            .ports(&PortQuery {
+                fixed_ips: vec![(Some(subnet.id.clone()), Some(a))],
+                ..Default::default()
+            })
+            .await?;
+        Ok(found.into_iter().next())
+    }
+
+    /// The port with this MAC on the subnet's network: this daemon's own first (the other
+    /// family's request of a dual-stack endpoint, or a duplicate call), without asking Neutron.
+    async fn port_with_mac(&self, subnet: &Subnet, m: MacAddr) -> Result<Option<Port>> {
+        let remembered = {
+            let mem = self.memory();
+            mem.reserved
+                .values()
+                .find(|p| {
+                    p.network_id == subnet.network_id
+                        && (p.mac_address == m || mem.requested_macs.get(&p.id) == Some(&m))
+                })
+                .cloned()
+        };
+        if remembered.is_some() {
+            return Ok(remembered);
+        }
+        // A MAC Docker generated cannot belong to a user's port: skip the look-up (one request
+        // less per container). A user's --mac-address is looked up.
+        if is_docker_generated(m) {
+            return Ok(None);
+        }
+        let found = self
+            .nt
+            .ports(&PortQuery {
+                network_id: Some(subnet.network_id.clone()),
+                mac_address: Some(m),
+                ..Default::default()
+            })
+            .await?;
+        Ok(found.into_iter().next())
+    }
+
+    async fn make_reservation(
+        &self,
+        subnet: &Subnet,
+        addr: Option<IpAddr>,
+        mac: Option<MacAddr>,
+    ) -> Result<(IpAddr, Option<String>)> {
+        let bind_here = mac.is_some() && self.port_driver.binds_to_host();
+        let mac_on_port = self.port_driver.mac_on_port();
+        let port = self
+            .nt
+            .create_port(&NewPort {
+                // An address without a MAC is Docker's --aux-address reservation.
+                name: if mac.is_none() && addr.is_some() {
+                    AUX_PORT_NAME
+                } else {
+                    UNBOUND_PORT_NAME
+                }
+                .into(),
+                network_id: subnet.network_id.clone(),
+                fixed_ips: vec![(Some(subnet.id.clone()), addr)],
+                mac_address: mac.filter(|_| mac_on_port),
+                device_owner: Some(DEVICE_OWNER.into()),
+                device_id: None,
+                // Bound now, with the owner, in the same request: the attach then only names it
+                // (saves the slow binding update).
+                host_id: bind_here.then(|| self.host.clone()),
+            })
+            .await?;
+        let ip = ip_on_subnet(&port, &subnet.id).ok_or_else(|| {
+            DriverError::Conflict(format!(
+                "neutron gave port {} no address on subnet {}",
+                port.id, subnet.id
+            ))
+        })?;
+        tracing::debug!(port = %port.id, %ip, "reserved address");
+        let id = port.id.clone();
+        let mut mem = self.memory();
+        if let (Some(m), false) = (mac, mac_on_port) {
+            mem.requested_macs.insert(id.clone(), m);
+        }
+        mem.reserved.insert((subnet.id.clone(), ip), port);
+        Ok((ip, Some(id)))
+    }
+
+    async fn use_port_found_by_mac(
+        &self,
+        p: Port,
+        subnet: &Subnet,
+        addr: Option<IpAddr>,
+    ) -> Result<IpAddr> {
+        if let Some(ip) = ip_on_subnet(&p, &subnet.id) {
+            if addr.is_some_and(|a| a != ip) {
+                return Err(DriverError::Conflict(format!(
+                    "port {} with mac {} already holds {ip} on subnet {}",
+                    p.id, p.mac_address, subnet.cidr
+                )));
+            }
+            self.adopt_or_reuse(&p, subnet).await?;
+            return Ok(ip);
+        }
+        if !is_kuryr_port(&p) {
+            return Err(DriverError::Conflict(format!(
+                "port {} with mac {} has no address on subnet {}",
+                p.id, p.mac_address, subnet.cidr
+            )));
+        }
+        // Dual stack: the other family's address goes on the same port (one port per endpoint,
+        // as the attach wants it).
+        let mut fixed: Vec<_> = p
+            .fixed_ips
+            .iter()
+            .map(|f| (Some(f.subnet_id.clone()), Some(f.ip_address)))
+            .collect();
+        fixed.push((Some(subnet.id.clone()), addr));
+        let port = self
+            .nt
+            .update_port(
+                &p.id,
+                &PortChange {
+                    fixed_ips: Some(fixed),
+                    ..Default::default()
+                },
+            )
+            .await?;
+        let ip = ip_on_subnet(&port, &subnet.id).ok_or_else(|| {
+            DriverError::Conflict(format!(
+                "neutron gave port {} no address on subnet {}",
+                p.id, subnet.id
+            ))
+        })?;
+        self.memory()
+            .reserved
+            .insert((subnet.id.clone(), ip), port);
+        Ok(ip)
+    }
+
+    /// A found port is either ours (a replayed request) or a user's that we adopt.
+    async fn adopt_or_reuse(&self, p: &Port, subnet: &Subnet) -> Result<()> {
+        // Carrying an endpoint's tags means a running container holds it.
+        let in_use = tags::docker_id_from_tags(&p.tags).is_some()
+            || (!is_kuryr_port(p) && !p.device_owner.is_empty() && p.device_owner != DEVICE_OWNER);
+        if in_use {
+            return Err(DriverError::Conflict(format!(
+                "port {} on subnet {} is in use (device_owner {:?}, device_id {:?})",
+                p.id, subnet.cidr, p.device_owner, p.device_id
+            )));
+        }
+        if is_kuryr_port(p) || tags::has(&p.tags, TAG_PORT_EXISTING) {
+            return Ok(());
+        }
+        self.nt
+            .add_tag(Kind::Port, &p.id, TAG_PORT_EXISTING)
+            .await?;
+        tracing::info!(port = %p.id, "adopted existing port");
+        Ok(())
+    }
+
+    /// Releases the address `ip` of `subnet`: deletes Kuryr's port, gives an adopted port back,
+    /// leaves a foreign port (the router's, DHCP's) alone. Idempotent.
+    pub(crate) async fn release(&self, subnet: &Subnet, ip: IpAddr) -> Result<()> {
+        let detached = self.memory().detached.remove(&(subnet.id.clone(), ip));
+        let ports = match detached {
+            Some(p) => vec![p],
+            None => {
+                self.nt
+                    .ports(&PortQuery {
+                        fixed_ips: vec![(Some(subnet.id.clone()), Some(ip))],
+                        ..Default::default()
+                    })
+                    .await?
+            }
+        };
+        let mut errors = Vec::new();
+        for p in ports {
+            let result = if tags::has(&p.tags, TAG_PORT_EXISTING) {
+                self.give_back_port(&p).await
+            } else if is_kuryr_port(&p) {
+                self.nt.delete_port(&p.id).await
+            } else {
+                tracing::debug!(port = %p.id, owner = %p.device_owner, "address held by a foreign port");
+                Ok(())
+            };
+            if let Err(e) = result {
+                errors.push(e);
+            }
+            self.memory().forget_port(&p.id);
+        }
+        teardown_result(format!("release address {ip}"), errors)
+    }
+
+    /// Undoes what adoption changed: host, owner, the device id Kuryr set, and Kuryr's tags.
+    async fn give_back_port(&self, p: &Port) -> Result<()> {
+        let mut change = PortChange::default();
+        if p.device_owner == DEVICE_OWNER {
+            change.device_owner = Some(String::new());
+        }
+        if !p.host_id.is_empty() {
+            change.host_id = Some(String::new());
+        }
+        let device_is_ours = p.device_id.parse::<kuryr_types::DockerId>().is_ok_and(|d| d.is_full_hex())
+            || (!p.device_id.is_empty() && p.name.starts_with(&p.device_id));
+        if device_is_ours {
+            change.device_id = Some(String::new());
+        }
+        if !change.is_empty() {
+            self.nt.update_port(&p.id, &change).await?;
+        }
+        let kept: Vec<String> = p
+            .tags
+            .iter()
+            .filter(|t| *t != TAG_PORT_EXISTING && !tags::is_kuryr_id_tag(t))
+            .cloned()
+            .collect();
+        if kept.len() != p.tags.len() {
+            self.nt.set_tags(Kind::Port, &p.id, &kept).await?;
+        }
+        tracing::info!(port = %p.id, "released adopted port");
+        Ok(())
+    }
+}
+
+/// Whether Docker generated this MAC (its prefix `02:42`).
+fn is_docker_generated(m: MacAddr) -> bool {
+    m.octets()[..2] == DOCKER_MAC_PREFIX
+}

@@ -1,0 +1,39 @@
+//! NetworkDriver.CreateEndpoint: the endpoint's Neutron port, ready on this host (one port per
+//! endpoint, bound, tagged with the endpoint id, plugged, ACTIVE), through the port lifecycle.
+
+use kuryr_plugin_api::network::{CreateEndpointRequest, CreateEndpointResponse};
+
+use super::KuryrDriver;
+use crate::core::AttachRequest;
+use crate::error::Result;
+
+impl KuryrDriver {
+    /// Answers with the port's MAC when Docker gave none.
+    pub async fn create_endpoint(
+        &self,
+        req: &CreateEndpointRequest,
+    ) -> Result<CreateEndpointResponse> {
+        let iface = &req.interface;
+        let ips: Vec<_> = [
+            iface.address.map(|a| a.addr().into()),
+            iface.address_ipv6.map(|a| a.addr().into()),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        let network = self.existing_network(&req.network_id).await?;
+        let port = self
+            .ports
+            .attach(&AttachRequest {
+                endpoint: &req.endpoint_id,
+                network: &network,
+                ips: &ips,
+                mac: iface.mac_address,
+            })
+            .await?;
+        Ok(CreateEndpointResponse::with_mac_if_unset(
+            req,
+            self.ports.port_driver.iface_mac(&port, iface.mac_address),
+        ))
+    }
+}

@@ -1,0 +1,75 @@
+//! NetworkDriver.Join: the interface Docker moves into the sandbox, the gateways of the port's
+//! subnets and every subnet's host routes. Read-only.
+
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+use kuryr_plugin_api::network::{InterfaceName, JoinRequest, JoinResponse, StaticRoute};
+
+use super::KuryrDriver;
+use crate::error::{DriverError, Result};
+use crate::neutron::{Subnet, SubnetQuery};
+
+/// How long Join trusts a network's subnets (gateway, host routes) read for an earlier Join: an
+/// operator's change of host routes reaches new containers within this time.
+pub const SUBNETS_FRESH_FOR: Duration = Duration::from_secs(30);
+
+impl KuryrDriver {
+    pub async fn join(&self, req: &JoinRequest) -> Result<JoinResponse> {
+        let port = self
+            .ports
+            .endpoint_port(&req.endpoint_id)
+            .await?
+            .ok_or_else(|| {
+                DriverError::NotFound(format!("no neutron port for endpoint {}", req.endpoint_id))
+            })?;
+        let subnets = self.network_subnets(&port.network_id).await?;
+        let mut resp = JoinResponse {
+            interface_name: Some(InterfaceName {
+                src_name: kuryr_binding::naming::container_ifname(&port.id),
+                dst_prefix: self.cfg.veth_dst_prefix.clone(),
+            }),
+            // Neutron provides the gateway: never attach docker_gwbridge.
+            disable_gateway_service: true,
+            ..Default::default()
+        };
+        for s in &subnets {
+            if port.fixed_ips.iter().any(|f| f.subnet_id == s.id) {
+                match s.gateway_ip {
+                    Some(IpAddr::V4(g)) if resp.gateway.is_none() => resp.gateway = Some(g),
+                    Some(IpAddr::V6(g)) if resp.gateway_ipv6.is_none() => {
+                        resp.gateway_ipv6 = Some(g)
+                    }
+                    _ => {}
+                }
+            }
+            resp.static_routes.extend(
+                s.host_routes
+                    .iter()
+                    .map(|(dst, via)| StaticRoute::via(*dst, *via)),
+            );
+        }
+        Ok(resp)
+    }
+
+    /// A network's subnets, re-read after [`SUBNETS_FRESH_FOR`]: every container start needs
+    /// their gateways and routes, which change rarely.
+    async fn network_subnets(&self, network_id: &str) -> Result<Vec<Subnet>> {
+        if let Some((at, list)) = self.networks().subnets_of.get(network_id) {
+            if at.elapsed() < SUBNETS_FRESH_FOR {
+                return Ok(list.clone());
+            }
+        }
+        let list = self
+            .nt
+            .subnets(&SubnetQuery {
+                network_id: Some(network_id.to_string()),
+                ..Default::default()
+            })
+            .await?;
+        self.networks()
+            .subnets_of
+            .insert(network_id.to_string(), (Instant::now(), list.clone()));
+        Ok(list)
+    }
+}

@@ -1,0 +1,60 @@
+//! What the Docker front end remembers. [`NetworkCache`] holds facts that cannot change while
+//! the resource exists (re-read from Neutron after a restart); [`IpamMemory`] holds the
+//! short-lived hand-off between RequestPool and the CreateNetwork that follows within
+//! milliseconds: lost on a restart, Docker then simply asks again.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use ipnet::IpNet;
+use kuryr_plugin_api::DockerId;
+use kuryr_types::PoolRef;
+
+use crate::neutron::{Net, Subnet};
+
+/// How long an address range handed out from a shared pool (the default `kuryr` pool) stays
+/// reserved waiting for CreateNetwork to make its subnet.
+const CARVE_RESERVATION_TTL: Duration = Duration::from_secs(600);
+
+#[derive(Default)]
+pub(crate) struct NetworkCache {
+    /// Docker network → its Neutron network.
+    pub nets: HashMap<DockerId, Net>,
+    /// PoolID → the subnet made from it.
+    pub pool_subnets: HashMap<String, Subnet>,
+    /// Neutron network id → its subnets and when they were read (Join's gateways and routes).
+    pub subnets_of: HashMap<String, (Instant, Vec<Subnet>)>,
+}
+
+impl NetworkCache {
+    pub fn forget(&mut self, docker_net: &DockerId, neutron_net_id: &str) {
+        self.nets.remove(docker_net);
+        self.pool_subnets
+            .retain(|_, s| s.network_id != neutron_net_id);
+        self.subnets_of.remove(neutron_net_id);
+    }
+}
+
+/// What RequestPool handed out for a CIDR.
+#[derive(Debug, Clone)]
+pub(crate) struct RequestedPool {
+    pub pool: PoolRef,
+    /// The pool was created by this daemon and no network uses it yet.
+    pub fresh: bool,
+}
+
+#[derive(Default)]
+pub(crate) struct IpamMemory {
+    /// CIDR → what RequestPool answered for it.
+    pub requested: HashMap<IpNet, RequestedPool>,
+    /// (pool id, cidr) carved from a shared pool, not yet a subnet.
+    pub carved: HashMap<(String, IpNet), Instant>,
+}
+
+impl IpamMemory {
+    /// Drops carve reservations older than the TTL.
+    pub fn expire_reservations(&mut self) {
+        self.carved
+            .retain(|_, t| t.elapsed() < CARVE_RESERVATION_TTL);
+    }
+}
