@@ -151,14 +151,8 @@ impl RawConfig {
     }
 }
 
-/// oslo's Boolean type.
-pub fn parse_bool(v: &str) -> Option<bool> {
-    match v.trim().to_ascii_lowercase().as_str() {
-        "true" | "1" | "yes" | "on" => Some(true),
-        "false" | "0" | "no" | "off" => Some(false),
-        _ => None,
-    }
-}
+/// oslo's Boolean type (one parser for every boolean Kuryr reads).
+pub use kuryr_types::parse_bool;
 
 /// oslo's List type: comma-separated, items trimmed, empty input is an empty list.
 pub fn parse_list(v: &str) -> Vec<String> {

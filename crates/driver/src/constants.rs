@@ -25,8 +25,6 @@ pub const NET_NAME_PREFIX: &str = "kuryr-net-";
 pub const NET_NAME_ID_LEN: usize = 8;
 /// Name prefix of Neutron subnets created by Kuryr (`kuryr-subnet-<pool cidr>`).
 pub const SUBNET_NAME_PREFIX: &str = "kuryr-subnet-";
-/// Default `[DEFAULT] subnetpool_name_prefix`: pools are named `kuryrPool-<cidr>`.
-pub const SUBNETPOOL_NAME_PREFIX: &str = "kuryrPool";
 /// Name of a port created by IPAM before the endpoint exists.
 pub const UNBOUND_PORT_NAME: &str = "kuryr-unbound-port";
 /// Name of a port reserving a Docker `--aux-address` (never handed to a container).
@@ -102,7 +100,7 @@ mod tests {
         assert_eq!(network_name(id), "kuryr-net-f3d5c7b1");
         assert_eq!(subnet_name("10.1.0.0/24"), "kuryr-subnet-10.1.0.0/24");
         assert_eq!(
-            subnetpool_name(SUBNETPOOL_NAME_PREFIX, "10.1.0.0/24"),
+            subnetpool_name(kuryr_config::defaults::SUBNETPOOL_NAME_PREFIX, "10.1.0.0/24"),
             "kuryrPool-10.1.0.0/24"
         );
         assert_eq!(port_name("abc"), "abc-port");

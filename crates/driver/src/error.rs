@@ -25,7 +25,7 @@ pub enum DriverError {
     Neutron {
         context: String,
         #[source]
-        source: NeutronError,
+        source: Box<NeutronError>,
     },
     /// The host side (veth, OVS, hook script) failed.
     #[error("{context}: {source}")]
@@ -98,7 +98,7 @@ impl DriverError {
     pub fn neutron(context: impl Into<String>, source: NeutronError) -> Self {
         DriverError::Neutron {
             context: context.into(),
-            source,
+            source: Box::new(source),
         }
     }
 
@@ -112,7 +112,7 @@ impl DriverError {
     /// The Neutron error behind this one, if any.
     pub fn neutron_source(&self) -> Option<&NeutronError> {
         match self {
-            DriverError::Neutron { source, .. } => Some(source),
+            DriverError::Neutron { source, .. } => Some(&**source),
             DriverError::RollbackFailed { error, .. } => error.neutron_source(),
             _ => None,
         }

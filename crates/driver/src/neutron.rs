@@ -503,7 +503,7 @@ impl Nt {
             f = f.network_id(v);
         }
         if let Some(v) = &q.mac_address {
-            f = f.mac_address(&v.to_string());
+            f = f.mac_address(v.to_string());
         }
         if let Some(v) = &q.device_owner {
             f = f.device_owner(v);

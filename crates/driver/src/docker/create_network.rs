@@ -143,7 +143,7 @@ impl KuryrDriver {
     /// The network named by `neutron.net.uuid` / `neutron.net.name`, if given.
     async fn adoptable_network(&self, opts: &NeutronOptions) -> Result<Option<Net>> {
         if let Some(id) = &opts.net_uuid {
-            return self.nt.network(&id).await?.map(Some).ok_or_else(|| {
+            return self.nt.network(id).await?.map(Some).ok_or_else(|| {
                 DriverError::NotFound(format!("specified network id {id} does not exist"))
             });
         }
