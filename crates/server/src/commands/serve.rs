@@ -10,6 +10,7 @@ use anyhow::{bail, Context};
 use kuryr_binding::{BindingConfig, HostBinding, LinuxHostBinding};
 use kuryr_config::KuryrConfig;
 use kuryr_driver::{DriverConfig, KuryrDriver, PortMode};
+use kuryr_libnetwork::logging::{self, LogSettings};
 use kuryr_libnetwork::transport::{self, ListenSettings, ServePlan};
 use kuryr_libnetwork::{router, Limits};
 use kuryr_openstack::neutron::extensions;
@@ -23,7 +24,14 @@ const NEUTRON_ATTEMPTS: u32 = 6;
 
 pub async fn run(cli: &Cli) -> anyhow::Result<()> {
     let cfg = super::load_config(cli)?;
-    init_tracing(cfg.default.debug);
+    let log = LogSettings::from_config(&cfg.default);
+    logging::init(&log)?;
+    if cfg.default.use_syslog {
+        tracing::warn!(
+            "[DEFAULT] use_syslog is not supported, logging to {}",
+            log_target(&log)
+        );
+    }
     for w in &cfg.warnings {
         tracing::warn!("{w}");
     }
@@ -66,14 +74,10 @@ pub async fn run(cli: &Cli) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn init_tracing(debug: bool) {
-    let default = if debug { "debug" } else { "info" };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+fn log_target(log: &LogSettings) -> String {
+    log.file
+        .as_ref()
+        .map_or_else(|| "stderr".into(), |p| p.display().to_string())
 }
 
 /// Neutron must have tags (the only state Kuryr keeps). It may still be starting: retry a while
