@@ -7,10 +7,8 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 
-use bytes::Bytes;
-use http::{Request, StatusCode};
-use http_body_util::{BodyExt, Full};
-use hyper_util::rt::TokioIo;
+use common::post_on as post;
+use http::StatusCode;
 use kuryr_libnetwork::transport::{
     listener_from_systemd, serve_plugin, serve_settings, serve_tcp, serve_tcp_tls, server_config,
     Listen, ListenSettings, TlsFiles, UnixListenerConfig,
@@ -20,7 +18,6 @@ use kuryr_plugin_api::keys::paths;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use serde_json::{json, Value};
-use tokio::io::{AsyncRead, AsyncWrite};
 
 fn openssl(dir: &Path, args: &[&str]) {
     let out = std::process::Command::new("openssl")
@@ -100,35 +97,6 @@ fn make_pki(dir: &Path) {
             ],
         );
     }
-}
-
-async fn post<S>(io: S, path: &str, body: &str) -> Result<(StatusCode, Value), String>
-where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
-        .await
-        .map_err(|e| format!("handshake: {e}"))?;
-    tokio::spawn(conn);
-    let req = Request::post(path)
-        .header(http::header::HOST, "plugin.moby.localhost")
-        .body(Full::new(Bytes::from(body.to_owned())))
-        .unwrap();
-    let resp = sender
-        .send_request(req)
-        .await
-        .map_err(|e| format!("send: {e}"))?;
-    let status = resp.status();
-    let bytes = resp
-        .into_body()
-        .collect()
-        .await
-        .map_err(|e| e.to_string())?
-        .to_bytes();
-    Ok((
-        status,
-        serde_json::from_slice(&bytes).map_err(|e| e.to_string())?,
-    ))
 }
 
 fn client_config(dir: &Path, with_cert: bool) -> Arc<rustls::ClientConfig> {
