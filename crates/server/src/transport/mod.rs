@@ -1,8 +1,9 @@
 //! Where the plugin API is served: the unix socket Docker discovers (bound by us or passed by
 //! systemd), or TCP announced through a `.spec`/`.json` discovery file.
 //!
-//! The daemon calls [`serve_settings`] with kuryr.conf's options; [`ServePlan::from_settings`]
-//! is the choice it makes, [`serve_plan`] carries it out.
+//! kuryr.conf's options ([`ListenSettings`]) are resolved by [`ServePlan::from_settings`], the
+//! one place that chooses the listener, and served by [`serve_plan`]; [`serve_settings`] does both
+//! (the daemon resolves first, so a bad `kuryr_uri` fails before it waits for Neutron).
 
 pub mod settings;
 pub mod spec;

@@ -52,8 +52,11 @@ impl ListenSettings {
 /// A `.spec` discovery file: `dir/<name>.spec` holding `url`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SpecFile {
+    /// Docker's plugin directory (`/etc/docker/plugins`).
     pub dir: PathBuf,
+    /// The plugin name: the file is `<name>.spec`.
     pub name: String,
+    /// `http://host:port` or `https://host:port`, as `kuryr_uri` names the host.
     pub url: String,
 }
 
@@ -68,7 +71,9 @@ impl SpecFile {
 /// `/run/docker/plugins/<name>.sock` by its path).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServePlan {
+    /// The listener.
     pub listen: Listen,
+    /// Written once a TCP listener is bound.
     pub spec: Option<SpecFile>,
 }
 
