@@ -37,7 +37,9 @@ fn ovsdb(test: &str) -> Option<Ovsdb> {
     }
     let schema = "/usr/share/openvswitch/vswitch.ovsschema";
     if !std::path::Path::new(schema).exists() || !sh("command -v ovsdb-server").0 {
-        println!("skipped: {test}: KURYR_TEST_OVSDB unset and no ovsdb-server installed");
+        skip_or_fail(&format!(
+            "{test}: KURYR_TEST_OVSDB unset and no ovsdb-server installed"
+        ));
         return None;
     }
     let dir = tempfile::tempdir().unwrap();

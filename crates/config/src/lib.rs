@@ -155,6 +155,8 @@ pub struct DefaultSection {
     /// `[DEFAULT] host`: this host's name in Neutron (`binding:host_id`); the machine's host
     /// name when unset.
     pub host: Option<String>,
+    /// oslo.log's `use_json`: one JSON object per log line.
+    pub use_json: bool,
 }
 
 impl Default for DefaultSection {
@@ -180,6 +182,7 @@ impl Default for DefaultSection {
             log_dir: None,
             use_syslog: false,
             host: None,
+            use_json: false,
         }
     }
 }
@@ -633,6 +636,7 @@ impl KuryrConfig {
             log_dir: r.string("log_dir"),
             use_syslog: r.boolean("use_syslog", false)?,
             host: r.string("host"),
+            use_json: r.boolean("use_json", false)?,
         };
         r.unknown(OSLO_LOG_OPTS, &mut warnings);
 
@@ -762,6 +766,23 @@ mod tests {
             !format!("{c:?}").contains("s3cr#t"),
             "Debug must not show secrets"
         );
+    }
+
+    #[test]
+    fn logging_options() {
+        let c = KuryrConfig::parse("").unwrap();
+        assert!(!c.default.use_json && !c.default.debug);
+        assert_eq!((c.default.log_file, c.default.log_dir), (None, None));
+        let c = KuryrConfig::parse(
+            "[DEFAULT]\nuse_json = true\nlog_dir = /var/log/kuryr\nlog_file = k.log\n",
+        )
+        .unwrap();
+        assert!(c.default.use_json);
+        assert_eq!(c.default.log_dir.as_deref(), Some("/var/log/kuryr"));
+        assert_eq!(c.default.log_file.as_deref(), Some("k.log"));
+        assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+        let e = KuryrConfig::parse("[DEFAULT]\nuse_json = sometimes\n").unwrap_err();
+        assert!(e.to_string().contains("use_json"), "{e}");
     }
 
     #[test]

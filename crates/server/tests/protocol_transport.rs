@@ -7,20 +7,17 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 
-use bytes::Bytes;
-use http::{Request, StatusCode};
-use http_body_util::{BodyExt, Full};
-use hyper_util::rt::TokioIo;
+use common::post_on as post;
+use http::StatusCode;
 use kuryr_libnetwork::transport::{
-    listener_from_systemd, serve_plugin, serve_tcp, serve_tcp_tls, server_config, Listen, TlsFiles,
-    UnixListenerConfig,
+    listener_from_systemd, serve_plugin, serve_settings, serve_tcp, serve_tcp_tls, server_config,
+    Listen, ListenSettings, TlsFiles, UnixListenerConfig,
 };
 use kuryr_libnetwork::Limits;
 use kuryr_plugin_api::keys::paths;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use serde_json::{json, Value};
-use tokio::io::{AsyncRead, AsyncWrite};
 
 fn openssl(dir: &Path, args: &[&str]) {
     let out = std::process::Command::new("openssl")
@@ -100,35 +97,6 @@ fn make_pki(dir: &Path) {
             ],
         );
     }
-}
-
-async fn post<S>(io: S, path: &str, body: &str) -> Result<(StatusCode, Value), String>
-where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
-        .await
-        .map_err(|e| format!("handshake: {e}"))?;
-    tokio::spawn(conn);
-    let req = Request::post(path)
-        .header(http::header::HOST, "plugin.moby.localhost")
-        .body(Full::new(Bytes::from(body.to_owned())))
-        .unwrap();
-    let resp = sender
-        .send_request(req)
-        .await
-        .map_err(|e| format!("send: {e}"))?;
-    let status = resp.status();
-    let bytes = resp
-        .into_body()
-        .collect()
-        .await
-        .map_err(|e| e.to_string())?
-        .to_bytes();
-    Ok((
-        status,
-        serde_json::from_slice(&bytes).map_err(|e| e.to_string())?,
-    ))
 }
 
 fn client_config(dir: &Path, with_cert: bool) -> Arc<rustls::ClientConfig> {
@@ -327,4 +295,110 @@ async fn serve_plugin_reports_tcp_bind_errors_with_the_address() {
         .await
         .unwrap_err();
     assert!(err.to_string().contains(&addr.to_string()), "{err}");
+}
+
+/// A port that was free a moment ago (the spec file names the configured port, so it cannot be 0).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn tcp_settings(dir: &Path, port: u16, enable_ssl: bool) -> ListenSettings {
+    ListenSettings {
+        kuryr_uri: format!("http://127.0.0.1:{port}"),
+        enable_ssl,
+        ssl_cert_file: dir.join("server.pem"),
+        ssl_key_file: dir.join("server.key"),
+        plugin_name: "kuryr-t".into(),
+        spec_dir: dir.join("plugins"),
+    }
+}
+
+/// Waits for the spec file a serving task writes once it listens.
+async fn read_spec(path: &Path) -> String {
+    for _ in 0..250 {
+        if let Ok(s) = std::fs::read_to_string(path) {
+            return s;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("{} was not written", path.display());
+}
+
+#[tokio::test]
+async fn settings_with_enable_ssl_serve_tls_and_write_an_https_spec() {
+    let dir = tempfile::tempdir().unwrap();
+    make_pki(dir.path());
+    let port = free_port();
+    let settings = tcp_settings(dir.path(), port, true);
+    let (app, _) = common::app(Limits::default());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        serve_settings(&settings, app, async {
+            let _ = stopped.await;
+        })
+        .await
+    });
+    let spec = dir.path().join("plugins").join("kuryr-t.spec");
+    assert_eq!(
+        read_spec(&spec).await,
+        format!("https://127.0.0.1:{port}\n")
+    );
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    assert_eq!(
+        tls_activate(addr, client_config(dir.path(), false))
+            .await
+            .unwrap(),
+        (StatusCode::OK, implements())
+    );
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    assert!(
+        post(tcp, paths::ACTIVATE, "").await.is_err(),
+        "plain http on the tls port"
+    );
+    stop.send(()).unwrap();
+    server.await.unwrap().unwrap();
+    assert!(spec.exists(), "the spec file stays for Docker's retries");
+}
+
+#[tokio::test]
+async fn settings_without_ssl_serve_plain_http_and_write_an_http_spec() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let settings = tcp_settings(dir.path(), port, false);
+    let (app, _) = common::app(Limits::default());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        serve_settings(&settings, app, async {
+            let _ = stopped.await;
+        })
+        .await
+    });
+    let spec = dir.path().join("plugins").join("kuryr-t.spec");
+    assert_eq!(read_spec(&spec).await, format!("http://127.0.0.1:{port}\n"));
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    assert_eq!(
+        post(tcp, paths::ACTIVATE, "").await.unwrap(),
+        (StatusCode::OK, implements())
+    );
+    stop.send(()).unwrap();
+    server.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn settings_with_missing_tls_files_fail_before_announcing() {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = tcp_settings(dir.path(), free_port(), true);
+    let (app, _) = common::app(Limits::default());
+    let err = serve_settings(&settings, app, async {}).await.unwrap_err();
+    assert!(err.to_string().contains("server.pem"), "{err}");
+    assert!(
+        !dir.path().join("plugins").join("kuryr-t.spec").exists(),
+        "docker must not be sent to a listener that cannot answer"
+    );
 }

@@ -2,30 +2,40 @@
 //! reconcile → plugin API on `/run/docker/plugins/kuryr.sock` (or TCP + spec file), until
 //! SIGTERM/SIGINT.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
 use kuryr_binding::{BindingConfig, HostBinding, LinuxHostBinding};
-use kuryr_config::defaults;
 use kuryr_driver::KuryrDriver;
-use kuryr_libnetwork::transport::{self, UnixListenerConfig};
+use kuryr_libnetwork::logging::{self, LogSettings};
+use kuryr_libnetwork::transport::{self, ListenSettings, ServePlan};
 use kuryr_libnetwork::{router, Limits};
 use kuryr_openstack::neutron::extensions;
 use kuryr_openstack::NeutronApi;
+use kuryr_types::Backoff;
 
 use crate::Cli;
 
-/// Where Docker looks for legacy plugins' spec files.
-const SPEC_DIR: &str = "/etc/docker/plugins";
+/// Start-up attempts to reach Neutron before serving anyway.
+const NEUTRON_ATTEMPTS: u32 = 6;
 
 pub async fn run(cli: &Cli) -> anyhow::Result<()> {
     let cfg = super::load_config(cli)?;
-    init_tracing(cfg.default.debug);
+    let log = LogSettings::from_config(&cfg.default);
+    logging::init(&log)?;
+    if cfg.default.use_syslog {
+        tracing::warn!(
+            "[DEFAULT] use_syslog is not supported, logging to {}",
+            log_target(&log)
+        );
+    }
     for w in &cfg.warnings {
         tracing::warn!("{w}");
     }
+    // Resolved before waiting for Neutron: a bad kuryr_uri fails at once.
+    let listen = ServePlan::from_settings(&ListenSettings::from_config(&cfg.default))?;
     let driver_cfg = cfg.driver_config()?;
     tracing::info!(
         host = %driver_cfg.host,
@@ -68,55 +78,24 @@ pub async fn run(cli: &Cli) -> anyhow::Result<()> {
     }
 
     let app = router(driver.clone(), driver, Limits::default());
-    let uri = cfg.default.kuryr_uri.trim();
-    if let Some(listener) = transport::listener_from_systemd().context("systemd socket")? {
-        tracing::info!("serving on the socket passed by systemd");
-        transport::serve_unix(listener, app, transport::shutdown_signal()).await?;
-    } else if uri == defaults::KURYR_URI || uri.is_empty() || uri.starts_with("unix://") {
-        let path = uri
-            .strip_prefix("unix://")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from(transport::unix::DEFAULT_SOCKET_PATH));
-        let bound = transport::bind_unix(&UnixListenerConfig::new(&path))
-            .with_context(|| format!("cannot listen on {}", path.display()))?;
-        transport::serve_unix(bound.listener, app, transport::shutdown_signal()).await?;
-        drop(bound.guard);
-    } else {
-        let addr = uri
-            .strip_prefix("http://")
-            .with_context(|| format!("kuryr_uri {uri:?}: only http:// and unix:// are supported"))?
-            .trim_end_matches('/');
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .with_context(|| format!("cannot listen on {addr}"))?;
-        let spec = transport::write_spec_file(
-            Path::new(SPEC_DIR),
-            kuryr_driver::constants::PLUGIN_NAME,
-            uri,
-        )
-        .with_context(|| format!("cannot write the plugin spec file in {SPEC_DIR}"))?;
-        tracing::info!(spec = %spec.display(), "wrote plugin spec file");
-        transport::serve_tcp(listener, app, transport::shutdown_signal()).await?;
-    }
+    transport::serve_plan(&listen, app, transport::shutdown_signal())
+        .await
+        .context("cannot serve the plugin api")?;
     tracing::info!("stopped");
     Ok(())
 }
 
-fn init_tracing(debug: bool) {
-    let default = if debug { "debug" } else { "info" };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+fn log_target(log: &LogSettings) -> String {
+    log.file
+        .as_ref()
+        .map_or_else(|| "stderr".into(), |p| p.display().to_string())
 }
 
 /// Neutron must have tags (the only state Kuryr keeps). It may still be starting: retry a while
 /// with back-off, as the original does, but start anyway so Docker is not blocked.
 async fn check_neutron(api: &dyn NeutronApi) -> anyhow::Result<()> {
-    let mut delay = Duration::from_millis(500);
-    for attempt in 1..=6 {
+    let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(8));
+    for attempt in 1..=NEUTRON_ATTEMPTS {
         match api.list_extensions().await {
             Ok(exts) => {
                 if !exts
@@ -130,10 +109,9 @@ async fn check_neutron(api: &dyn NeutronApi) -> anyhow::Result<()> {
                 }
                 return Ok(());
             }
-            Err(e) if attempt < 6 => {
+            Err(e) if attempt < NEUTRON_ATTEMPTS => {
                 tracing::warn!(attempt, "neutron not reachable yet: {e}");
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(8));
+                tokio::time::sleep(backoff.next_delay()).await;
             }
             Err(e) => {
                 tracing::warn!("neutron still not reachable, serving anyway: {e}");

@@ -4,6 +4,7 @@
 #![allow(dead_code)] // each test binary uses a different subset
 
 pub mod memory_driver;
+pub mod skip;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -62,7 +63,20 @@ pub async fn call_unix(
     let stream = tokio::net::UnixStream::connect(socket)
         .await
         .map_err(|e| format!("connect: {e}"))?;
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+    post_on(stream, path, body).await
+}
+
+/// Sends one plugin call as Docker does on `io`, a fresh connection (unix, TCP or TLS), with
+/// hyper's HTTP/1 client; `Err` when there is no HTTP answer with a JSON body.
+pub async fn post_on<S>(
+    io: S,
+    path: &str,
+    body: impl Into<Bytes>,
+) -> Result<(StatusCode, serde_json::Value), String>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
         .await
         .map_err(|e| format!("handshake: {e}"))?;
     tokio::spawn(conn);

@@ -3,13 +3,20 @@
 
 #![allow(dead_code)]
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
+use http::header::{ACCEPT, CONTENT_TYPE, HOST};
+use http::{Method, Request};
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::TokioIo;
 use serde_json::Value;
+
+#[path = "../common/skip.rs"]
+mod skip;
+pub use skip::skip_or_fail;
 
 pub const DOCKER: &str = "/usr/bin/docker";
 
@@ -35,19 +42,19 @@ pub struct StackEnv {
 }
 
 impl StackEnv {
-    /// `None` (after printing why) when the real stack is not available.
+    /// `None` (after [`skip_or_fail`]) when the real stack is not available.
     pub fn from_env() -> Option<Self> {
         let get = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
         if get("KURYR_TEST_DOCKER").is_none() {
-            eprintln!("skipped: KURYR_TEST_DOCKER is not set (no docker daemon)");
+            skip_or_fail("KURYR_TEST_DOCKER is not set (no docker daemon)");
             return None;
         }
         let Some(neutron_url) = get("KURYR_TEST_NEUTRON_URL") else {
-            eprintln!("skipped: KURYR_TEST_NEUTRON_URL is not set (no neutron)");
+            skip_or_fail("KURYR_TEST_NEUTRON_URL is not set (no neutron)");
             return None;
         };
         if std::os::unix::net::UnixStream::connect(socket()).is_ok() {
-            eprintln!("skipped: another daemon already serves {}", socket());
+            skip_or_fail(&format!("another daemon already serves {}", socket()));
             return None;
         }
         Some(StackEnv {
@@ -64,9 +71,11 @@ fn hostname() -> String {
         .unwrap_or_default()
 }
 
-/// A minimal Neutron client for assertions (plain HTTP to the noauth API on loopback).
+/// A minimal Neutron client for assertions (plain HTTP to the noauth API on loopback), with a
+/// blocking API for the synchronous real-stack tests: hyper on a private runtime.
 pub struct NeutronProbe {
     host_port: String,
+    rt: tokio::runtime::Runtime,
 }
 
 fn json_key(resource: &str) -> String {
@@ -91,49 +100,64 @@ impl NeutronProbe {
             .next()
             .unwrap()
             .to_string();
-        NeutronProbe { host_port }
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime for the neutron probe");
+        NeutronProbe { host_port, rt }
+    }
+
+    /// One request on a new connection; `Err` for transport failures (worth a retry).
+    async fn send(&self, method: &str, path: &str, body: String) -> Result<(u16, Value), String> {
+        let tcp = tokio::net::TcpStream::connect(&self.host_port)
+            .await
+            .map_err(|e| format!("connect: {e}"))?;
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
+            .await
+            .map_err(|e| format!("handshake: {e}"))?;
+        tokio::spawn(conn);
+        let req = Request::builder()
+            .method(Method::from_bytes(method.as_bytes()).map_err(|e| e.to_string())?)
+            .uri(format!("/v2.0/{path}"))
+            .header(HOST, &self.host_port)
+            .header(CONTENT_TYPE, "application/json")
+            .header(ACCEPT, "application/json")
+            .body(Full::new(Bytes::from(body)))
+            .map_err(|e| e.to_string())?;
+        let resp = sender
+            .send_request(req)
+            .await
+            .map_err(|e| format!("send: {e}"))?;
+        let status = resp.status().as_u16();
+        let bytes = resp
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| format!("body: {e}"))?
+            .to_bytes();
+        Ok((
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        ))
     }
 
     fn request(&self, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
         let body = body.map(|b| b.to_string()).unwrap_or_default();
+        let mut last = String::new();
         for attempt in 0..3 {
-            let Ok(mut s) = TcpStream::connect(&self.host_port) else {
-                std::thread::sleep(Duration::from_millis(200 * (attempt + 1)));
-                continue;
-            };
-            s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-            let req = format!(
-                "{method} /v2.0/{path} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nAccept: application/json\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
-                self.host_port,
-                body.len()
-            );
-            if s.write_all(req.as_bytes()).is_err() {
-                continue;
+            let sent = self.rt.block_on(tokio::time::timeout(
+                Duration::from_secs(30),
+                self.send(method, path, body.clone()),
+            ));
+            match sent {
+                Ok(Ok(reply)) => return reply,
+                Ok(Err(e)) => last = e,
+                Err(_) => last = "no answer within 30s".into(),
             }
-            let mut raw = Vec::new();
-            if s.read_to_end(&mut raw).is_err() || raw.is_empty() {
-                continue;
-            }
-            let text = String::from_utf8_lossy(&raw).to_string();
-            let (head, rest) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-            let status: u16 = head
-                .split_whitespace()
-                .nth(1)
-                .and_then(|s| s.parse().ok())
-                .unwrap_or(0);
-            let chunked = head
-                .to_ascii_lowercase()
-                .contains("transfer-encoding: chunked");
-            let body = if chunked {
-                dechunk(rest)
-            } else {
-                rest.to_string()
-            };
-            let v = serde_json::from_str(&body).unwrap_or(Value::Null);
-            return (status, v);
+            std::thread::sleep(Duration::from_millis(200 * (attempt + 1)));
         }
         panic!(
-            "neutron at {} does not answer {method} {path}",
+            "neutron at {} does not answer {method} {path}: {last}",
             self.host_port
         );
     }
@@ -185,20 +209,6 @@ impl NeutronProbe {
             "DELETE {resource}/{id}: {status} {v}"
         );
     }
-}
-
-fn dechunk(s: &str) -> String {
-    let mut out = String::new();
-    let mut rest = s;
-    while let Some((size, after)) = rest.split_once("\r\n") {
-        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
-        if n == 0 || after.len() < n {
-            break;
-        }
-        out.push_str(&after[..n]);
-        rest = after[n..].trim_start_matches("\r\n");
-    }
-    out
 }
 
 fn encode(v: &str) -> String {
