@@ -50,13 +50,7 @@ pub struct ErrorList(pub Vec<BindingError>);
 
 impl fmt::Display for ErrorList {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, e) in self.0.iter().enumerate() {
-            if i > 0 {
-                f.write_str("; ")?;
-            }
-            write!(f, "{e}")?;
-        }
-        Ok(())
+        kuryr_types::Joined(&self.0).fmt(f)
     }
 }
 

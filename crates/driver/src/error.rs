@@ -3,9 +3,8 @@
 //! logs). The `Display` text reaches Docker (and so the user) as is: short, lowercase, free of
 //! internal detail.
 
-use std::fmt;
-
 use kuryr_binding::BindingError;
+use kuryr_types::Joined;
 use kuryr_openstack::NeutronError;
 
 /// What went wrong in a driver call.
@@ -65,20 +64,6 @@ fn neutron_message(e: &NeutronError) -> String {
     match e.context() {
         Some(c) if !c.message.is_empty() => c.message.trim_end_matches('.').to_string(),
         _ => e.to_string(),
-    }
-}
-
-struct Joined<'a, T>(&'a [T]);
-
-impl<T: fmt::Display> fmt::Display for Joined<'_, T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, e) in self.0.iter().enumerate() {
-            if i > 0 {
-                f.write_str("; ")?;
-            }
-            write!(f, "{e}")?;
-        }
-        Ok(())
     }
 }
 

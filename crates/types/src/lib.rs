@@ -30,3 +30,18 @@ pub(crate) fn quoted(s: &str) -> String {
         format!("{head:?}…")
     }
 }
+
+/// Displays a list as `a; b; c`: how every "several things failed" error reads.
+pub struct Joined<'a, T>(pub &'a [T]);
+
+impl<T: std::fmt::Display> std::fmt::Display for Joined<'_, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("; ")?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
