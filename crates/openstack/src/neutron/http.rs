@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use kuryr_types::Backoff;
 use reqwest::{Method, StatusCode, Url};
 use secrecy::ExposeSecret;
 use serde::de::DeserializeOwned;
@@ -50,10 +51,9 @@ impl RetryPolicy {
         }
     }
 
+    /// The wait before retry `attempt + 1`: the workspace's one back-off schedule.
     fn delay(&self, attempt: u32) -> Duration {
-        self.base_delay
-            .saturating_mul(1u32 << attempt.min(16))
-            .min(self.max_delay)
+        Backoff::nth(self.base_delay, self.max_delay, attempt)
     }
 }
 
@@ -766,6 +766,8 @@ mod tests {
         assert!(m.starts_with("The request"));
         assert_eq!(error_message(&"x".repeat(2000)).1.len(), MAX_MESSAGE);
         assert_eq!(RetryPolicy::default().delay(0), Duration::from_millis(200));
+        assert_eq!(RetryPolicy::default().delay(2), Duration::from_millis(800));
         assert_eq!(RetryPolicy::default().delay(10), Duration::from_secs(2));
+        assert_eq!(RetryPolicy::default().delay(u32::MAX), Duration::from_secs(2));
     }
 }

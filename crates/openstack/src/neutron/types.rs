@@ -10,6 +10,7 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
+use serde_with::skip_serializing_none;
 
 /// Deserialize `null` as the type's default (Neutron sends `null` for many empty attributes).
 fn null_default<'de, D, T>(d: D) -> Result<T, D::Error>
@@ -157,11 +158,10 @@ pub struct FixedIp {
 }
 
 /// A fixed IP request: a subnet, an address, or both (Neutron picks what is left out).
+#[skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FixedIpRequest {
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub subnet_id: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub ip_address: Option<IpAddr>,
 }
 
@@ -184,11 +184,12 @@ impl FixedIpRequest {
 }
 
 /// An extra address (and optionally MAC) a port may send from.
+#[skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AllowedAddressPair {
     /// An address or a CIDR.
     pub ip_address: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub mac_address: Option<String>,
 }
 
@@ -359,229 +360,158 @@ pub struct Extension {
 
 // ---------------------------------------------------------------------------------------------
 // Request payloads. `None` means "not sent": Neutron applies its default (create) or leaves the
-// attribute alone (update).
+// attribute alone (update); `skip_serializing_none` leaves out every `Option` field that is `None`,
+// so `Some(None)` (e.g. `gateway_ip`) still sends an explicit `null`.
 
 /// Body of `POST /v2.0/networks`.
+#[skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct NewNetwork {
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub admin_state_up: Option<bool>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub shared: Option<bool>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub mtu: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub port_security_enabled: Option<bool>,
-    #[serde(rename = "router:external", skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "router:external")]
     pub router_external: Option<bool>,
-    #[serde(
-        rename = "provider:network_type",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(rename = "provider:network_type")]
     pub provider_network_type: Option<String>,
-    #[serde(
-        rename = "provider:physical_network",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(rename = "provider:physical_network")]
     pub provider_physical_network: Option<String>,
-    #[serde(
-        rename = "provider:segmentation_id",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(rename = "provider:segmentation_id")]
     pub provider_segmentation_id: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub project_id: Option<String>,
     /// Tags of the new network. Neutron refuses them in the POST body, so [`HttpNeutron`]
     /// sets them with one `PUT .../tags` right after, and deletes the network if that fails.
     ///
     /// [`HttpNeutron`]: super::HttpNeutron
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub tags: Option<Vec<String>>,
 }
 
 /// Body of `PUT /v2.0/networks/{id}`.
+#[skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct NetworkUpdate {
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub admin_state_up: Option<bool>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub shared: Option<bool>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub mtu: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub port_security_enabled: Option<bool>,
 }
 
 /// Body of `POST /v2.0/subnets`.
+#[skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct NewSubnet {
     pub network_id: String,
     pub ip_version: u8,
     /// Left out when allocating from a subnet pool by `prefixlen`.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub cidr: Option<IpNet>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// `Some(None)` sends `null`: a subnet without a gateway.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub gateway_ip: Option<Option<IpAddr>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub enable_dhcp: Option<bool>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub subnetpool_id: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub prefixlen: Option<u8>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub allocation_pools: Option<Vec<AllocationPool>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub host_routes: Option<Vec<HostRoute>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub dns_nameservers: Option<Vec<String>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub ipv6_ra_mode: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub ipv6_address_mode: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub project_id: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub tags: Option<Vec<String>>,
 }
 
 /// Body of `PUT /v2.0/subnets/{id}`.
+#[skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct SubnetUpdate {
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub gateway_ip: Option<Option<IpAddr>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub enable_dhcp: Option<bool>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub allocation_pools: Option<Vec<AllocationPool>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub host_routes: Option<Vec<HostRoute>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub dns_nameservers: Option<Vec<String>>,
 }
 
 /// Body of `POST /v2.0/subnetpools`.
+#[skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct NewSubnetPool {
     pub name: String,
     pub prefixes: Vec<IpNet>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub default_prefixlen: Option<u8>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub min_prefixlen: Option<u8>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub max_prefixlen: Option<u8>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub shared: Option<bool>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub is_default: Option<bool>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub address_scope_id: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub project_id: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub tags: Option<Vec<String>>,
 }
 
 /// Body of `PUT /v2.0/subnetpools/{id}`.
+#[skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct SubnetPoolUpdate {
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// Prefixes can only be added, never removed (Neutron's rule).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub prefixes: Option<Vec<IpNet>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub default_prefixlen: Option<u8>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub is_default: Option<bool>,
 }
 
 /// Body of `POST /v2.0/ports` (one element of a bulk create).
+#[skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct NewPort {
     pub network_id: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub fixed_ips: Option<Vec<FixedIpRequest>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub mac_address: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub admin_state_up: Option<bool>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub device_owner: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub device_id: Option<String>,
-    #[serde(rename = "binding:host_id", skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "binding:host_id")]
     pub binding_host_id: Option<String>,
-    #[serde(rename = "binding:vnic_type", skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "binding:vnic_type")]
     pub binding_vnic_type: Option<String>,
-    #[serde(rename = "binding:profile", skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "binding:profile")]
     pub binding_profile: Option<Map<String, Value>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub security_groups: Option<Vec<String>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub port_security_enabled: Option<bool>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub allowed_address_pairs: Option<Vec<AllowedAddressPair>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub project_id: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub tags: Option<Vec<String>>,
 }
 
 /// Body of `PUT /v2.0/ports/{id}`.
+#[skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct PortUpdate {
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// The complete new list (Neutron replaces it).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub fixed_ips: Option<Vec<FixedIpRequest>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub mac_address: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub admin_state_up: Option<bool>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub device_owner: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub device_id: Option<String>,
-    #[serde(rename = "binding:host_id", skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "binding:host_id")]
     pub binding_host_id: Option<String>,
-    #[serde(rename = "binding:vnic_type", skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "binding:vnic_type")]
     pub binding_vnic_type: Option<String>,
-    #[serde(rename = "binding:profile", skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "binding:profile")]
     pub binding_profile: Option<Map<String, Value>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub security_groups: Option<Vec<String>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub port_security_enabled: Option<bool>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub allowed_address_pairs: Option<Vec<AllowedAddressPair>>,
 }
 
@@ -593,20 +523,18 @@ impl PortUpdate {
 }
 
 /// Body of `POST /v2.0/security-groups`.
+#[skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct NewSecurityGroup {
     pub name: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub stateful: Option<bool>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub project_id: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub tags: Option<Vec<String>>,
 }
 
 /// Body of `POST /v2.0/security-group-rules`.
+#[skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct NewSecurityGroupRule {
     pub security_group_id: String,
@@ -614,17 +542,11 @@ pub struct NewSecurityGroupRule {
     pub direction: String,
     /// `IPv4` or `IPv6`.
     pub ethertype: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub protocol: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub port_range_min: Option<u16>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub port_range_max: Option<u16>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub remote_ip_prefix: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub remote_group_id: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
 }
 
@@ -646,18 +568,15 @@ impl NewSecurityGroupRule {
 }
 
 /// Body of `POST /v2.0/trunks`.
+#[skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct NewTrunk {
     pub port_id: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub admin_state_up: Option<bool>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub sub_ports: Vec<SubPort>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub tags: Option<Vec<String>>,
 }
 
