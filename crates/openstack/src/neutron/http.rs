@@ -768,6 +768,9 @@ mod tests {
         assert_eq!(RetryPolicy::default().delay(0), Duration::from_millis(200));
         assert_eq!(RetryPolicy::default().delay(2), Duration::from_millis(800));
         assert_eq!(RetryPolicy::default().delay(10), Duration::from_secs(2));
-        assert_eq!(RetryPolicy::default().delay(u32::MAX), Duration::from_secs(2));
+        assert_eq!(
+            RetryPolicy::default().delay(u32::MAX),
+            Duration::from_secs(2)
+        );
     }
 }

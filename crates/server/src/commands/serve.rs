@@ -29,8 +29,8 @@ pub async fn run(cli: &Cli) -> anyhow::Result<()> {
     let driver_cfg = driver_config(cli, &cfg)?;
     tracing::info!(host = %driver_cfg.host, mode = ?driver_cfg.port_mode, "starting kuryr-server");
 
-    let neutron: Arc<dyn NeutronApi> =
-        kuryr_openstack::client_from_config(&cfg).context("cannot build the neutron client")?;
+    let neutron: Arc<dyn NeutronApi> = kuryr_openstack::client_from_options(&cfg.neutron.auth)
+        .context("cannot build the neutron client")?;
     check_neutron(neutron.as_ref()).await?;
     let binding: Arc<dyn HostBinding> = Arc::new(
         LinuxHostBinding::new(BindingConfig {
