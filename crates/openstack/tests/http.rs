@@ -712,3 +712,77 @@ async fn create_with_tags_tags_in_a_second_request_and_unwinds() {
     assert!(e.is_bad_request(), "{e}");
     // The DELETE expectation (exactly one, after the failed tagging) is verified on drop.
 }
+
+#[tokio::test]
+async fn every_resource_uses_its_own_path_and_json_keys() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/v2.0/security-groups"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"security_groups": [{"id": "sg-1", "name": "default"}]})),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v2.0/security-group-rules"))
+        .and(body_partial_json(
+            json!({"security_group_rule": {"security_group_id": "sg-1", "direction": "ingress"}}),
+        ))
+        .respond_with(ResponseTemplate::new(201).set_body_json(
+            json!({"security_group_rule": {"id": "r-1", "security_group_id": "sg-1"}}),
+        ))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("PUT"))
+        .and(path("/v2.0/subnetpools/p-1"))
+        .and(body_partial_json(
+            json!({"subnetpool": {"name": "renamed"}}),
+        ))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"subnetpool": {"id": "p-1", "name": "renamed"}})),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("DELETE"))
+        .and(path("/v2.0/trunks/t-1"))
+        .respond_with(ResponseTemplate::new(204))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v2.0/trunks/gone"))
+        .respond_with(ResponseTemplate::new(404).set_body_json(
+            json!({"NeutronError": {"type": "TrunkNotFound", "message": "Trunk gone could not be found."}}),
+        ))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let n = client(noauth(server.uri()));
+    let groups = n.list_security_groups(&Filters::new()).await.unwrap();
+    assert_eq!(groups[0].id, "sg-1");
+    let rule = n
+        .create_security_group_rule(&NewSecurityGroupRule::ingress("sg-1", "IPv4"))
+        .await
+        .unwrap();
+    assert_eq!(rule.id, "r-1");
+    let pool = n
+        .update_subnetpool(
+            "p-1",
+            &SubnetPoolUpdate {
+                name: Some("renamed".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(pool.name, "renamed");
+    n.delete_trunk("t-1").await.unwrap();
+    let e = n.get_trunk("gone").await.unwrap_err();
+    assert!(e.is_not_found(), "{e}");
+    assert_eq!(e.neutron_kind(), Some("TrunkNotFound"));
+}
