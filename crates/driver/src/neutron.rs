@@ -282,7 +282,7 @@ fn port(p: os::Port) -> Port {
         id: p.id,
         name: p.name,
         network_id: p.network_id,
-        mac_address: p.mac_address.to_ascii_lowercase(),
+        mac_address: p.mac_address.to_string(),
         fixed_ips: p
             .fixed_ips
             .into_iter()
@@ -295,9 +295,9 @@ fn port(p: os::Port) -> Port {
         device_id: p.device_id,
         device_owner: p.device_owner,
         host_id: p.binding_host_id,
-        status: p.status,
+        status: p.status.to_string(),
         admin_state_up: p.admin_state_up,
-        vif_type: p.binding_vif_type,
+        vif_type: p.binding_vif_type.to_string(),
         vif_details: p.binding_vif_details,
         security_groups: p.security_groups,
         project_id: p.project_id,
@@ -306,7 +306,7 @@ fn port(p: os::Port) -> Port {
             .into_iter()
             .map(|a| AddressPair {
                 ip_address: a.ip_address,
-                mac_address: a.mac_address,
+                mac_address: a.mac_address.map(|m| m.to_string()),
             })
             .collect(),
         trunk: p.trunk_details.map(|t| {
@@ -333,11 +333,20 @@ fn fixed_ip_requests(list: &[(Option<String>, Option<IpAddr>)]) -> Vec<os::Fixed
         .collect()
 }
 
-fn pairs(list: &[AddressPair]) -> Vec<os::AllowedAddressPair> {
+/// A MAC the driver holds as text, typed for Neutron; a malformed one is the request's fault.
+fn mac(m: Option<&str>) -> Result<Option<os::MacAddr>> {
+    m.map(str::parse::<os::MacAddr>)
+        .transpose()
+        .map_err(|e| DriverError::InvalidRequest(e.to_string()))
+}
+
+fn pairs(list: &[AddressPair]) -> Result<Vec<os::AllowedAddressPair>> {
     list.iter()
-        .map(|p| os::AllowedAddressPair {
-            ip_address: p.ip_address.clone(),
-            mac_address: p.mac_address.clone(),
+        .map(|p| {
+            Ok(os::AllowedAddressPair {
+                ip_address: p.ip_address.clone(),
+                mac_address: mac(p.mac_address.as_deref())?,
+            })
         })
         .collect()
 }
@@ -539,7 +548,7 @@ impl Nt {
                 network_id: p.network_id.clone(),
                 name: Some(p.name.clone()),
                 fixed_ips: Some(fixed_ip_requests(&p.fixed_ips)),
-                mac_address: p.mac_address.clone(),
+                mac_address: mac(p.mac_address.as_deref())?,
                 admin_state_up: Some(true),
                 device_owner: p.device_owner.clone(),
                 device_id: p.device_id.clone(),
@@ -561,13 +570,17 @@ impl Nt {
                 &os::PortUpdate {
                     name: c.name.clone(),
                     fixed_ips: c.fixed_ips.as_deref().map(fixed_ip_requests),
-                    mac_address: c.mac_address.clone(),
+                    mac_address: mac(c.mac_address.as_deref())?,
                     admin_state_up: c.admin_state_up,
                     device_owner: c.device_owner.clone(),
                     device_id: c.device_id.clone(),
                     binding_host_id: c.host_id.clone(),
                     security_groups: c.security_groups.clone(),
-                    allowed_address_pairs: c.allowed_address_pairs.as_deref().map(pairs),
+                    allowed_address_pairs: c
+                        .allowed_address_pairs
+                        .as_deref()
+                        .map(pairs)
+                        .transpose()?,
                     ..Default::default()
                 },
             )

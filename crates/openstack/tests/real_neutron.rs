@@ -322,7 +322,7 @@ async fn exercise(n: std::sync::Arc<HttpNeutron>, run: String, chassis: Option<S
         .unwrap();
     assert!(slim
         .iter()
-        .all(|p| !p.id.is_empty() && p.mac_address.is_empty()));
+        .all(|p| !p.id.is_empty() && p.mac_address == Port::NO_MAC));
     let by_ip = n
         .list_ports(&Filters::new().fixed_ip(Some(&subnet.id), Some(wanted)))
         .await
@@ -336,16 +336,20 @@ async fn exercise(n: std::sync::Arc<HttpNeutron>, run: String, chassis: Option<S
     let mut update = PortUpdate {
         device_owner: Some("compute:kuryr".into()),
         device_id: Some(format!("ep-{run}")),
-        mac_address: Some("fa:16:3e:12:34:56".into()),
+        mac_address: Some("fa:16:3e:12:34:56".parse().unwrap()),
         ..Default::default()
     };
     update.binding_host_id = chassis.clone();
     let bound = n.update_port(&port.id, &update).await.unwrap();
-    assert_eq!(bound.mac_address, "fa:16:3e:12:34:56");
+    assert_eq!(bound.mac_address.to_string(), "fa:16:3e:12:34:56");
     assert_eq!(bound.device_owner, "compute:kuryr");
     if let Some(host) = &chassis {
         assert_eq!(&bound.binding_host_id, host);
-        assert_eq!(bound.binding_vif_type, "ovs", "bound to an OVN chassis");
+        assert_eq!(
+            bound.binding_vif_type,
+            kuryr_types::VifType::Ovs,
+            "bound to an OVN chassis"
+        );
         assert!(
             bound.binding_vif_details.contains_key("bridge_name"),
             "{:?}",

@@ -20,6 +20,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
 use ipnet::IpNet;
+use kuryr_types::{MacAddr, PortStatus, VifType};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -69,7 +70,7 @@ struct State {
     calls: Vec<Call>,
     faults: Vec<Fault>,
     activate_on_bind: bool,
-    vif_type: String,
+    vif_type: VifType,
     vif_details: Map<String, Value>,
 }
 
@@ -293,16 +294,12 @@ impl State {
         )
     }
 
-    fn new_mac(&mut self) -> String {
+    fn new_mac(&mut self) -> MacAddr {
         loop {
             self.counter += 1;
             let x = splitmix(self.seed ^ self.counter);
-            let mac = format!(
-                "fa:16:3e:{:02x}:{:02x}:{:02x}",
-                (x >> 16) as u8,
-                (x >> 8) as u8,
-                x as u8
-            );
+            // Neutron's default base_mac, fa:16:3e:00:00:00.
+            let mac = MacAddr::new([0xfa, 0x16, 0x3e, (x >> 16) as u8, (x >> 8) as u8, x as u8]);
             if !self.ports.values().any(|p| p.mac_address == mac) {
                 return mac;
             }
@@ -414,7 +411,7 @@ impl State {
                         port_id: s.port_id.clone(),
                         segmentation_type: s.segmentation_type.clone(),
                         segmentation_id: s.segmentation_id,
-                        mac_address: self.ports.get(&s.port_id).map(|x| x.mac_address.clone()),
+                        mac_address: self.ports.get(&s.port_id).map(|x| x.mac_address),
                     })
                     .collect(),
             });
@@ -577,13 +574,13 @@ impl State {
 
     fn bind(&self, p: &mut Port) {
         if p.binding_host_id.is_empty() {
-            p.binding_vif_type = "unbound".into();
+            p.binding_vif_type = VifType::Unbound;
             p.binding_vif_details = Map::new();
         } else {
             p.binding_vif_type = self.vif_type.clone();
             p.binding_vif_details = self.vif_details.clone();
             if self.activate_on_bind {
-                p.status = "ACTIVE".into();
+                p.status = PortStatus::Active;
             }
         }
     }
@@ -604,9 +601,8 @@ impl State {
         }
         let fixed_ips =
             self.allocate(&n.network_id, n.fixed_ips.as_deref(), None, "POST", &path)?;
-        let mac = match &n.mac_address {
+        let mac = match n.mac_address {
             Some(m) => {
-                let m = m.to_ascii_lowercase();
                 if self
                     .ports
                     .values()
@@ -672,7 +668,7 @@ impl State {
             network_id: n.network_id.clone(),
             mac_address: mac,
             fixed_ips,
-            status: "DOWN".into(),
+            status: PortStatus::Down,
             admin_state_up: n.admin_state_up.unwrap_or(true),
             device_owner: n.device_owner.clone().unwrap_or_default(),
             device_id: n.device_id.clone().unwrap_or_default(),
@@ -912,7 +908,7 @@ impl FakeNeutron {
                 calls: Vec::new(),
                 faults: Vec::new(),
                 activate_on_bind: false,
-                vif_type: "ovs".into(),
+                vif_type: VifType::Ovs,
                 vif_details,
             }),
         }
@@ -992,7 +988,7 @@ impl FakeNeutron {
     pub fn set_port_status(&self, port_id: &str, status: &str) -> bool {
         match self.lock().ports.get_mut(port_id) {
             Some(p) => {
-                p.status = status.to_string();
+                p.status = PortStatus::from(status);
                 true
             }
             None => false,
@@ -1007,7 +1003,7 @@ impl FakeNeutron {
     /// The `binding:vif_type` and `binding:vif_details` that bound ports get (default `ovs`).
     pub fn set_vif_binding(&self, vif_type: &str, details: Map<String, Value>) {
         let mut s = self.lock();
-        s.vif_type = vif_type.to_string();
+        s.vif_type = VifType::from(vif_type);
         s.vif_details = details;
     }
 
@@ -1451,8 +1447,7 @@ impl NeutronApi for FakeNeutron {
             if let Some(req) = &u.fixed_ips {
                 p.fixed_ips = s.allocate(&p.network_id, Some(req), Some(id), "PUT", &path)?;
             }
-            if let Some(m) = &u.mac_address {
-                let m = m.to_ascii_lowercase();
+            if let Some(m) = u.mac_address {
                 if m != old.mac_address {
                     if !old.binding_host_id.is_empty() {
                         return Err(err(
@@ -1526,7 +1521,7 @@ impl NeutronApi for FakeNeutron {
                 if *h != old.binding_host_id {
                     p.binding_host_id = h.clone();
                     if h.is_empty() {
-                        p.status = "DOWN".into();
+                        p.status = PortStatus::Down;
                     }
                     s.bind(&mut p);
                 }

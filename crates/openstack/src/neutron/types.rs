@@ -12,6 +12,9 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 use serde_with::skip_serializing_none;
 
+// The typed fields' types, so users of these resources need no other crate to name them.
+pub use kuryr_types::{MacAddr, PortStatus, VifType};
+
 /// Deserialize `null` as the type's default (Neutron sends `null` for many empty attributes).
 fn null_default<'de, D, T>(d: D) -> Result<T, D::Error>
 where
@@ -190,7 +193,7 @@ pub struct AllowedAddressPair {
     /// An address or a CIDR.
     pub ip_address: String,
     #[serde(default)]
-    pub mac_address: Option<String>,
+    pub mac_address: Option<MacAddr>,
 }
 
 /// A subport of a trunk, as trunks and `add_subports` use it.
@@ -221,7 +224,7 @@ pub struct TrunkSubPortDetail {
     pub segmentation_type: String,
     pub segmentation_id: u32,
     #[serde(default)]
-    pub mac_address: Option<String>,
+    pub mac_address: Option<MacAddr>,
 }
 
 /// `trunk_details` of a trunk's parent port.
@@ -233,7 +236,11 @@ pub struct TrunkDetails {
 }
 
 /// A Neutron port.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+///
+/// `status` and `binding:vif_type` read what Neutron sends, unknown values included (as
+/// `Other`); `null` or absent reads as `DOWN` and `unbound`. A listing that leaves out
+/// `mac_address` (a `fields=` selection) reads as [`Port::NO_MAC`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Port {
     #[serde(deserialize_with = "null_default")]
@@ -244,12 +251,10 @@ pub struct Port {
     pub description: String,
     #[serde(deserialize_with = "null_default")]
     pub network_id: String,
-    #[serde(deserialize_with = "null_default")]
-    pub mac_address: String,
+    pub mac_address: MacAddr,
     #[serde(deserialize_with = "null_default")]
     pub fixed_ips: Vec<FixedIp>,
-    #[serde(deserialize_with = "null_default")]
-    pub status: String,
+    pub status: PortStatus,
     #[serde(deserialize_with = "null_default")]
     pub admin_state_up: bool,
     #[serde(deserialize_with = "null_default")]
@@ -262,8 +267,8 @@ pub struct Port {
     pub tags: Vec<String>,
     #[serde(rename = "binding:host_id", deserialize_with = "null_default")]
     pub binding_host_id: String,
-    #[serde(rename = "binding:vif_type", deserialize_with = "null_default")]
-    pub binding_vif_type: String,
+    #[serde(rename = "binding:vif_type")]
+    pub binding_vif_type: VifType,
     #[serde(rename = "binding:vnic_type", deserialize_with = "null_default")]
     pub binding_vnic_type: String,
     #[serde(rename = "binding:vif_details", deserialize_with = "null_default")]
@@ -277,6 +282,39 @@ pub struct Port {
     pub port_security_enabled: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub trunk_details: Option<TrunkDetails>,
+}
+
+impl Port {
+    /// The MAC of a port read without its `mac_address` (`00:00:00:00:00:00`).
+    pub const NO_MAC: MacAddr = MacAddr::new([0; 6]);
+}
+
+impl Default for Port {
+    fn default() -> Self {
+        Port {
+            id: String::new(),
+            name: String::new(),
+            description: String::new(),
+            network_id: String::new(),
+            mac_address: Port::NO_MAC,
+            fixed_ips: Vec::new(),
+            status: PortStatus::default(),
+            admin_state_up: false,
+            device_owner: String::new(),
+            device_id: String::new(),
+            project_id: String::new(),
+            tags: Vec::new(),
+            binding_host_id: String::new(),
+            binding_vif_type: VifType::default(),
+            binding_vnic_type: String::new(),
+            binding_vif_details: Map::new(),
+            binding_profile: Map::new(),
+            allowed_address_pairs: Vec::new(),
+            security_groups: Vec::new(),
+            port_security_enabled: None,
+            trunk_details: None,
+        }
+    }
 }
 
 /// A security group rule.
@@ -475,7 +513,7 @@ pub struct NewPort {
     pub name: Option<String>,
     pub description: Option<String>,
     pub fixed_ips: Option<Vec<FixedIpRequest>>,
-    pub mac_address: Option<String>,
+    pub mac_address: Option<MacAddr>,
     pub admin_state_up: Option<bool>,
     pub device_owner: Option<String>,
     pub device_id: Option<String>,
@@ -500,7 +538,7 @@ pub struct PortUpdate {
     pub description: Option<String>,
     /// The complete new list (Neutron replaces it).
     pub fixed_ips: Option<Vec<FixedIpRequest>>,
-    pub mac_address: Option<String>,
+    pub mac_address: Option<MacAddr>,
     pub admin_state_up: Option<bool>,
     pub device_owner: Option<String>,
     pub device_id: Option<String>,
@@ -796,6 +834,9 @@ mod tests {
         });
         let p: Port = serde_json::from_value(v).unwrap();
         assert_eq!(p.name, "");
+        assert_eq!(p.mac_address.to_string(), "fa:16:3e:00:00:01");
+        assert_eq!(p.binding_vif_type, VifType::Ovs);
+        assert_eq!(p.status, PortStatus::Down, "absent status reads as DOWN");
         assert_eq!(p.binding_host_id, "host-a");
         assert_eq!(p.binding_vif_details["bridge_name"], "br-int");
         assert_eq!(
@@ -804,6 +845,41 @@ mod tests {
         );
         assert_eq!(p.allowed_address_pairs[0].mac_address, None);
         assert_eq!(p.trunk_details.unwrap().sub_ports[0].segmentation_id, 101);
+    }
+
+    #[test]
+    fn port_reads_what_real_neutron_sends() {
+        let v = serde_json::json!({
+            "id": "p1", "mac_address": "FA:16:3E:00:00:0A", "status": "N/A",
+            "binding:vif_type": null,
+            "allowed_address_pairs": [{"ip_address": "10.0.0.9", "mac_address": "00:00:5e:00:01:07"}]
+        });
+        let p: Port = serde_json::from_value(v).unwrap();
+        assert_eq!(p.mac_address, "fa:16:3e:00:00:0a".parse().unwrap());
+        assert_eq!(p.status, PortStatus::Other("N/A".into()));
+        assert_eq!(p.binding_vif_type, VifType::Unbound);
+        assert!(p.allowed_address_pairs[0].mac_address.unwrap().is_vrrp());
+        let p: Port = serde_json::from_value(serde_json::json!({
+            "id": "p2", "mac_address": "fa:16:3e:00:00:0b", "status": "ACTIVE",
+            "binding:vif_type": "vhostuser"
+        }))
+        .unwrap();
+        assert!(p.status.is_active());
+        assert_eq!(p.binding_vif_type, VifType::Other("vhostuser".into()));
+        let p: Port = serde_json::from_value(serde_json::json!({"id": "p3"})).unwrap();
+        assert_eq!(p.mac_address, Port::NO_MAC);
+        assert_eq!(p.binding_vif_type, VifType::Unbound);
+        let e = serde_json::from_value::<Port>(serde_json::json!({"mac_address": "nope"}));
+        assert!(e.unwrap_err().to_string().contains("invalid mac address"));
+        // Requests send the MAC as Neutron writes it.
+        let u = PortUpdate {
+            mac_address: Some("FA-16-3E-00-00-0C".parse().unwrap()),
+            ..Default::default()
+        };
+        assert_eq!(
+            serde_json::to_value(&u).unwrap(),
+            serde_json::json!({"mac_address": "fa:16:3e:00:00:0c"})
+        );
     }
 
     #[test]
