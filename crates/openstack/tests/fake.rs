@@ -448,3 +448,56 @@ async fn bulk_create_is_all_or_nothing_and_security_groups() {
     assert_eq!(by_ip.len(), 1);
     assert_eq!(by_ip[0].id, port.id);
 }
+
+#[tokio::test]
+async fn get_and_list_of_every_resource_follow_neutron() {
+    let n = FakeNeutron::new();
+    let (net, sub) = net_with_subnet(&n, "10.9.0.0/24").await;
+    let port = n
+        .create_port(&NewPort {
+            network_id: net.id.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    // Views carry what Neutron derives: the network's subnets, the port's default group.
+    assert_eq!(
+        n.get_network(&net.id).await.unwrap().subnets,
+        [sub.id.clone()]
+    );
+    assert_eq!(n.get_subnet(&sub.id).await.unwrap().cidr, sub.cidr);
+    let groups = n
+        .list_security_groups(&Filters::new().name("default"))
+        .await
+        .unwrap();
+    assert_eq!(groups.len(), 1);
+    assert_eq!(port.security_groups, [groups[0].id.clone()]);
+    assert_eq!(groups[0].security_group_rules.len(), 2);
+    let rules = n
+        .list_security_group_rules(&Filters::new().eq("direction", "egress"))
+        .await
+        .unwrap();
+    assert_eq!(rules.len(), 2);
+    let macs = n.list_ports(&Filters::new().fields(&["id"])).await.unwrap();
+    assert_eq!(macs[0].id, port.id);
+    assert_eq!(macs[0].mac_address, Port::NO_MAC, "not selected");
+    let e = n.list_ports(&Filters::new().eq("bogus", "1")).await;
+    assert!(e.unwrap_err().is_bad_request());
+    for (e, kind) in [
+        (n.get_network("nope").await.unwrap_err(), "NetworkNotFound"),
+        (
+            n.get_subnetpool("nope").await.unwrap_err(),
+            "SubnetPoolNotFound",
+        ),
+        (n.get_port("nope").await.unwrap_err(), "PortNotFound"),
+        (
+            n.get_security_group("nope").await.unwrap_err(),
+            "SecurityGroupNotFound",
+        ),
+        (n.get_trunk("nope").await.unwrap_err(), "TrunkNotFound"),
+    ] {
+        assert!(e.is_not_found(), "{e}");
+        assert_eq!(e.neutron_kind(), Some(kind));
+    }
+    assert_eq!(n.count("get_trunk"), 1);
+}
