@@ -461,11 +461,8 @@ async fn get_and_list_of_every_resource_follow_neutron() {
         .await
         .unwrap();
     // Views carry what Neutron derives: the network's subnets, the port's default group.
-    assert_eq!(
-        n.get_network(&net.id).await.unwrap().subnets,
-        [sub.id.clone()]
-    );
     assert_eq!(n.get_subnet(&sub.id).await.unwrap().cidr, sub.cidr);
+    assert_eq!(n.get_network(&net.id).await.unwrap().subnets, vec![sub.id]);
     let groups = n
         .list_security_groups(&Filters::new().name("default"))
         .await
