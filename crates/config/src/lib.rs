@@ -16,11 +16,13 @@
 //!
 //! # Neutron credentials
 //!
-//! The `[neutron]` section holds keystoneauth's options (see [`KeystoneOptions`]); with
-//! `auth_section = X` they are read from section `[X]` (options in `[neutron]` win). Where they are
-//! absent, `kuryr-openstack` falls back to `OS_CLOUD` + `clouds.yaml`, then to the `OS_*`
-//! environment variables: `[neutron]` counts as configured when it sets `auth_type`, `auth_url` or
-//! `endpoint`. See `docs/openstack-auth.md`.
+//! The `[neutron]` section holds keystoneauth's options, parsed here into `kuryr-openstack`'s own
+//! input type [`KeystoneOptions`] (`NeutronSection::auth`, ready for
+//! `kuryr_openstack::client_from_options`); with `auth_section = X` they are read from section
+//! `[X]` (options in `[neutron]` win), and kuryr-lib's `endpoint_type` fills `interface` when that
+//! is not set. Where they are absent, `kuryr-openstack` falls back to `OS_CLOUD` + `clouds.yaml`,
+//! then to the `OS_*` environment variables: `[neutron]` counts as configured when it sets
+//! `auth_type`, `auth_url` or `endpoint`. See `docs/openstack-auth.md`.
 
 mod driver;
 pub mod oslo;
@@ -30,6 +32,7 @@ pub use driver::{DriverConfig, PortDriverKind};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
+pub use kuryr_openstack::auth::KeystoneOptions;
 pub use secrecy::{ExposeSecret, SecretString};
 
 use oslo::{normalize_key, parse_bool, parse_list, Origin, RawConfig, RawValue};
@@ -80,53 +83,6 @@ pub enum ConfigError {
         key: String,
         message: String,
     },
-}
-
-/// keystoneauth's options as `[neutron]` spells them (also the shape `clouds.yaml` and `OS_*`
-/// variables are mapped to). Secrets are [`SecretString`]s: never printed by `Debug`.
-#[derive(Debug, Clone, Default)]
-pub struct KeystoneOptions {
-    /// `none` (noauth, fixed `endpoint`), `password`/`v3password`, `v3applicationcredential`,
-    /// `token`/`v3token`, `admin_token`.
-    pub auth_type: Option<String>,
-    pub auth_url: Option<String>,
-    pub username: Option<String>,
-    pub user_id: Option<String>,
-    pub password: Option<SecretString>,
-    pub user_domain_name: Option<String>,
-    pub user_domain_id: Option<String>,
-    pub project_name: Option<String>,
-    pub project_id: Option<String>,
-    pub project_domain_name: Option<String>,
-    pub project_domain_id: Option<String>,
-    /// Domain scope (instead of a project).
-    pub domain_name: Option<String>,
-    pub domain_id: Option<String>,
-    /// Used for the user and project domains when those are not given.
-    pub default_domain_name: Option<String>,
-    pub default_domain_id: Option<String>,
-    pub application_credential_id: Option<String>,
-    pub application_credential_name: Option<String>,
-    pub application_credential_secret: Option<SecretString>,
-    pub token: Option<SecretString>,
-    /// Neutron's URL, instead of the catalog's (`endpoint` or `endpoint_override`).
-    pub endpoint: Option<String>,
-    pub region_name: Option<String>,
-    /// Catalog interface: `public`, `internal` or `admin`.
-    pub interface: Option<String>,
-    pub cafile: Option<String>,
-    pub certfile: Option<String>,
-    pub keyfile: Option<String>,
-    pub insecure: bool,
-    /// Per-request timeout in seconds.
-    pub timeout: Option<f64>,
-}
-
-impl KeystoneOptions {
-    /// Whether these options say how to reach Neutron at all.
-    pub fn is_configured(&self) -> bool {
-        self.auth_type.is_some() || self.auth_url.is_some() || self.endpoint.is_some()
-    }
 }
 
 /// `[DEFAULT]`.
@@ -196,9 +152,10 @@ pub struct NeutronSection {
     pub vif_plugging_is_fatal: bool,
     /// Seconds; 0 means no limit when fatal.
     pub vif_plugging_timeout: u64,
-    /// kuryr-lib's `endpoint_type` (catalog interface); `auth.interface` when that is set wins.
+    /// kuryr-lib's `endpoint_type` (catalog interface); keystoneauth's `interface` wins.
     pub endpoint_type: String,
-    /// keystoneauth options (from `[neutron]`, or its `auth_section`).
+    /// keystoneauth options (from `[neutron]`, or its `auth_section`), with `interface` set from
+    /// `endpoint_type` when neither `interface` nor `valid_interfaces` is given.
     pub auth: KeystoneOptions,
 }
 
@@ -665,6 +622,11 @@ impl KuryrConfig {
                 "internalURL",
             ],
         )?;
+        let endpoint_type = endpoint_type.trim_end_matches("URL").to_string();
+        // The client reads one option; kuryr-lib's name for it is only the fallback.
+        if auth.interface.is_none() {
+            auth.interface = Some(endpoint_type.clone());
+        }
         let vif_plugging_timeout: Option<u64> = r.number("vif_plugging_timeout")?;
         let neutron = NeutronSection {
             enable_dhcp: r.boolean("enable_dhcp", true)?,
@@ -672,7 +634,7 @@ impl KuryrConfig {
             default_subnetpool_v6: r.string_or("default_subnetpool_v6", SUBNETPOOL_V6),
             vif_plugging_is_fatal: r.boolean("vif_plugging_is_fatal", false)?,
             vif_plugging_timeout: vif_plugging_timeout.unwrap_or(0),
-            endpoint_type: endpoint_type.trim_end_matches("URL").to_string(),
+            endpoint_type,
             auth,
         };
         r.unknown(IGNORED_KEYSTONE_OPTS, &mut warnings);
@@ -783,6 +745,27 @@ mod tests {
         assert!(c.warnings.is_empty(), "{:?}", c.warnings);
         let e = KuryrConfig::parse("[DEFAULT]\nuse_json = sometimes\n").unwrap_err();
         assert!(e.to_string().contains("use_json"), "{e}");
+    }
+
+    #[test]
+    fn neutron_section_is_the_clients_input() {
+        use kuryr_openstack::auth::{AuthConfig, AuthSource, ClientSettings, Interface};
+        let text = "[neutron]\nauth_url = http://ks/v3\nusername = u\npassword = p\n\
+            project_id = pid\nendpoint_type = internalURL\n";
+        let c = KuryrConfig::parse(text).unwrap();
+        assert_eq!(c.neutron.auth.interface.as_deref(), Some("internal"));
+        let s = ClientSettings::resolve_with_env(&c.neutron.auth, &|_| None).unwrap();
+        assert_eq!(s.source, AuthSource::KuryrConf);
+        match &s.auth {
+            AuthConfig::Password { catalog, .. } => {
+                assert_eq!(catalog.interface, Interface::Internal)
+            }
+            other => panic!("{other:?}"),
+        }
+        // keystoneauth's own option beats kuryr-lib's endpoint_type.
+        let c = KuryrConfig::parse(&format!("{text}valid_interfaces = admin,public\n")).unwrap();
+        assert_eq!(c.neutron.auth.interface.as_deref(), Some("admin"));
+        assert_eq!(c.neutron.interface(), "admin");
     }
 
     #[test]

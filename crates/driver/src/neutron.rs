@@ -276,8 +276,7 @@ fn port(p: os::Port) -> Port {
         id: p.id,
         name: p.name,
         network_id: p.network_id,
-        // Neutron validates MACs: an unparsable one is a broken server, shown as all zeros.
-        mac_address: p.mac_address.parse().unwrap_or(MacAddr::new([0; 6])),
+        mac_address: p.mac_address,
         fixed_ips: p
             .fixed_ips
             .into_iter()
@@ -290,9 +289,9 @@ fn port(p: os::Port) -> Port {
         device_id: p.device_id,
         device_owner: p.device_owner,
         host_id: p.binding_host_id,
-        status: PortStatus::from(p.status),
+        status: p.status,
         admin_state_up: p.admin_state_up,
-        vif_type: VifType::from(p.binding_vif_type),
+        vif_type: p.binding_vif_type,
         vif_details: p.binding_vif_details,
         security_groups: p.security_groups,
         project_id: p.project_id,
@@ -301,7 +300,7 @@ fn port(p: os::Port) -> Port {
             .into_iter()
             .map(|a| AddressPair {
                 ip_address: a.ip_address,
-                mac_address: a.mac_address.and_then(|m| m.parse().ok()),
+                mac_address: a.mac_address,
             })
             .collect(),
         trunk: p.trunk_details.map(|t| {
@@ -332,7 +331,7 @@ fn pairs(list: &[AddressPair]) -> Vec<os::AllowedAddressPair> {
     list.iter()
         .map(|p| os::AllowedAddressPair {
             ip_address: p.ip_address.clone(),
-            mac_address: p.mac_address.map(|m| m.to_string()),
+            mac_address: p.mac_address,
         })
         .collect()
 }
@@ -534,7 +533,7 @@ impl Nt {
                 network_id: p.network_id.clone(),
                 name: Some(p.name.clone()),
                 fixed_ips: Some(fixed_ip_requests(&p.fixed_ips)),
-                mac_address: p.mac_address.map(|m| m.to_string()),
+                mac_address: p.mac_address,
                 admin_state_up: Some(true),
                 device_owner: p.device_owner.clone(),
                 device_id: p.device_id.clone(),
@@ -556,7 +555,7 @@ impl Nt {
                 &os::PortUpdate {
                     name: c.name.clone(),
                     fixed_ips: c.fixed_ips.as_deref().map(fixed_ip_requests),
-                    mac_address: c.mac_address.map(|m| m.to_string()),
+                    mac_address: c.mac_address,
                     admin_state_up: c.admin_state_up,
                     device_owner: c.device_owner.clone(),
                     device_id: c.device_id.clone(),

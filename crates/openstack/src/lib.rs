@@ -5,9 +5,9 @@
 //!
 //! # Where credentials come from
 //!
-//! [`client_from_config`] (through [`auth::ClientSettings::resolve`]) takes, in this order:
-//! 1. kuryr.conf `[neutron]` when it sets `auth_type`, `auth_url` or `endpoint` (keystoneauth
-//!    option names, optionally through `auth_section`);
+//! [`client_from_options`] (through [`auth::ClientSettings::resolve`]) takes, in this order:
+//! 1. the given [`auth::KeystoneOptions`] (kuryr.conf `[neutron]`, as `kuryr-config` parses it)
+//!    when they set `auth_type`, `auth_url` or `endpoint`;
 //! 2. else `OS_CLOUD` and its entry in `clouds.yaml` (`OS_CLIENT_CONFIG_FILE`, `./clouds.yaml`,
 //!    `~/.config/openstack/clouds.yaml`, `/etc/openstack/clouds.yaml`; `secure.yaml` merged in);
 //! 3. else the `OS_*` environment variables (`OS_AUTH_URL`, `OS_USERNAME`, `OS_PASSWORD`,
@@ -17,18 +17,18 @@
 //! errors.
 
 pub mod auth;
-pub mod check;
 pub mod neutron;
 
 use std::sync::Arc;
 
 pub use neutron::{NeutronApi, NeutronError};
 
-/// A ready Neutron client for a loaded kuryr.conf.
-pub fn client_from_config(
-    config: &kuryr_config::KuryrConfig,
+/// A ready Neutron client for `options` (kuryr.conf's `[neutron]`), falling back to `OS_CLOUD`
+/// and the `OS_*` variables as [`auth::ClientSettings::resolve`] does.
+pub fn client_from_options(
+    options: &auth::KeystoneOptions,
 ) -> Result<Arc<neutron::HttpNeutron>, NeutronError> {
-    let settings = auth::ClientSettings::resolve(&config.neutron)?;
+    let settings = auth::ClientSettings::resolve(options)?;
     tracing::info!(source = %settings.source, auth_type = settings.auth.kind(), "neutron credentials");
     Ok(Arc::new(neutron::HttpNeutron::new(&settings)?))
 }

@@ -3,6 +3,7 @@
 use std::net::IpAddr;
 
 use kuryr_openstack::neutron::*;
+use kuryr_types::{PortStatus, VifType};
 
 fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()
@@ -42,8 +43,8 @@ async fn allocates_addresses_and_rejects_duplicates() {
         .await
         .unwrap();
     assert_eq!(p1.fixed_ips[0].ip_address, ip("10.1.0.2"));
-    assert!(p1.mac_address.starts_with("fa:16:3e:"));
-    assert_eq!(p1.status, "DOWN");
+    assert_eq!(p1.mac_address.octets()[..3], [0xfa, 0x16, 0x3e]);
+    assert_eq!(p1.status, PortStatus::Down);
     let want = NewPort {
         network_id: net.id.clone(),
         fixed_ips: Some(vec![FixedIpRequest::address(&sub.id, ip("10.1.0.5"))]),
@@ -78,7 +79,7 @@ async fn allocates_addresses_and_rejects_duplicates() {
     let mac_dup = n
         .create_port(&NewPort {
             network_id: net.id.clone(),
-            mac_address: Some(p1.mac_address.clone()),
+            mac_address: Some(p1.mac_address),
             fixed_ips: Some(vec![]),
             ..Default::default()
         })
@@ -294,10 +295,7 @@ async fn trunks_subports_and_trunk_details() {
     let details = n.get_port(&parent.id).await.unwrap().trunk_details.unwrap();
     assert_eq!(details.trunk_id, trunk.id);
     assert_eq!(details.sub_ports[0].segmentation_id, 101);
-    assert_eq!(
-        details.sub_ports[0].mac_address.as_deref(),
-        Some(child.mac_address.as_str())
-    );
+    assert_eq!(details.sub_ports[0].mac_address, Some(child.mac_address));
     assert!(n.delete_port(&child.id).await.unwrap_err().is_conflict());
     let t = n
         .remove_subports(&trunk.id, std::slice::from_ref(&child.id))
@@ -329,7 +327,7 @@ async fn binding_status_and_fault_injection() {
         })
         .await
         .unwrap();
-    assert_eq!(p.binding_vif_type, "unbound");
+    assert_eq!(p.binding_vif_type, VifType::Unbound);
     let u = PortUpdate {
         binding_host_id: Some("host-a".into()),
         device_owner: Some("compute:kuryr".into()),
@@ -337,14 +335,14 @@ async fn binding_status_and_fault_injection() {
         ..Default::default()
     };
     let bound = n.update_port(&p.id, &u).await.unwrap();
-    assert_eq!(bound.binding_vif_type, "ovs");
+    assert_eq!(bound.binding_vif_type, VifType::Ovs);
     assert_eq!(bound.binding_vif_details["bridge_name"], "br-int");
-    assert_eq!(bound.status, "DOWN");
+    assert_eq!(bound.status, PortStatus::Down);
     assert!(n.set_port_status(&p.id, "ACTIVE"));
-    assert_eq!(n.get_port(&p.id).await.unwrap().status, "ACTIVE");
+    assert_eq!(n.get_port(&p.id).await.unwrap().status, PortStatus::Active);
     // Changing the MAC of a bound port is refused, as Neutron does.
     let mac = PortUpdate {
-        mac_address: Some("fa:16:3e:aa:bb:cc".into()),
+        mac_address: Some("fa:16:3e:aa:bb:cc".parse().unwrap()),
         ..Default::default()
     };
     assert_eq!(
@@ -449,4 +447,54 @@ async fn bulk_create_is_all_or_nothing_and_security_groups() {
         .unwrap();
     assert_eq!(by_ip.len(), 1);
     assert_eq!(by_ip[0].id, port.id);
+}
+
+#[tokio::test]
+async fn get_and_list_of_every_resource_follow_neutron() {
+    let n = FakeNeutron::new();
+    let (net, sub) = net_with_subnet(&n, "10.9.0.0/24").await;
+    let port = n
+        .create_port(&NewPort {
+            network_id: net.id.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    // Views carry what Neutron derives: the network's subnets, the port's default group.
+    assert_eq!(n.get_subnet(&sub.id).await.unwrap().cidr, sub.cidr);
+    assert_eq!(n.get_network(&net.id).await.unwrap().subnets, vec![sub.id]);
+    let groups = n
+        .list_security_groups(&Filters::new().name("default"))
+        .await
+        .unwrap();
+    assert_eq!(groups.len(), 1);
+    assert_eq!(port.security_groups, [groups[0].id.clone()]);
+    assert_eq!(groups[0].security_group_rules.len(), 2);
+    let rules = n
+        .list_security_group_rules(&Filters::new().eq("direction", "egress"))
+        .await
+        .unwrap();
+    assert_eq!(rules.len(), 2);
+    let macs = n.list_ports(&Filters::new().fields(&["id"])).await.unwrap();
+    assert_eq!(macs[0].id, port.id);
+    assert_eq!(macs[0].mac_address, Port::NO_MAC, "not selected");
+    let e = n.list_ports(&Filters::new().eq("bogus", "1")).await;
+    assert!(e.unwrap_err().is_bad_request());
+    for (e, kind) in [
+        (n.get_network("nope").await.unwrap_err(), "NetworkNotFound"),
+        (
+            n.get_subnetpool("nope").await.unwrap_err(),
+            "SubnetPoolNotFound",
+        ),
+        (n.get_port("nope").await.unwrap_err(), "PortNotFound"),
+        (
+            n.get_security_group("nope").await.unwrap_err(),
+            "SecurityGroupNotFound",
+        ),
+        (n.get_trunk("nope").await.unwrap_err(), "TrunkNotFound"),
+    ] {
+        assert!(e.is_not_found(), "{e}");
+        assert_eq!(e.neutron_kind(), Some(kind));
+    }
+    assert_eq!(n.count("get_trunk"), 1);
 }

@@ -5,9 +5,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use kuryr_config::KuryrConfig;
-use kuryr_openstack::auth::ClientSettings;
+use kuryr_openstack::auth::{ClientSettings, KeystoneOptions};
 use kuryr_openstack::neutron::*;
+use secrecy::SecretString;
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use wiremock::matchers::{body_partial_json, header, method, path, query_param};
@@ -101,20 +101,37 @@ fn fast_retry() -> RetryPolicy {
     }
 }
 
-fn client(conf: &str) -> HttpNeutron {
-    let cfg = KuryrConfig::parse(conf).unwrap();
-    let settings = ClientSettings::resolve_with_env(&cfg.neutron, &|_| None).unwrap();
+fn client(opts: KeystoneOptions) -> HttpNeutron {
+    let settings = ClientSettings::resolve_with_env(&opts, &|_| None).unwrap();
     HttpNeutron::new(&settings)
         .unwrap()
         .with_retry(fast_retry())
 }
 
-fn password_conf(server: &MockServer, extra: &str) -> String {
-    format!(
-        "[neutron]\nauth_type = password\nauth_url = {}/v3\nusername = kuryr\npassword = {PASSWORD}\n\
-         project_name = service\nuser_domain_name = Default\nproject_domain_name = Default\n{extra}",
-        server.uri()
-    )
+fn some(v: impl Into<String>) -> Option<String> {
+    Some(v.into())
+}
+
+/// `auth_type = none` against a fixed endpoint.
+fn noauth(endpoint: impl Into<String>) -> KeystoneOptions {
+    KeystoneOptions {
+        auth_type: some("none"),
+        endpoint: some(endpoint),
+        ..Default::default()
+    }
+}
+
+fn password_opts(server: &MockServer) -> KeystoneOptions {
+    KeystoneOptions {
+        auth_type: some("password"),
+        auth_url: some(format!("{}/v3", server.uri())),
+        username: some("kuryr"),
+        password: Some(SecretString::from(PASSWORD)),
+        project_name: some("service"),
+        user_domain_name: some("Default"),
+        project_domain_name: some("Default"),
+        ..Default::default()
+    }
 }
 
 fn nets(names: &[&str]) -> Value {
@@ -144,10 +161,11 @@ async fn password_auth_scopes_by_name_and_selects_catalog_endpoint() {
         .expect(2)
         .mount(&server)
         .await;
-    let n = client(&password_conf(
-        &server,
-        "endpoint_type = internal\nregion_name = R1\n",
-    ));
+    let n = client(KeystoneOptions {
+        interface: some("internal"),
+        region_name: some("R1"),
+        ..password_opts(&server)
+    });
     let got = n.list_networks(&Filters::new().name("a")).await.unwrap();
     assert_eq!(got[0].name, "a");
     n.list_networks(&Filters::new().name("a")).await.unwrap();
@@ -167,14 +185,18 @@ async fn password_auth_scopes_by_name_and_selects_catalog_endpoint() {
         .expect(1)
         .mount(&server)
         .await;
-    let n2 = client(&password_conf(&server, "region_name = R2\n"));
+    let n2 = client(KeystoneOptions {
+        region_name: some("R2"),
+        ..password_opts(&server)
+    });
     assert_eq!(n2.list_extensions().await.unwrap()[0].alias, "binding");
 
     // No such interface in the region: a configuration error naming what exists.
-    let n3 = client(&password_conf(
-        &server,
-        "region_name = R2\nendpoint_type = admin\n",
-    ));
+    let n3 = client(KeystoneOptions {
+        region_name: some("R2"),
+        interface: some("admin"),
+        ..password_opts(&server)
+    });
     let e = n3.list_extensions().await.unwrap_err();
     assert!(matches!(e, NeutronError::Config(_)), "{e}");
     assert!(e.to_string().contains("offered"), "{e}");
@@ -223,15 +245,24 @@ async fn application_credential_and_token_auth() {
         .respond_with(ResponseTemplate::new(200).set_body_json(nets(&["via-token"])))
         .mount(&server)
         .await;
-    let ac = client(&format!(
-        "[neutron]\nauth_type = v3applicationcredential\nauth_url = {}\napplication_credential_id = ac-id\napplication_credential_secret = ac-secret\n",
-        server.uri()
-    ));
+    let ac = client(KeystoneOptions {
+        auth_type: some("v3applicationcredential"),
+        auth_url: some(server.uri()),
+        application_credential_id: some("ac-id"),
+        application_credential_secret: Some(SecretString::from("ac-secret")),
+        ..Default::default()
+    });
     assert_eq!(
         ac.list_networks(&Filters::new()).await.unwrap()[0].name,
         "via-ac"
     );
-    let tok = client(&format!("[neutron]\nauth_type = v3token\nauth_url = {}/v3/\ntoken = user-token\nproject_id = p-id\n", server.uri()));
+    let tok = client(KeystoneOptions {
+        auth_type: some("v3token"),
+        auth_url: some(format!("{}/v3/", server.uri())),
+        token: Some(SecretString::from("user-token")),
+        project_id: some("p-id"),
+        ..Default::default()
+    });
     assert_eq!(
         tok.list_networks(&Filters::new()).await.unwrap()[0].name,
         "via-token"
@@ -255,18 +286,17 @@ async fn noauth_and_admin_token_use_the_fixed_endpoint() {
         .expect(1)
         .mount(&server)
         .await;
-    let n = client(&format!(
-        "[neutron]\nauth_type = none\nendpoint = {}\n",
-        server.uri()
-    ));
+    let n = client(noauth(server.uri()));
     assert_eq!(
         n.list_networks(&Filters::new()).await.unwrap()[0].name,
         "noauth"
     );
-    let t = client(&format!(
-        "[neutron]\nauth_type = admin_token\ntoken = static\nendpoint = {}/\n",
-        server.uri()
-    ));
+    let t = client(KeystoneOptions {
+        auth_type: some("admin_token"),
+        token: Some(SecretString::from("static")),
+        endpoint: some(format!("{}/", server.uri())),
+        ..Default::default()
+    });
     assert_eq!(
         t.list_networks(&Filters::new()).await.unwrap()[0].name,
         "static"
@@ -286,7 +316,7 @@ async fn token_is_renewed_before_expiry() {
             .mount(&server)
             .await;
     }
-    let n = client(&password_conf(&server, ""));
+    let n = client(password_opts(&server));
     assert_eq!(
         n.list_networks(&Filters::new()).await.unwrap()[0].name,
         "tok1"
@@ -323,7 +353,7 @@ async fn a_401_reauthenticates_once_and_concurrent_callers_share_one_token() {
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({"ports": [{"id": "p"}]})))
         .mount(&server)
         .await;
-    let n = Arc::new(client(&password_conf(&server, "")));
+    let n = Arc::new(client(password_opts(&server)));
     // Ten callers race for the first token: one Keystone request.
     let calls: Vec<_> = (0..10)
         .map(|_| {
@@ -368,7 +398,7 @@ async fn keystone_rejection_is_unauthorized_without_secrets() {
         .expect(1)
         .mount(&server)
         .await;
-    let n = client(&password_conf(&server, ""));
+    let n = client(password_opts(&server));
     let e = n.list_networks(&Filters::new()).await.unwrap_err();
     assert!(matches!(e, NeutronError::Unauthorized(_)), "{e}");
     assert_eq!(e.request_id(), Some("req-ks"));
@@ -409,10 +439,7 @@ async fn pagination_follows_next_links_on_our_endpoint() {
         .expect(1)
         .mount(&server)
         .await;
-    let n = client(&format!(
-        "[neutron]\nauth_type = none\nendpoint = {}\n",
-        server.uri()
-    ));
+    let n = client(noauth(server.uri()));
     let ports = n
         .list_ports(&Filters::new().tags(&["t"]).limit(2))
         .await
@@ -465,10 +492,7 @@ async fn retries_idempotent_requests_on_5xx_but_never_posts() {
         .expect(4)
         .mount(&server)
         .await;
-    let n = client(&format!(
-        "[neutron]\nauth_type = none\nendpoint = {}\n",
-        server.uri()
-    ));
+    let n = client(noauth(server.uri()));
     assert_eq!(n.get_network("n1").await.unwrap().name, "x");
     let e = n.create_network(&NewNetwork::default()).await.unwrap_err();
     assert_eq!(e.status(), Some(503));
@@ -515,12 +539,12 @@ async fn resetting_server(body: &'static str) -> (String, Arc<AtomicUsize>) {
 #[tokio::test]
 async fn connection_reset_is_retried_for_get_only() {
     let (url, seen) = resetting_server(r#"{"network": {"id": "n1", "name": "after-reset"}}"#).await;
-    let n = client(&format!("[neutron]\nauth_type = none\nendpoint = {url}\n"));
+    let n = client(noauth(&url));
     assert_eq!(n.get_network("n1").await.unwrap().name, "after-reset");
     assert_eq!(seen.load(Ordering::SeqCst), 2);
 
     let (url, seen) = resetting_server(r#"{"network": {"id": "n2"}}"#).await;
-    let n = client(&format!("[neutron]\nauth_type = none\nendpoint = {url}\n"));
+    let n = client(noauth(&url));
     let e = n.create_network(&NewNetwork::default()).await.unwrap_err();
     assert!(matches!(e, NeutronError::Transport(_)), "{e}");
     assert_eq!(seen.load(Ordering::SeqCst), 1, "a POST is never re-sent");
@@ -575,10 +599,7 @@ async fn neutron_errors_are_typed_with_message_and_request_id() {
         .respond_with(ResponseTemplate::new(200).set_body_string("<html>not json</html>"))
         .mount(&server)
         .await;
-    let n = client(&format!(
-        "[neutron]\nauth_type = none\nendpoint = {}\n",
-        server.uri()
-    ));
+    let n = client(noauth(server.uri()));
     let e = n.get_port("missing").await.unwrap_err();
     assert!(e.is_not_found());
     assert_eq!(e.request_id(), Some("req-42"));
@@ -629,10 +650,10 @@ async fn slow_neutron_times_out() {
         .expect(1)
         .mount(&server)
         .await;
-    let n = client(&format!(
-        "[neutron]\nauth_type = none\nendpoint = {}\ntimeout = 0.3\n",
-        server.uri()
-    ));
+    let n = client(KeystoneOptions {
+        timeout: Some(0.3),
+        ..noauth(server.uri())
+    });
     let e = n.get_network("slow").await.unwrap_err();
     assert!(matches!(e, NeutronError::Timeout(_)), "{e}");
 }
@@ -679,10 +700,7 @@ async fn create_with_tags_tags_in_a_second_request_and_unwinds() {
         .expect(1)
         .mount(&server)
         .await;
-    let n = client(&format!(
-        "[neutron]\nauth_type = none\nendpoint = {}\n",
-        server.uri()
-    ));
+    let n = client(noauth(server.uri()));
     let new = NewNetwork {
         name: Some("n".into()),
         tags: Some(vec!["kuryr.net.uuid.lh:abc".into()]),
@@ -693,4 +711,78 @@ async fn create_with_tags_tags_in_a_second_request_and_unwinds() {
     let e = n.create_network(&new).await.unwrap_err();
     assert!(e.is_bad_request(), "{e}");
     // The DELETE expectation (exactly one, after the failed tagging) is verified on drop.
+}
+
+#[tokio::test]
+async fn every_resource_uses_its_own_path_and_json_keys() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/v2.0/security-groups"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"security_groups": [{"id": "sg-1", "name": "default"}]})),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v2.0/security-group-rules"))
+        .and(body_partial_json(
+            json!({"security_group_rule": {"security_group_id": "sg-1", "direction": "ingress"}}),
+        ))
+        .respond_with(ResponseTemplate::new(201).set_body_json(
+            json!({"security_group_rule": {"id": "r-1", "security_group_id": "sg-1"}}),
+        ))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("PUT"))
+        .and(path("/v2.0/subnetpools/p-1"))
+        .and(body_partial_json(
+            json!({"subnetpool": {"name": "renamed"}}),
+        ))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"subnetpool": {"id": "p-1", "name": "renamed"}})),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("DELETE"))
+        .and(path("/v2.0/trunks/t-1"))
+        .respond_with(ResponseTemplate::new(204))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v2.0/trunks/gone"))
+        .respond_with(ResponseTemplate::new(404).set_body_json(
+            json!({"NeutronError": {"type": "TrunkNotFound", "message": "Trunk gone could not be found."}}),
+        ))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let n = client(noauth(server.uri()));
+    let groups = n.list_security_groups(&Filters::new()).await.unwrap();
+    assert_eq!(groups[0].id, "sg-1");
+    let rule = n
+        .create_security_group_rule(&NewSecurityGroupRule::ingress("sg-1", "IPv4"))
+        .await
+        .unwrap();
+    assert_eq!(rule.id, "r-1");
+    let pool = n
+        .update_subnetpool(
+            "p-1",
+            &SubnetPoolUpdate {
+                name: Some("renamed".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(pool.name, "renamed");
+    n.delete_trunk("t-1").await.unwrap();
+    let e = n.get_trunk("gone").await.unwrap_err();
+    assert!(e.is_not_found(), "{e}");
+    assert_eq!(e.neutron_kind(), Some("TrunkNotFound"));
 }

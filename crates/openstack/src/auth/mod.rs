@@ -6,6 +6,7 @@
 //! however many callers need a token) and a 401 from Neutron invalidates the token it was sent
 //! with, once, so concurrent 401s cause one re-authentication.
 
+mod options;
 mod sources;
 
 use std::sync::Arc;
@@ -19,6 +20,7 @@ use tokio::sync::Mutex;
 
 use crate::neutron::{ErrorContext, NeutronError, Result};
 
+pub use options::KeystoneOptions;
 pub use sources::{AuthSource, ClientSettings, TransportOptions};
 
 /// Keystone header carrying the issued token.
@@ -145,14 +147,10 @@ pub enum AuthConfig {
 }
 
 impl AuthConfig {
-    /// The `[neutron]` section's keystoneauth options (kuryr.conf only; see
-    /// [`ClientSettings::resolve`] for the clouds.yaml and environment fall-backs).
-    pub fn from_neutron_section(section: &kuryr_config::NeutronSection) -> Result<AuthConfig> {
-        let mut opts = section.auth.clone();
-        if opts.interface.is_none() {
-            opts.interface = Some(section.endpoint_type.clone());
-        }
-        sources::auth_from_options(&opts)
+    /// These keystoneauth options alone (see [`ClientSettings::resolve`] for the clouds.yaml and
+    /// environment fall-backs).
+    pub fn from_options(opts: &KeystoneOptions) -> Result<AuthConfig> {
+        sources::auth_from_options(opts)
     }
 
     pub fn kind(&self) -> &'static str {

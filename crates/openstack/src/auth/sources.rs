@@ -5,10 +5,10 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use kuryr_config::{KeystoneOptions, NeutronSection, SecretString};
+use secrecy::SecretString;
 use serde_yaml::Value as Yaml;
 
-use super::{AuthConfig, CatalogOptions, Interface, Scope, UserRef};
+use super::{AuthConfig, CatalogOptions, Interface, KeystoneOptions, Scope, UserRef};
 use crate::neutron::{NeutronError, Result};
 
 /// Default per-request timeout when none is configured.
@@ -155,22 +155,19 @@ pub struct ClientSettings {
 }
 
 impl ClientSettings {
-    /// kuryr.conf `[neutron]` if it configures auth, else `OS_CLOUD` + clouds.yaml, else `OS_*`.
-    pub fn resolve(section: &NeutronSection) -> Result<Self> {
-        Self::resolve_with_env(section, &|k| std::env::var(k).ok())
+    /// `conf` (kuryr.conf's `[neutron]`, as `kuryr-config` parsed it) if it configures auth, else
+    /// `OS_CLOUD` + clouds.yaml, else `OS_*`.
+    pub fn resolve(conf: &KeystoneOptions) -> Result<Self> {
+        Self::resolve_with_env(conf, &|k| std::env::var(k).ok())
     }
 
     /// [`ClientSettings::resolve`] with an explicit environment (tests).
     pub fn resolve_with_env(
-        section: &NeutronSection,
+        conf: &KeystoneOptions,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Self> {
-        let (mut opts, source) = if section.auth.is_configured() {
-            let mut o = section.auth.clone();
-            if o.interface.is_none() {
-                o.interface = Some(section.endpoint_type.clone());
-            }
-            (o, AuthSource::KuryrConf)
+        let (mut opts, source) = if conf.is_configured() {
+            (conf.clone(), AuthSource::KuryrConf)
         } else if let Some(cloud) = env("OS_CLOUD").filter(|c| !c.is_empty()) {
             let (o, file) = options_from_clouds_yaml(&cloud, env)?;
             (o, AuthSource::CloudsYaml { cloud, file })
@@ -185,7 +182,7 @@ impl ClientSettings {
         };
         // kuryr.conf's region applies when the other sources do not set one.
         if opts.region_name.is_none() {
-            opts.region_name = section.auth.region_name.clone();
+            opts.region_name = conf.region_name.clone();
         }
         Ok(ClientSettings {
             auth: auth_from_options(&opts)?,
@@ -497,27 +494,35 @@ mod tests {
         move |k| m.get(k).cloned()
     }
 
+    fn some(v: &str) -> Option<String> {
+        Some(v.to_string())
+    }
+
     #[test]
     fn kuryr_conf_wins_and_builds_each_mode() {
-        let c = kuryr_config::KuryrConfig::parse(
-            "[neutron]\nauth_type = none\nendpoint = http://127.0.0.1:9696\n",
-        )
-        .unwrap();
-        let s = ClientSettings::resolve_with_env(
-            &c.neutron,
-            &env_of(&[("OS_AUTH_URL", "http://ignored")]),
-        )
-        .unwrap();
+        let conf = KeystoneOptions {
+            auth_type: some("none"),
+            endpoint: some("http://127.0.0.1:9696"),
+            ..Default::default()
+        };
+        let s =
+            ClientSettings::resolve_with_env(&conf, &env_of(&[("OS_AUTH_URL", "http://ignored")]))
+                .unwrap();
         assert_eq!(s.source, AuthSource::KuryrConf);
         assert!(
             matches!(s.auth, AuthConfig::NoAuth { ref endpoint } if endpoint == "http://127.0.0.1:9696")
         );
 
-        let c = kuryr_config::KuryrConfig::parse(
-            "[neutron]\nauth_url = http://ks/v3\nusername = u\npassword = p\nproject_id = pid\nendpoint_type = internal\ntimeout = 5\n",
-        )
-        .unwrap();
-        let s = ClientSettings::resolve_with_env(&c.neutron, &env_of(&[])).unwrap();
+        let conf = KeystoneOptions {
+            auth_url: some("http://ks/v3"),
+            username: some("u"),
+            password: Some(SecretString::from("p")),
+            project_id: some("pid"),
+            interface: some("internalURL"),
+            timeout: Some(5.0),
+            ..Default::default()
+        };
+        let s = ClientSettings::resolve_with_env(&conf, &env_of(&[])).unwrap();
         match &s.auth {
             AuthConfig::Password {
                 scope: Scope::Project { id, .. },
@@ -530,12 +535,18 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert_eq!(s.transport.timeout, Duration::from_secs(5));
+        assert!(
+            !format!("{conf:?}").contains("\"p\""),
+            "Debug redacts the password"
+        );
 
-        let c = kuryr_config::KuryrConfig::parse(
-            "[neutron]\nauth_type = password\nauth_url = http://ks\nusername = u\n",
-        )
-        .unwrap();
-        let e = ClientSettings::resolve_with_env(&c.neutron, &env_of(&[]))
+        let conf = KeystoneOptions {
+            auth_type: some("password"),
+            auth_url: some("http://ks"),
+            username: some("u"),
+            ..Default::default()
+        };
+        let e = ClientSettings::resolve_with_env(&conf, &env_of(&[]))
             .unwrap_err()
             .to_string();
         assert!(e.contains("needs password"), "{e}");
@@ -543,7 +554,7 @@ mod tests {
 
     #[test]
     fn env_and_clouds_yaml_fallbacks() {
-        let empty = kuryr_config::NeutronSection::default();
+        let empty = KeystoneOptions::default();
         let s = ClientSettings::resolve_with_env(
             &empty,
             &env_of(&[

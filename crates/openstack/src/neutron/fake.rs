@@ -20,11 +20,13 @@ use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
 use ipnet::IpNet;
+use kuryr_types::{MacAddr, PortStatus, VifType};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::error::{ErrorContext, NeutronError, Result};
+use super::resource::Resource;
 use super::types::*;
 use super::{extensions as ext, NeutronApi};
 
@@ -69,7 +71,7 @@ struct State {
     calls: Vec<Call>,
     faults: Vec<Fault>,
     activate_on_bind: bool,
-    vif_type: String,
+    vif_type: VifType,
     vif_details: Map<String, Value>,
 }
 
@@ -101,21 +103,61 @@ fn err(status: u16, method: &str, path: String, kind: &str, message: String) -> 
 
 fn not_found(kind: ResourceKind, id: &str) -> NeutronError {
     let k = match kind {
-        ResourceKind::Network => "NetworkNotFound",
-        ResourceKind::Subnet => "SubnetNotFound",
-        ResourceKind::SubnetPool => "SubnetPoolNotFound",
-        ResourceKind::Port => "PortNotFound",
-        ResourceKind::SecurityGroup => "SecurityGroupNotFound",
-        ResourceKind::Trunk => "TrunkNotFound",
+        ResourceKind::Network => Network::NOT_FOUND,
+        ResourceKind::Subnet => Subnet::NOT_FOUND,
+        ResourceKind::SubnetPool => SubnetPool::NOT_FOUND,
+        ResourceKind::Port => Port::NOT_FOUND,
+        ResourceKind::SecurityGroup => SecurityGroup::NOT_FOUND,
+        ResourceKind::Trunk => Trunk::NOT_FOUND,
     };
+    missing(kind.collection(), kind.singular(), k, id)
+}
+
+/// Neutron's 404 for `GET /v2.0/{collection}/{id}`.
+fn missing(collection: &str, singular: &str, kind: &str, id: &str) -> NeutronError {
     err(
         404,
         "GET",
-        format!("/v2.0/{}/{id}", kind.collection()),
-        k,
-        format!("{kind} {id} could not be found"),
+        format!("/v2.0/{collection}/{id}"),
+        kind,
+        format!("{singular} {id} could not be found"),
     )
 }
+
+/// What the fake keeps of a resource: its table, Neutron's error type for a missing one, and
+/// the view Neutron shows (with attributes derived from other resources).
+trait Stored: Resource + Serialize + Clone {
+    const NOT_FOUND: &'static str;
+
+    fn table(s: &State) -> &BTreeMap<String, Self>;
+
+    fn view(_: &State, r: &Self) -> Self {
+        r.clone()
+    }
+}
+
+macro_rules! stored {
+    ($t:ty, $table:ident, $not_found:literal $(, $view:ident)?) => {
+        impl Stored for $t {
+            const NOT_FOUND: &'static str = $not_found;
+
+            fn table(s: &State) -> &BTreeMap<String, Self> {
+                &s.$table
+            }
+
+            $(fn view(s: &State, r: &Self) -> Self {
+                s.$view(r)
+            })?
+        }
+    };
+}
+stored!(Network, networks, "NetworkNotFound", network_view);
+stored!(Subnet, subnets, "SubnetNotFound");
+stored!(SubnetPool, pools, "SubnetPoolNotFound");
+stored!(Port, ports, "PortNotFound", port_view);
+stored!(SecurityGroup, groups, "SecurityGroupNotFound", group_view);
+stored!(SecurityGroupRule, rules, "SecurityGroupRuleNotFound");
+stored!(Trunk, trunks, "TrunkNotFound");
 
 fn bad_request(path: String, message: String) -> NeutronError {
     err(400, "POST", path, "InvalidInput", message)
@@ -293,16 +335,12 @@ impl State {
         )
     }
 
-    fn new_mac(&mut self) -> String {
+    fn new_mac(&mut self) -> MacAddr {
         loop {
             self.counter += 1;
             let x = splitmix(self.seed ^ self.counter);
-            let mac = format!(
-                "fa:16:3e:{:02x}:{:02x}:{:02x}",
-                (x >> 16) as u8,
-                (x >> 8) as u8,
-                x as u8
-            );
+            // Neutron's default base_mac, fa:16:3e:00:00:00.
+            let mac = MacAddr::new([0xfa, 0x16, 0x3e, (x >> 16) as u8, (x >> 8) as u8, x as u8]);
             if !self.ports.values().any(|p| p.mac_address == mac) {
                 return mac;
             }
@@ -414,7 +452,7 @@ impl State {
                         port_id: s.port_id.clone(),
                         segmentation_type: s.segmentation_type.clone(),
                         segmentation_id: s.segmentation_id,
-                        mac_address: self.ports.get(&s.port_id).map(|x| x.mac_address.clone()),
+                        mac_address: self.ports.get(&s.port_id).map(|x| x.mac_address),
                     })
                     .collect(),
             });
@@ -577,13 +615,13 @@ impl State {
 
     fn bind(&self, p: &mut Port) {
         if p.binding_host_id.is_empty() {
-            p.binding_vif_type = "unbound".into();
+            p.binding_vif_type = VifType::Unbound;
             p.binding_vif_details = Map::new();
         } else {
             p.binding_vif_type = self.vif_type.clone();
             p.binding_vif_details = self.vif_details.clone();
             if self.activate_on_bind {
-                p.status = "ACTIVE".into();
+                p.status = PortStatus::Active;
             }
         }
     }
@@ -604,9 +642,8 @@ impl State {
         }
         let fixed_ips =
             self.allocate(&n.network_id, n.fixed_ips.as_deref(), None, "POST", &path)?;
-        let mac = match &n.mac_address {
+        let mac = match n.mac_address {
             Some(m) => {
-                let m = m.to_ascii_lowercase();
                 if self
                     .ports
                     .values()
@@ -672,7 +709,7 @@ impl State {
             network_id: n.network_id.clone(),
             mac_address: mac,
             fixed_ips,
-            status: "DOWN".into(),
+            status: PortStatus::Down,
             admin_state_up: n.admin_state_up.unwrap_or(true),
             device_owner: n.device_owner.clone().unwrap_or_default(),
             device_id: n.device_id.clone().unwrap_or_default(),
@@ -912,10 +949,30 @@ impl FakeNeutron {
                 calls: Vec::new(),
                 faults: Vec::new(),
                 activate_on_bind: false,
-                vif_type: "ovs".into(),
+                vif_type: VifType::Ovs,
                 vif_details,
             }),
         }
+    }
+
+    /// `list_*`: the views Neutron would show, filtered.
+    fn list_of<R: Stored>(&self, op: &'static str, filters: &Filters) -> Result<Vec<R>> {
+        let mut s = self.lock();
+        s.enter(op, "")?;
+        let views: Vec<R> = R::table(&s).values().map(|r| R::view(&s, r)).collect();
+        let r = select(views.into_iter(), filters, R::COLLECTION);
+        s.mark_failed(r)
+    }
+
+    /// `get_*`: one view, or Neutron's 404.
+    fn get_of<R: Stored>(&self, op: &'static str, id: &str) -> Result<R> {
+        let mut s = self.lock();
+        s.enter(op, id)?;
+        let r = R::table(&s)
+            .get(id)
+            .map(|x| R::view(&s, x))
+            .ok_or_else(|| missing(R::COLLECTION, R::SINGULAR, R::NOT_FOUND, id));
+        s.mark_failed(r)
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -992,7 +1049,7 @@ impl FakeNeutron {
     pub fn set_port_status(&self, port_id: &str, status: &str) -> bool {
         match self.lock().ports.get_mut(port_id) {
             Some(p) => {
-                p.status = status.to_string();
+                p.status = PortStatus::from(status);
                 true
             }
             None => false,
@@ -1007,7 +1064,7 @@ impl FakeNeutron {
     /// The `binding:vif_type` and `binding:vif_details` that bound ports get (default `ovs`).
     pub fn set_vif_binding(&self, vif_type: &str, details: Map<String, Value>) {
         let mut s = self.lock();
-        s.vif_type = vif_type.to_string();
+        s.vif_type = VifType::from(vif_type);
         s.vif_details = details;
     }
 
@@ -1062,22 +1119,11 @@ impl FakeNeutron {
 #[async_trait]
 impl NeutronApi for FakeNeutron {
     async fn list_networks(&self, filters: &Filters) -> Result<Vec<Network>> {
-        let mut s = self.lock();
-        s.enter("list_networks", "")?;
-        let views: Vec<Network> = s.networks.values().map(|n| s.network_view(n)).collect();
-        let r = select(views.into_iter(), filters, "networks");
-        s.mark_failed(r)
+        self.list_of("list_networks", filters)
     }
 
     async fn get_network(&self, id: &str) -> Result<Network> {
-        let mut s = self.lock();
-        s.enter("get_network", id)?;
-        let r = s
-            .networks
-            .get(id)
-            .map(|n| s.network_view(n))
-            .ok_or_else(|| not_found(ResourceKind::Network, id));
-        s.mark_failed(r)
+        self.get_of("get_network", id)
     }
 
     async fn create_network(&self, n: &NewNetwork) -> Result<Network> {
@@ -1171,21 +1217,11 @@ impl NeutronApi for FakeNeutron {
     }
 
     async fn list_subnets(&self, filters: &Filters) -> Result<Vec<Subnet>> {
-        let mut s = self.lock();
-        s.enter("list_subnets", "")?;
-        let r = select(s.subnets.values().cloned(), filters, "subnets");
-        s.mark_failed(r)
+        self.list_of("list_subnets", filters)
     }
 
     async fn get_subnet(&self, id: &str) -> Result<Subnet> {
-        let mut s = self.lock();
-        s.enter("get_subnet", id)?;
-        let r = s
-            .subnets
-            .get(id)
-            .cloned()
-            .ok_or_else(|| not_found(ResourceKind::Subnet, id));
-        s.mark_failed(r)
+        self.get_of("get_subnet", id)
     }
 
     async fn create_subnet(&self, n: &NewSubnet) -> Result<Subnet> {
@@ -1256,21 +1292,11 @@ impl NeutronApi for FakeNeutron {
     }
 
     async fn list_subnetpools(&self, filters: &Filters) -> Result<Vec<SubnetPool>> {
-        let mut s = self.lock();
-        s.enter("list_subnetpools", "")?;
-        let r = select(s.pools.values().cloned(), filters, "subnetpools");
-        s.mark_failed(r)
+        self.list_of("list_subnetpools", filters)
     }
 
     async fn get_subnetpool(&self, id: &str) -> Result<SubnetPool> {
-        let mut s = self.lock();
-        s.enter("get_subnetpool", id)?;
-        let r = s
-            .pools
-            .get(id)
-            .cloned()
-            .ok_or_else(|| not_found(ResourceKind::SubnetPool, id));
-        s.mark_failed(r)
+        self.get_of("get_subnetpool", id)
     }
 
     async fn create_subnetpool(&self, n: &NewSubnetPool) -> Result<SubnetPool> {
@@ -1388,22 +1414,11 @@ impl NeutronApi for FakeNeutron {
     }
 
     async fn list_ports(&self, filters: &Filters) -> Result<Vec<Port>> {
-        let mut s = self.lock();
-        s.enter("list_ports", "")?;
-        let views: Vec<Port> = s.ports.values().map(|p| s.port_view(p)).collect();
-        let r = select(views.into_iter(), filters, "ports");
-        s.mark_failed(r)
+        self.list_of("list_ports", filters)
     }
 
     async fn get_port(&self, id: &str) -> Result<Port> {
-        let mut s = self.lock();
-        s.enter("get_port", id)?;
-        let r = s
-            .ports
-            .get(id)
-            .map(|p| s.port_view(p))
-            .ok_or_else(|| not_found(ResourceKind::Port, id));
-        s.mark_failed(r)
+        self.get_of("get_port", id)
     }
 
     async fn create_port(&self, n: &NewPort) -> Result<Port> {
@@ -1451,8 +1466,7 @@ impl NeutronApi for FakeNeutron {
             if let Some(req) = &u.fixed_ips {
                 p.fixed_ips = s.allocate(&p.network_id, Some(req), Some(id), "PUT", &path)?;
             }
-            if let Some(m) = &u.mac_address {
-                let m = m.to_ascii_lowercase();
+            if let Some(m) = u.mac_address {
                 if m != old.mac_address {
                     if !old.binding_host_id.is_empty() {
                         return Err(err(
@@ -1526,7 +1540,7 @@ impl NeutronApi for FakeNeutron {
                 if *h != old.binding_host_id {
                     p.binding_host_id = h.clone();
                     if h.is_empty() {
-                        p.status = "DOWN".into();
+                        p.status = PortStatus::Down;
                     }
                     s.bind(&mut p);
                 }
@@ -1631,22 +1645,11 @@ impl NeutronApi for FakeNeutron {
     }
 
     async fn list_security_groups(&self, filters: &Filters) -> Result<Vec<SecurityGroup>> {
-        let mut s = self.lock();
-        s.enter("list_security_groups", "")?;
-        let views: Vec<SecurityGroup> = s.groups.values().map(|g| s.group_view(g)).collect();
-        let r = select(views.into_iter(), filters, "security-groups");
-        s.mark_failed(r)
+        self.list_of("list_security_groups", filters)
     }
 
     async fn get_security_group(&self, id: &str) -> Result<SecurityGroup> {
-        let mut s = self.lock();
-        s.enter("get_security_group", id)?;
-        let r = s
-            .groups
-            .get(id)
-            .map(|g| s.group_view(g))
-            .ok_or_else(|| not_found(ResourceKind::SecurityGroup, id));
-        s.mark_failed(r)
+        self.get_of("get_security_group", id)
     }
 
     async fn create_security_group(&self, g: &NewSecurityGroup) -> Result<SecurityGroup> {
@@ -1686,10 +1689,7 @@ impl NeutronApi for FakeNeutron {
     }
 
     async fn list_security_group_rules(&self, filters: &Filters) -> Result<Vec<SecurityGroupRule>> {
-        let mut s = self.lock();
-        s.enter("list_security_group_rules", "")?;
-        let r = select(s.rules.values().cloned(), filters, "security-group-rules");
-        s.mark_failed(r)
+        self.list_of("list_security_group_rules", filters)
     }
 
     async fn create_security_group_rule(
@@ -1758,7 +1758,7 @@ impl NeutronApi for FakeNeutron {
                 404,
                 "DELETE",
                 format!("/v2.0/security-group-rules/{id}"),
-                "SecurityGroupRuleNotFound",
+                SecurityGroupRule::NOT_FOUND,
                 format!("security group rule {id} does not exist"),
             );
             return s.mark_failed(Err(e));
@@ -1767,21 +1767,11 @@ impl NeutronApi for FakeNeutron {
     }
 
     async fn list_trunks(&self, filters: &Filters) -> Result<Vec<Trunk>> {
-        let mut s = self.lock();
-        s.enter("list_trunks", "")?;
-        let r = select(s.trunks.values().cloned(), filters, "trunks");
-        s.mark_failed(r)
+        self.list_of("list_trunks", filters)
     }
 
     async fn get_trunk(&self, id: &str) -> Result<Trunk> {
-        let mut s = self.lock();
-        s.enter("get_trunk", id)?;
-        let r = s
-            .trunks
-            .get(id)
-            .cloned()
-            .ok_or_else(|| not_found(ResourceKind::Trunk, id));
-        s.mark_failed(r)
+        self.get_of("get_trunk", id)
     }
 
     async fn create_trunk(&self, n: &NewTrunk) -> Result<Trunk> {

@@ -4,13 +4,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use kuryr_types::Backoff;
 use reqwest::{Method, StatusCode, Url};
 use secrecy::ExposeSecret;
 use serde::de::DeserializeOwned;
-use serde::Serialize;
 use serde_json::{json, Value};
 
 use super::error::{ErrorContext, NeutronError, Result};
+use super::resource::Resource;
 use super::types::*;
 use super::NeutronApi;
 use crate::auth::{ClientSettings, Session, AUTH_TOKEN};
@@ -50,10 +51,9 @@ impl RetryPolicy {
         }
     }
 
+    /// The wait before retry `attempt + 1`: the workspace's one back-off schedule.
     fn delay(&self, attempt: u32) -> Duration {
-        self.base_delay
-            .saturating_mul(1u32 << attempt.min(16))
-            .min(self.max_delay)
+        Backoff::nth(self.base_delay, self.max_delay, attempt)
     }
 }
 
@@ -123,26 +123,6 @@ impl std::fmt::Debug for HttpNeutron {
             .finish()
     }
 }
-
-/// Resources that carry tags.
-trait Tagged {
-    fn id(&self) -> &str;
-    fn set_tags(&mut self, tags: Vec<String>);
-}
-
-macro_rules! tagged {
-    ($($t:ty),*) => {$(
-        impl Tagged for $t {
-            fn id(&self) -> &str {
-                &self.id
-            }
-            fn set_tags(&mut self, tags: Vec<String>) {
-                self.tags = tags;
-            }
-        }
-    )*};
-}
-tagged!(Network, Subnet, SubnetPool, Port, SecurityGroup, Trunk);
 
 fn take_tags(v: &mut Value) -> Vec<String> {
     v.as_object_mut()
@@ -332,13 +312,9 @@ impl HttpNeutron {
     }
 
     /// GET a collection, following `next` links until complete.
-    async fn list<T: DeserializeOwned>(
-        &self,
-        collection: &str,
-        key: &str,
-        filters: &Filters,
-    ) -> Result<Vec<T>> {
-        let mut out: Vec<T> = Vec::new();
+    async fn list<R: Resource>(&self, filters: &Filters) -> Result<Vec<R>> {
+        let (collection, key) = (R::COLLECTION, R::PLURAL);
+        let mut out: Vec<R> = Vec::new();
         let mut query = filters.query();
         let mut seen: Vec<Vec<(String, String)>> = Vec::new();
         for _ in 0..MAX_PAGES {
@@ -346,7 +322,7 @@ impl HttpNeutron {
                 .call(Method::GET, &[collection], &query, None, true)
                 .await?;
             let mut body = resp.body;
-            let items: Vec<T> = Self::decode(
+            let items: Vec<R> = Self::decode(
                 body.get_mut(key).map(Value::take).unwrap_or(Value::Null),
                 key,
                 collection,
@@ -396,27 +372,18 @@ impl HttpNeutron {
         )))
     }
 
-    async fn get_one<T: DeserializeOwned>(
-        &self,
-        collection: &str,
-        key: &str,
-        id: &str,
-    ) -> Result<T> {
+    async fn get<R: Resource>(&self, id: &str) -> Result<R> {
         let r = self
-            .call(Method::GET, &[collection, id], &[], None, true)
+            .call(Method::GET, &[R::COLLECTION, id], &[], None, true)
             .await?;
-        Self::decode(r.body, key, collection)
+        Self::decode(r.body, R::SINGULAR, R::COLLECTION)
     }
 
     /// POST a resource. Neutron (up to 29 at least) refuses `tags` in the POST body, so tags
     /// go in a second request; if that fails the new resource is deleted again, so the caller
     /// sees one operation that either happened completely or not at all.
-    async fn create<T: DeserializeOwned + Tagged, B: Serialize + Sync>(
-        &self,
-        kind: ResourceKind,
-        body: &B,
-    ) -> Result<T> {
-        let (collection, key) = (kind.collection(), kind.singular());
+    async fn create<R: Resource>(&self, body: &R::Create) -> Result<R> {
+        let (collection, key) = (R::COLLECTION, R::SINGULAR);
         let mut value = serde_json::to_value(body).map_err(|e| {
             NeutronError::Decode(ErrorContext::new(
                 "POST",
@@ -424,7 +391,10 @@ impl HttpNeutron {
                 format!("cannot encode {key}: {e}"),
             ))
         })?;
-        let tags = take_tags(&mut value);
+        let tags = match R::KIND {
+            Some(_) => take_tags(&mut value),
+            None => Vec::new(),
+        };
         let r = self
             .call(
                 Method::POST,
@@ -434,27 +404,25 @@ impl HttpNeutron {
                 false,
             )
             .await?;
-        let mut made: T = Self::decode(r.body, key, collection)?;
+        let mut made: R = Self::decode(r.body, key, collection)?;
         if !tags.is_empty() {
-            self.tag_new(kind, &mut made, &tags).await?;
+            self.tag_new(&mut made, &tags).await?;
         }
         Ok(made)
     }
 
     /// Set the tags of a resource just created, deleting it if that fails.
-    async fn tag_new<T: Tagged>(
-        &self,
-        kind: ResourceKind,
-        made: &mut T,
-        tags: &[String],
-    ) -> Result<()> {
+    async fn tag_new<R: Resource>(&self, made: &mut R, tags: &[String]) -> Result<()> {
+        let Some(kind) = R::KIND else {
+            return Ok(());
+        };
         match self.replace_tags(kind, made.id(), tags).await {
             Ok(t) => {
                 made.set_tags(t);
                 Ok(())
             }
             Err(e) => {
-                if let Err(undo) = self.delete(kind.collection(), made.id()).await {
+                if let Err(undo) = self.delete::<R>(made.id()).await {
                     tracing::warn!(resource = %kind, id = made.id(), error = %undo, "cannot delete a resource whose tagging failed");
                 }
                 Err(e)
@@ -462,27 +430,21 @@ impl HttpNeutron {
         }
     }
 
-    async fn update<T: DeserializeOwned, B: Serialize + Sync>(
-        &self,
-        collection: &str,
-        key: &str,
-        id: &str,
-        body: &B,
-    ) -> Result<T> {
+    async fn update<R: Resource>(&self, id: &str, body: &R::Update) -> Result<R> {
         let r = self
             .call(
                 Method::PUT,
-                &[collection, id],
+                &[R::COLLECTION, id],
                 &[],
-                Some(&json!({ key: body })),
+                Some(&json!({ R::SINGULAR: body })),
                 true,
             )
             .await?;
-        Self::decode(r.body, key, collection)
+        Self::decode(r.body, R::SINGULAR, R::COLLECTION)
     }
 
-    async fn delete(&self, collection: &str, id: &str) -> Result<()> {
-        self.call(Method::DELETE, &[collection, id], &[], None, true)
+    async fn delete<R: Resource>(&self, id: &str) -> Result<()> {
+        self.call(Method::DELETE, &[R::COLLECTION, id], &[], None, true)
             .await
             .map(|_| ())
     }
@@ -492,74 +454,74 @@ impl HttpNeutron {
         let r = self
             .call(
                 Method::PUT,
-                &["trunks", trunk_id, action],
+                &[Trunk::COLLECTION, trunk_id, action],
                 &[],
                 Some(&body),
                 false,
             )
             .await?;
-        Self::decode(r.body, "trunk", "trunks")
+        Self::decode(r.body, Trunk::SINGULAR, Trunk::COLLECTION)
     }
 }
 
 #[async_trait]
 impl NeutronApi for HttpNeutron {
     async fn list_networks(&self, filters: &Filters) -> Result<Vec<Network>> {
-        self.list("networks", "networks", filters).await
+        self.list(filters).await
     }
     async fn get_network(&self, id: &str) -> Result<Network> {
-        self.get_one("networks", "network", id).await
+        self.get(id).await
     }
     async fn create_network(&self, network: &NewNetwork) -> Result<Network> {
-        self.create(ResourceKind::Network, network).await
+        self.create(network).await
     }
     async fn update_network(&self, id: &str, update: &NetworkUpdate) -> Result<Network> {
-        self.update("networks", "network", id, update).await
+        self.update(id, update).await
     }
     async fn delete_network(&self, id: &str) -> Result<()> {
-        self.delete("networks", id).await
+        self.delete::<Network>(id).await
     }
 
     async fn list_subnets(&self, filters: &Filters) -> Result<Vec<Subnet>> {
-        self.list("subnets", "subnets", filters).await
+        self.list(filters).await
     }
     async fn get_subnet(&self, id: &str) -> Result<Subnet> {
-        self.get_one("subnets", "subnet", id).await
+        self.get(id).await
     }
     async fn create_subnet(&self, subnet: &NewSubnet) -> Result<Subnet> {
-        self.create(ResourceKind::Subnet, subnet).await
+        self.create(subnet).await
     }
     async fn update_subnet(&self, id: &str, update: &SubnetUpdate) -> Result<Subnet> {
-        self.update("subnets", "subnet", id, update).await
+        self.update(id, update).await
     }
     async fn delete_subnet(&self, id: &str) -> Result<()> {
-        self.delete("subnets", id).await
+        self.delete::<Subnet>(id).await
     }
 
     async fn list_subnetpools(&self, filters: &Filters) -> Result<Vec<SubnetPool>> {
-        self.list("subnetpools", "subnetpools", filters).await
+        self.list(filters).await
     }
     async fn get_subnetpool(&self, id: &str) -> Result<SubnetPool> {
-        self.get_one("subnetpools", "subnetpool", id).await
+        self.get(id).await
     }
     async fn create_subnetpool(&self, pool: &NewSubnetPool) -> Result<SubnetPool> {
-        self.create(ResourceKind::SubnetPool, pool).await
+        self.create(pool).await
     }
     async fn update_subnetpool(&self, id: &str, update: &SubnetPoolUpdate) -> Result<SubnetPool> {
-        self.update("subnetpools", "subnetpool", id, update).await
+        self.update(id, update).await
     }
     async fn delete_subnetpool(&self, id: &str) -> Result<()> {
-        self.delete("subnetpools", id).await
+        self.delete::<SubnetPool>(id).await
     }
 
     async fn list_ports(&self, filters: &Filters) -> Result<Vec<Port>> {
-        self.list("ports", "ports", filters).await
+        self.list(filters).await
     }
     async fn get_port(&self, id: &str) -> Result<Port> {
-        self.get_one("ports", "port", id).await
+        self.get(id).await
     }
     async fn create_port(&self, port: &NewPort) -> Result<Port> {
-        self.create(ResourceKind::Port, port).await
+        self.create(port).await
     }
     async fn create_ports(&self, ports: &[NewPort]) -> Result<Vec<Port>> {
         if ports.is_empty() {
@@ -571,7 +533,7 @@ impl NeutronApi for HttpNeutron {
             let mut v = serde_json::to_value(p).map_err(|e| {
                 NeutronError::Decode(ErrorContext::new(
                     "POST",
-                    "ports",
+                    Port::COLLECTION,
                     format!("cannot encode port: {e}"),
                 ))
             })?;
@@ -581,13 +543,13 @@ impl NeutronApi for HttpNeutron {
         let r = self
             .call(
                 Method::POST,
-                &["ports"],
+                &[Port::COLLECTION],
                 &[],
-                Some(&json!({ "ports": bodies })),
+                Some(&json!({ Port::PLURAL: bodies })),
                 false,
             )
             .await?;
-        let mut made: Vec<Port> = Self::decode(r.body, "ports", "ports")?;
+        let mut made: Vec<Port> = Self::decode(r.body, Port::PLURAL, Port::COLLECTION)?;
         if made.len() != ports.len() {
             return Err(NeutronError::Decode(ErrorContext::new(
                 "POST",
@@ -604,13 +566,10 @@ impl NeutronApi for HttpNeutron {
                 continue;
             }
             let (done, rest) = made.split_at_mut(i);
-            if let Err(e) = self
-                .tag_new(ResourceKind::Port, &mut rest[0], port_tags)
-                .await
-            {
+            if let Err(e) = self.tag_new(&mut rest[0], port_tags).await {
                 // All or nothing, like the bulk create itself.
                 for p in done.iter().chain(rest[1..].iter()) {
-                    if let Err(undo) = self.delete("ports", &p.id).await {
+                    if let Err(undo) = self.delete::<Port>(&p.id).await {
                         tracing::warn!(port = %p.id, error = %undo, "cannot delete a port of a failed bulk create");
                     }
                 }
@@ -620,10 +579,10 @@ impl NeutronApi for HttpNeutron {
         Ok(made)
     }
     async fn update_port(&self, id: &str, update: &PortUpdate) -> Result<Port> {
-        self.update("ports", "port", id, update).await
+        self.update(id, update).await
     }
     async fn delete_port(&self, id: &str) -> Result<()> {
-        self.delete("ports", id).await
+        self.delete::<Port>(id).await
     }
 
     async fn add_tag(&self, kind: ResourceKind, id: &str, tag: &str) -> Result<()> {
@@ -670,52 +629,41 @@ impl NeutronApi for HttpNeutron {
     }
 
     async fn list_security_groups(&self, filters: &Filters) -> Result<Vec<SecurityGroup>> {
-        self.list("security-groups", "security_groups", filters)
-            .await
+        self.list(filters).await
     }
     async fn get_security_group(&self, id: &str) -> Result<SecurityGroup> {
-        self.get_one("security-groups", "security_group", id).await
+        self.get(id).await
     }
     async fn create_security_group(&self, group: &NewSecurityGroup) -> Result<SecurityGroup> {
-        self.create(ResourceKind::SecurityGroup, group).await
+        self.create(group).await
     }
     async fn delete_security_group(&self, id: &str) -> Result<()> {
-        self.delete("security-groups", id).await
+        self.delete::<SecurityGroup>(id).await
     }
     async fn list_security_group_rules(&self, filters: &Filters) -> Result<Vec<SecurityGroupRule>> {
-        self.list("security-group-rules", "security_group_rules", filters)
-            .await
+        self.list(filters).await
     }
     async fn create_security_group_rule(
         &self,
         rule: &NewSecurityGroupRule,
     ) -> Result<SecurityGroupRule> {
-        let r = self
-            .call(
-                Method::POST,
-                &["security-group-rules"],
-                &[],
-                Some(&json!({ "security_group_rule": rule })),
-                false,
-            )
-            .await?;
-        Self::decode(r.body, "security_group_rule", "security-group-rules")
+        self.create(rule).await
     }
     async fn delete_security_group_rule(&self, id: &str) -> Result<()> {
-        self.delete("security-group-rules", id).await
+        self.delete::<SecurityGroupRule>(id).await
     }
 
     async fn list_trunks(&self, filters: &Filters) -> Result<Vec<Trunk>> {
-        self.list("trunks", "trunks", filters).await
+        self.list(filters).await
     }
     async fn get_trunk(&self, id: &str) -> Result<Trunk> {
-        self.get_one("trunks", "trunk", id).await
+        self.get(id).await
     }
     async fn create_trunk(&self, trunk: &NewTrunk) -> Result<Trunk> {
-        self.create(ResourceKind::Trunk, trunk).await
+        self.create(trunk).await
     }
     async fn delete_trunk(&self, id: &str) -> Result<()> {
-        self.delete("trunks", id).await
+        self.delete::<Trunk>(id).await
     }
     async fn add_subports(&self, trunk_id: &str, subports: &[SubPort]) -> Result<Trunk> {
         self.trunk_action(trunk_id, "add_subports", json!({ "sub_ports": subports }))
@@ -766,6 +714,11 @@ mod tests {
         assert!(m.starts_with("The request"));
         assert_eq!(error_message(&"x".repeat(2000)).1.len(), MAX_MESSAGE);
         assert_eq!(RetryPolicy::default().delay(0), Duration::from_millis(200));
+        assert_eq!(RetryPolicy::default().delay(2), Duration::from_millis(800));
         assert_eq!(RetryPolicy::default().delay(10), Duration::from_secs(2));
+        assert_eq!(
+            RetryPolicy::default().delay(u32::MAX),
+            Duration::from_secs(2)
+        );
     }
 }

@@ -5,6 +5,7 @@ mod error;
 #[cfg(any(test, feature = "fake"))]
 pub mod fake;
 mod http;
+mod resource;
 pub mod types;
 
 use async_trait::async_trait;
@@ -14,6 +15,7 @@ pub use error::{ErrorContext, NeutronError, Result};
 pub use fake::FakeNeutron;
 pub(crate) use http::{describe_reqwest, error_message};
 pub use http::{HttpNeutron, RetryPolicy};
+pub use resource::{NoUpdate, Resource};
 pub use types::*;
 
 /// Extension aliases Kuryr looks for.

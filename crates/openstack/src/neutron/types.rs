@@ -10,6 +10,10 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
+use serde_with::skip_serializing_none;
+
+// The typed fields' types, so users of these resources need no other crate to name them.
+pub use kuryr_types::{MacAddr, PortStatus, VifType};
 
 /// Deserialize `null` as the type's default (Neutron sends `null` for many empty attributes).
 fn null_default<'de, D, T>(d: D) -> Result<T, D::Error>
@@ -157,11 +161,10 @@ pub struct FixedIp {
 }
 
 /// A fixed IP request: a subnet, an address, or both (Neutron picks what is left out).
+#[skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FixedIpRequest {
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub subnet_id: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub ip_address: Option<IpAddr>,
 }
 
@@ -184,12 +187,13 @@ impl FixedIpRequest {
 }
 
 /// An extra address (and optionally MAC) a port may send from.
+#[skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AllowedAddressPair {
     /// An address or a CIDR.
     pub ip_address: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub mac_address: Option<String>,
+    #[serde(default)]
+    pub mac_address: Option<MacAddr>,
 }
 
 /// A subport of a trunk, as trunks and `add_subports` use it.
@@ -220,7 +224,7 @@ pub struct TrunkSubPortDetail {
     pub segmentation_type: String,
     pub segmentation_id: u32,
     #[serde(default)]
-    pub mac_address: Option<String>,
+    pub mac_address: Option<MacAddr>,
 }
 
 /// `trunk_details` of a trunk's parent port.
@@ -232,7 +236,11 @@ pub struct TrunkDetails {
 }
 
 /// A Neutron port.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+///
+/// `status` and `binding:vif_type` read what Neutron sends, unknown values included (as
+/// `Other`); `null` or absent reads as `DOWN` and `unbound`. A listing that leaves out
+/// `mac_address` (a `fields=` selection) reads as [`Port::NO_MAC`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Port {
     #[serde(deserialize_with = "null_default")]
@@ -243,12 +251,10 @@ pub struct Port {
     pub description: String,
     #[serde(deserialize_with = "null_default")]
     pub network_id: String,
-    #[serde(deserialize_with = "null_default")]
-    pub mac_address: String,
+    pub mac_address: MacAddr,
     #[serde(deserialize_with = "null_default")]
     pub fixed_ips: Vec<FixedIp>,
-    #[serde(deserialize_with = "null_default")]
-    pub status: String,
+    pub status: PortStatus,
     #[serde(deserialize_with = "null_default")]
     pub admin_state_up: bool,
     #[serde(deserialize_with = "null_default")]
@@ -261,8 +267,8 @@ pub struct Port {
     pub tags: Vec<String>,
     #[serde(rename = "binding:host_id", deserialize_with = "null_default")]
     pub binding_host_id: String,
-    #[serde(rename = "binding:vif_type", deserialize_with = "null_default")]
-    pub binding_vif_type: String,
+    #[serde(rename = "binding:vif_type")]
+    pub binding_vif_type: VifType,
     #[serde(rename = "binding:vnic_type", deserialize_with = "null_default")]
     pub binding_vnic_type: String,
     #[serde(rename = "binding:vif_details", deserialize_with = "null_default")]
@@ -276,6 +282,39 @@ pub struct Port {
     pub port_security_enabled: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub trunk_details: Option<TrunkDetails>,
+}
+
+impl Port {
+    /// The MAC of a port read without its `mac_address` (`00:00:00:00:00:00`).
+    pub const NO_MAC: MacAddr = MacAddr::new([0; 6]);
+}
+
+impl Default for Port {
+    fn default() -> Self {
+        Port {
+            id: String::new(),
+            name: String::new(),
+            description: String::new(),
+            network_id: String::new(),
+            mac_address: Port::NO_MAC,
+            fixed_ips: Vec::new(),
+            status: PortStatus::default(),
+            admin_state_up: false,
+            device_owner: String::new(),
+            device_id: String::new(),
+            project_id: String::new(),
+            tags: Vec::new(),
+            binding_host_id: String::new(),
+            binding_vif_type: VifType::default(),
+            binding_vnic_type: String::new(),
+            binding_vif_details: Map::new(),
+            binding_profile: Map::new(),
+            allowed_address_pairs: Vec::new(),
+            security_groups: Vec::new(),
+            port_security_enabled: None,
+            trunk_details: None,
+        }
+    }
 }
 
 /// A security group rule.
@@ -359,229 +398,158 @@ pub struct Extension {
 
 // ---------------------------------------------------------------------------------------------
 // Request payloads. `None` means "not sent": Neutron applies its default (create) or leaves the
-// attribute alone (update).
+// attribute alone (update); `skip_serializing_none` leaves out every `Option` field that is `None`,
+// so `Some(None)` (e.g. `gateway_ip`) still sends an explicit `null`.
 
 /// Body of `POST /v2.0/networks`.
+#[skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct NewNetwork {
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub admin_state_up: Option<bool>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub shared: Option<bool>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub mtu: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub port_security_enabled: Option<bool>,
-    #[serde(rename = "router:external", skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "router:external")]
     pub router_external: Option<bool>,
-    #[serde(
-        rename = "provider:network_type",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(rename = "provider:network_type")]
     pub provider_network_type: Option<String>,
-    #[serde(
-        rename = "provider:physical_network",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(rename = "provider:physical_network")]
     pub provider_physical_network: Option<String>,
-    #[serde(
-        rename = "provider:segmentation_id",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(rename = "provider:segmentation_id")]
     pub provider_segmentation_id: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub project_id: Option<String>,
     /// Tags of the new network. Neutron refuses them in the POST body, so [`HttpNeutron`]
     /// sets them with one `PUT .../tags` right after, and deletes the network if that fails.
     ///
     /// [`HttpNeutron`]: super::HttpNeutron
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub tags: Option<Vec<String>>,
 }
 
 /// Body of `PUT /v2.0/networks/{id}`.
+#[skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct NetworkUpdate {
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub admin_state_up: Option<bool>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub shared: Option<bool>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub mtu: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub port_security_enabled: Option<bool>,
 }
 
 /// Body of `POST /v2.0/subnets`.
+#[skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct NewSubnet {
     pub network_id: String,
     pub ip_version: u8,
     /// Left out when allocating from a subnet pool by `prefixlen`.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub cidr: Option<IpNet>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// `Some(None)` sends `null`: a subnet without a gateway.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub gateway_ip: Option<Option<IpAddr>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub enable_dhcp: Option<bool>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub subnetpool_id: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub prefixlen: Option<u8>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub allocation_pools: Option<Vec<AllocationPool>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub host_routes: Option<Vec<HostRoute>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub dns_nameservers: Option<Vec<String>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub ipv6_ra_mode: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub ipv6_address_mode: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub project_id: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub tags: Option<Vec<String>>,
 }
 
 /// Body of `PUT /v2.0/subnets/{id}`.
+#[skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct SubnetUpdate {
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub gateway_ip: Option<Option<IpAddr>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub enable_dhcp: Option<bool>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub allocation_pools: Option<Vec<AllocationPool>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub host_routes: Option<Vec<HostRoute>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub dns_nameservers: Option<Vec<String>>,
 }
 
 /// Body of `POST /v2.0/subnetpools`.
+#[skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct NewSubnetPool {
     pub name: String,
     pub prefixes: Vec<IpNet>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub default_prefixlen: Option<u8>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub min_prefixlen: Option<u8>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub max_prefixlen: Option<u8>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub shared: Option<bool>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub is_default: Option<bool>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub address_scope_id: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub project_id: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub tags: Option<Vec<String>>,
 }
 
 /// Body of `PUT /v2.0/subnetpools/{id}`.
+#[skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct SubnetPoolUpdate {
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// Prefixes can only be added, never removed (Neutron's rule).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub prefixes: Option<Vec<IpNet>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub default_prefixlen: Option<u8>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub is_default: Option<bool>,
 }
 
 /// Body of `POST /v2.0/ports` (one element of a bulk create).
+#[skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct NewPort {
     pub network_id: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub fixed_ips: Option<Vec<FixedIpRequest>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub mac_address: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mac_address: Option<MacAddr>,
     pub admin_state_up: Option<bool>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub device_owner: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub device_id: Option<String>,
-    #[serde(rename = "binding:host_id", skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "binding:host_id")]
     pub binding_host_id: Option<String>,
-    #[serde(rename = "binding:vnic_type", skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "binding:vnic_type")]
     pub binding_vnic_type: Option<String>,
-    #[serde(rename = "binding:profile", skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "binding:profile")]
     pub binding_profile: Option<Map<String, Value>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub security_groups: Option<Vec<String>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub port_security_enabled: Option<bool>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub allowed_address_pairs: Option<Vec<AllowedAddressPair>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub project_id: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub tags: Option<Vec<String>>,
 }
 
 /// Body of `PUT /v2.0/ports/{id}`.
+#[skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct PortUpdate {
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// The complete new list (Neutron replaces it).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub fixed_ips: Option<Vec<FixedIpRequest>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub mac_address: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mac_address: Option<MacAddr>,
     pub admin_state_up: Option<bool>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub device_owner: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub device_id: Option<String>,
-    #[serde(rename = "binding:host_id", skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "binding:host_id")]
     pub binding_host_id: Option<String>,
-    #[serde(rename = "binding:vnic_type", skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "binding:vnic_type")]
     pub binding_vnic_type: Option<String>,
-    #[serde(rename = "binding:profile", skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "binding:profile")]
     pub binding_profile: Option<Map<String, Value>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub security_groups: Option<Vec<String>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub port_security_enabled: Option<bool>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub allowed_address_pairs: Option<Vec<AllowedAddressPair>>,
 }
 
@@ -593,20 +561,18 @@ impl PortUpdate {
 }
 
 /// Body of `POST /v2.0/security-groups`.
+#[skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct NewSecurityGroup {
     pub name: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub stateful: Option<bool>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub project_id: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub tags: Option<Vec<String>>,
 }
 
 /// Body of `POST /v2.0/security-group-rules`.
+#[skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct NewSecurityGroupRule {
     pub security_group_id: String,
@@ -614,17 +580,11 @@ pub struct NewSecurityGroupRule {
     pub direction: String,
     /// `IPv4` or `IPv6`.
     pub ethertype: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub protocol: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub port_range_min: Option<u16>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub port_range_max: Option<u16>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub remote_ip_prefix: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub remote_group_id: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
 }
 
@@ -646,18 +606,15 @@ impl NewSecurityGroupRule {
 }
 
 /// Body of `POST /v2.0/trunks`.
+#[skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct NewTrunk {
     pub port_id: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub admin_state_up: Option<bool>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub sub_ports: Vec<SubPort>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub tags: Option<Vec<String>>,
 }
 
@@ -877,6 +834,9 @@ mod tests {
         });
         let p: Port = serde_json::from_value(v).unwrap();
         assert_eq!(p.name, "");
+        assert_eq!(p.mac_address.to_string(), "fa:16:3e:00:00:01");
+        assert_eq!(p.binding_vif_type, VifType::Ovs);
+        assert_eq!(p.status, PortStatus::Down, "absent status reads as DOWN");
         assert_eq!(p.binding_host_id, "host-a");
         assert_eq!(p.binding_vif_details["bridge_name"], "br-int");
         assert_eq!(
@@ -885,6 +845,41 @@ mod tests {
         );
         assert_eq!(p.allowed_address_pairs[0].mac_address, None);
         assert_eq!(p.trunk_details.unwrap().sub_ports[0].segmentation_id, 101);
+    }
+
+    #[test]
+    fn port_reads_what_real_neutron_sends() {
+        let v = serde_json::json!({
+            "id": "p1", "mac_address": "FA:16:3E:00:00:0A", "status": "N/A",
+            "binding:vif_type": null,
+            "allowed_address_pairs": [{"ip_address": "10.0.0.9", "mac_address": "00:00:5e:00:01:07"}]
+        });
+        let p: Port = serde_json::from_value(v).unwrap();
+        assert_eq!(p.mac_address, "fa:16:3e:00:00:0a".parse().unwrap());
+        assert_eq!(p.status, PortStatus::Other("N/A".into()));
+        assert_eq!(p.binding_vif_type, VifType::Unbound);
+        assert!(p.allowed_address_pairs[0].mac_address.unwrap().is_vrrp());
+        let p: Port = serde_json::from_value(serde_json::json!({
+            "id": "p2", "mac_address": "fa:16:3e:00:00:0b", "status": "ACTIVE",
+            "binding:vif_type": "vhostuser"
+        }))
+        .unwrap();
+        assert!(p.status.is_active());
+        assert_eq!(p.binding_vif_type, VifType::Other("vhostuser".into()));
+        let p: Port = serde_json::from_value(serde_json::json!({"id": "p3"})).unwrap();
+        assert_eq!(p.mac_address, Port::NO_MAC);
+        assert_eq!(p.binding_vif_type, VifType::Unbound);
+        let e = serde_json::from_value::<Port>(serde_json::json!({"mac_address": "nope"}));
+        assert!(e.unwrap_err().to_string().contains("invalid mac address"));
+        // Requests send the MAC as Neutron writes it.
+        let u = PortUpdate {
+            mac_address: Some("FA-16-3E-00-00-0C".parse().unwrap()),
+            ..Default::default()
+        };
+        assert_eq!(
+            serde_json::to_value(&u).unwrap(),
+            serde_json::json!({"mac_address": "fa:16:3e:00:00:0c"})
+        );
     }
 
     #[test]

@@ -43,8 +43,8 @@ pub async fn run(cli: &Cli) -> anyhow::Result<()> {
         "starting kuryr-server"
     );
 
-    let neutron: Arc<dyn NeutronApi> =
-        kuryr_openstack::client_from_config(&cfg).context("cannot build the neutron client")?;
+    let neutron: Arc<dyn NeutronApi> = kuryr_openstack::client_from_options(&cfg.neutron.auth)
+        .context("cannot build the neutron client")?;
     check_neutron(neutron.as_ref()).await?;
     let binding: Arc<dyn HostBinding> = Arc::new(
         LinuxHostBinding::new(BindingConfig {

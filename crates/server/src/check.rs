@@ -1,12 +1,15 @@
 //! `check-config`: verify the configuration end to end — credentials, Keystone, the catalog,
 //! Neutron and the extensions Kuryr needs — and say plainly what is wrong.
+//!
+//! Kuryr's own rules live here; `kuryr-openstack` only provides the generic calls
+//! (credential resolution, `list_extensions`, `list_subnetpools`).
 
 use std::fmt;
+use std::io;
 
 use kuryr_config::KuryrConfig;
-
-use crate::auth::ClientSettings;
-use crate::neutron::{extensions as ext, Filters, HttpNeutron, NeutronApi};
+use kuryr_openstack::auth::ClientSettings;
+use kuryr_openstack::neutron::{extensions as ext, Filters, HttpNeutron, NeutronApi};
 
 /// Outcome of one check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,6 +53,11 @@ impl CheckReport {
     pub fn get(&self, name: &str) -> Option<&CheckItem> {
         self.items.iter().find(|i| i.name == name)
     }
+
+    /// What `check-config` prints: each item on its own line, then one summary line.
+    pub fn write_to(&self, out: &mut dyn io::Write) -> io::Result<()> {
+        writeln!(out, "{self}")
+    }
 }
 
 impl fmt::Display for CheckReport {
@@ -92,7 +100,7 @@ impl fmt::Display for CheckReport {
 pub async fn run(config: &KuryrConfig) -> CheckReport {
     let mut report = CheckReport::default();
     config_items(config, &mut report);
-    let settings = match ClientSettings::resolve(&config.neutron) {
+    let settings = match ClientSettings::resolve(&config.neutron.auth) {
         Ok(s) => s,
         Err(e) => {
             report.push("credentials", CheckStatus::Fail, e.to_string());
@@ -303,7 +311,7 @@ pub async fn neutron_items(config: &KuryrConfig, api: &dyn NeutronApi, report: &
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::neutron::{FakeNeutron, NewSubnetPool};
+    use kuryr_openstack::neutron::{FakeNeutron, NewSubnetPool};
 
     #[tokio::test]
     async fn report_against_a_fake() {
@@ -335,6 +343,35 @@ mod tests {
         assert!(
             text.ends_with("warnings") || text.contains("BROKEN"),
             "{text}"
+        );
+    }
+
+    #[tokio::test]
+    async fn printed_report_has_each_item_once_and_one_summary() {
+        let fake = FakeNeutron::new();
+        let cfg = KuryrConfig::parse("[DEFAULT]\nbogus = 1\n").unwrap();
+        let mut r = CheckReport::default();
+        config_items(&cfg, &mut r);
+        neutron_items(&cfg, &fake, &mut r).await;
+        assert!(r.items.len() > 5, "{r}");
+        let mut out = Vec::new();
+        r.write_to(&mut out).unwrap();
+        let out = String::from_utf8(out).unwrap();
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines.len(), r.items.len() + 1, "{out}");
+        for item in &r.items {
+            let line = format!("{}: {}", item.name, item.detail);
+            let n = lines.iter().filter(|l| l.ends_with(&line)).count();
+            assert_eq!(n, 1, "{line:?} printed {n} times:\n{out}");
+        }
+        let summary = lines.last().unwrap();
+        assert!(summary.starts_with("configuration "), "{summary}");
+        assert_eq!(
+            lines
+                .iter()
+                .filter(|l| l.starts_with("configuration "))
+                .count(),
+            1
         );
     }
 
