@@ -652,7 +652,7 @@ mod tests {
         ));
         assert!(matches!(
             choose("", json!({})),
-            Err(BindingError::VifTypeNotSupported { vif_type, .. }) if vif_type == "unbound"
+            Err(BindingError::VifTypeNotSupported { vif_type, .. }) if vif_type == VifType::Unbound.as_str()
         ));
         use std::os::unix::fs::PermissionsExt;
         let script = dir.path().join("vhostuser");

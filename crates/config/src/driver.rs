@@ -33,9 +33,8 @@ impl PortDriverKind {
     pub fn link_iface(&self) -> Option<&str> {
         match self {
             PortDriverKind::Veth => None,
-            PortDriverKind::NestedMacvlan { link_iface } | PortDriverKind::NestedVlan { link_iface } => {
-                Some(link_iface)
-            }
+            PortDriverKind::NestedMacvlan { link_iface }
+            | PortDriverKind::NestedVlan { link_iface } => Some(link_iface),
         }
     }
 }
@@ -231,21 +230,27 @@ mod tests {
         );
         assert_eq!(c.port_driver.name(), "vlan");
         // Not enabled.
-        let e = KuryrConfig::parse("[DEFAULT]\nhost = h\ndefault_port_driver = nested\n[binding]\nlink_iface = eth0\n")
-            .unwrap()
-            .driver_config()
-            .unwrap_err();
+        let e = KuryrConfig::parse(
+            "[DEFAULT]\nhost = h\ndefault_port_driver = nested\n[binding]\nlink_iface = eth0\n",
+        )
+        .unwrap()
+        .driver_config()
+        .unwrap_err();
         assert!(e.to_string().contains("not in enabled_port_drivers"), "{e}");
         // Nested without its parent interface.
-        let e = KuryrConfig::parse("[DEFAULT]\nhost = h\ndefault_port_driver = nested\nenabled_port_drivers = nested\n")
-            .unwrap()
-            .driver_config()
-            .unwrap_err();
+        let e = KuryrConfig::parse(
+            "[DEFAULT]\nhost = h\ndefault_port_driver = nested\nenabled_port_drivers = nested\n",
+        )
+        .unwrap()
+        .driver_config()
+        .unwrap_err();
         assert!(e.to_string().contains("needs [binding] link_iface"), "{e}");
-        let e = KuryrConfig::parse("[DEFAULT]\nhost = h\ndefault_port_driver = sriov\nenabled_port_drivers = sriov\n")
-            .unwrap()
-            .driver_config()
-            .unwrap_err();
+        let e = KuryrConfig::parse(
+            "[DEFAULT]\nhost = h\ndefault_port_driver = sriov\nenabled_port_drivers = sriov\n",
+        )
+        .unwrap()
+        .driver_config()
+        .unwrap_err();
         assert!(e.to_string().contains("not supported"), "{e}");
     }
 

@@ -100,7 +100,10 @@ mod tests {
         assert_eq!(network_name(id), "kuryr-net-f3d5c7b1");
         assert_eq!(subnet_name("10.1.0.0/24"), "kuryr-subnet-10.1.0.0/24");
         assert_eq!(
-            subnetpool_name(kuryr_config::defaults::SUBNETPOOL_NAME_PREFIX, "10.1.0.0/24"),
+            subnetpool_name(
+                kuryr_config::defaults::SUBNETPOOL_NAME_PREFIX,
+                "10.1.0.0/24"
+            ),
             "kuryrPool-10.1.0.0/24"
         );
         assert_eq!(port_name("abc"), "abc-port");

@@ -4,8 +4,8 @@
 //! internal detail.
 
 use kuryr_binding::BindingError;
-use kuryr_types::Joined;
 use kuryr_openstack::NeutronError;
+use kuryr_types::Joined;
 
 /// What went wrong in a driver call.
 #[derive(Debug, thiserror::Error)]
@@ -106,7 +106,9 @@ impl DriverError {
     /// Whether the resource was not found (here or in Neutron).
     pub fn is_not_found(&self) -> bool {
         matches!(self, DriverError::NotFound(_))
-            || self.neutron_source().is_some_and(NeutronError::is_not_found)
+            || self
+                .neutron_source()
+                .is_some_and(NeutronError::is_not_found)
     }
 
     /// Whether this conflicts with what exists (here or in Neutron: in use, overlap, duplicate).
@@ -175,9 +177,13 @@ mod tests {
     fn conflict() -> NeutronError {
         NeutronError::from_status(
             409,
-            ErrorContext::new("POST", "/v2.0/ports", "IP address 10.0.0.5 already allocated.")
-                .with_kind("IpAddressAlreadyAllocated")
-                .with_request_id(Some("req-1".into())),
+            ErrorContext::new(
+                "POST",
+                "/v2.0/ports",
+                "IP address 10.0.0.5 already allocated.",
+            )
+            .with_kind("IpAddressAlreadyAllocated")
+            .with_request_id(Some("req-1".into())),
         )
     }
 

@@ -109,6 +109,82 @@ pub struct PortQuery {
     pub fixed_ips: Vec<(Option<String>, Option<IpAddr>)>,
 }
 
+impl SubnetQuery {
+    pub fn on_network(network_id: &str) -> Self {
+        SubnetQuery {
+            network_id: Some(network_id.to_string()),
+            ..Default::default()
+        }
+    }
+
+    pub fn from_pool(subnetpool_id: &str) -> Self {
+        SubnetQuery {
+            subnetpool_id: Some(subnetpool_id.to_string()),
+            ..Default::default()
+        }
+    }
+
+    pub fn tagged(tag: &str) -> Self {
+        SubnetQuery {
+            tags: vec![tag.to_string()],
+            ..Default::default()
+        }
+    }
+
+    pub fn named(name: &str) -> Self {
+        SubnetQuery {
+            name: Some(name.to_string()),
+            ..Default::default()
+        }
+    }
+
+    pub fn with_cidr(self, cidr: IpNet) -> Self {
+        SubnetQuery {
+            cidr: Some(cidr),
+            ..self
+        }
+    }
+}
+
+impl PortQuery {
+    /// The ports carrying a Docker ID's tags (an endpoint's port).
+    pub fn tagged_with(docker_id: &str) -> Self {
+        PortQuery {
+            tags: crate::tags::docker_id_tags(docker_id),
+            ..Default::default()
+        }
+    }
+
+    /// The port holding `ip` on `subnet_id`.
+    pub fn at(subnet_id: &str, ip: IpAddr) -> Self {
+        PortQuery {
+            fixed_ips: vec![(Some(subnet_id.to_string()), Some(ip))],
+            ..Default::default()
+        }
+    }
+
+    pub fn with_mac(mac: MacAddr) -> Self {
+        PortQuery {
+            mac_address: Some(mac),
+            ..Default::default()
+        }
+    }
+
+    pub fn owned_by(device_owner: &str) -> Self {
+        PortQuery {
+            device_owner: Some(device_owner.to_string()),
+            ..Default::default()
+        }
+    }
+
+    pub fn on_network(self, network_id: &str) -> Self {
+        PortQuery {
+            network_id: Some(network_id.to_string()),
+            ..self
+        }
+    }
+}
+
 /// Body of a new subnet.
 #[derive(Debug, Clone)]
 pub struct NewSubnet {

@@ -5,7 +5,6 @@ mod common;
 use std::collections::HashSet;
 
 use common::*;
-use kuryr_driver::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn twenty_containers_in_parallel_get_distinct_addresses_and_clean_up() {
@@ -52,21 +51,10 @@ async fn duplicate_create_network_calls_make_one_network() {
     let net = id("net-dup");
     let r = t
         .driver
-        .request_pool(&PoolRequest {
-            pool: "10.31.0.0/24".into(),
-            ..Default::default()
-        })
+        .request_pool(&pool_req("10.31.0.0/24", "", false, &[]))
         .await
         .unwrap();
-    let req = NetworkRequest {
-        network_id: net.clone(),
-        ipv4: vec![IpamData {
-            pool: "10.31.0.0/24".into(),
-            gateway: "10.31.0.1/24".into(),
-            ..Default::default()
-        }],
-        ..Default::default()
-    };
+    let req = net_req(&net, &[("10.31.0.0/24", "10.31.0.1/24")], &[]);
     let mut tasks = Vec::new();
     for _ in 0..5 {
         let (t, req) = (t.clone(), req.clone());
@@ -81,7 +69,11 @@ async fn duplicate_create_network_calls_make_one_network() {
     assert_eq!(t.neutron.subnets().len(), 1);
     t.network_rm(
         &net,
-        &[(r.pool_id, r.pool.to_string(), "10.31.0.1/24".into())],
+        &[(
+            r.pool_id.to_string(),
+            r.pool.to_string(),
+            "10.31.0.1/24".into(),
+        )],
     )
     .await;
     assert!(t.neutron.is_empty());
@@ -95,10 +87,7 @@ async fn concurrent_pool_requests_for_one_cidr_make_one_pool() {
         let t = t.clone();
         tasks.push(tokio::spawn(async move {
             t.driver
-                .request_pool(&PoolRequest {
-                    pool: "10.32.0.0/24".into(),
-                    ..Default::default()
-                })
+                .request_pool(&pool_req("10.32.0.0/24", "", false, &[]))
                 .await
                 .unwrap()
                 .pool_id

@@ -4,53 +4,115 @@
 mod common;
 
 use common::*;
+use kuryr_driver::{DriverError, ErrorClass};
 use kuryr_openstack::neutron::{ErrorContext, NeutronError};
 
-fn failures() -> Vec<(&'static str, NeutronError)> {
+/// One injected Neutron failure and what Docker must see of it.
+struct Failure {
+    what: &'static str,
+    error: NeutronError,
+    /// Neutron's message, which the driver's error ends with.
+    message: &'static str,
+    /// The class Docker gets: 409 is a conflict; a 5xx or a timeout means "try again later".
+    class: ErrorClass,
+    /// The HTTP status kept in the error's source (`None` for a timeout).
+    status: Option<u16>,
+}
+
+fn failures() -> Vec<Failure> {
     vec![
-        (
-            "409",
-            NeutronError::from_status(
+        Failure {
+            what: "409",
+            error: NeutronError::from_status(
                 409,
                 ErrorContext::new("X", "/v2.0/x", "injected conflict").with_kind("Conflict"),
             ),
-        ),
-        (
-            "500",
-            NeutronError::from_status(
+            message: "injected conflict",
+            class: ErrorClass::Conflict,
+            status: Some(409),
+        },
+        Failure {
+            what: "500",
+            error: NeutronError::from_status(
                 500,
                 ErrorContext::new("X", "/v2.0/x", "injected server error"),
             ),
-        ),
-        (
-            "timeout",
-            NeutronError::Timeout(ErrorContext::new("X", "/v2.0/x", "injected timeout")),
-        ),
+            message: "injected server error",
+            class: ErrorClass::Unavailable,
+            status: Some(500),
+        },
+        Failure {
+            what: "timeout",
+            error: NeutronError::Timeout(ErrorContext::new("X", "/v2.0/x", "injected timeout")),
+            message: "injected timeout",
+            class: ErrorClass::Unavailable,
+            status: None,
+        },
     ]
 }
 
-/// Every Neutron operation `docker network create` uses, by its position.
-const NETWORK_CREATE_OPS: &[(&str, usize)] = &[
-    ("list_subnetpools", 1),
-    ("create_subnetpool", 1),
-    ("list_networks", 1),
-    ("create_network", 1),
-    ("replace_tags", 1),
-    ("create_subnet", 1),
+/// The error Docker gets for an injected Neutron failure: `<the Neutron call>: <Neutron's
+/// message>` (nothing else: no rollback failure, no HTTP method or path), of the failure's class,
+/// with Neutron's error kept as the source.
+fn assert_reports(err: &DriverError, f: &Failure, call: &str, label: &str) {
+    let text = err.to_string();
+    assert!(
+        text.starts_with(call),
+        "{label}: {text:?} does not name the call {call:?}"
+    );
+    assert!(
+        text.ends_with(&format!(": {}", f.message)),
+        "{label}: {text:?} does not end with Neutron's message {:?}",
+        f.message
+    );
+    assert!(!text.contains("rollback failed"), "{label}: {text}");
+    assert!(!text.contains("/v2.0/"), "{label}: {text}");
+    assert_eq!(err.class(), f.class, "{label}: {text}");
+    let source = err
+        .neutron_source()
+        .unwrap_or_else(|| panic!("{label}: Neutron's error is kept: {err:?}"));
+    assert_eq!(source, &f.error, "{label}");
+    assert_eq!(source.status(), f.status, "{label}");
+    assert_eq!(err.is_conflict(), f.status == Some(409), "{label}");
+    assert!(!err.is_not_found(), "{label}");
+}
+
+/// Every Neutron operation `docker network create` uses, by its position, and how the error
+/// names the call (the network is `net-fault`, the pool `10.20.0.0/24`).
+const NETWORK_CREATE_OPS: &[(&str, usize, &str)] = &[
+    (
+        "list_subnetpools",
+        1,
+        "list subnetpools named kuryrPool-10.20.0.0/24",
+    ),
+    (
+        "create_subnetpool",
+        1,
+        "create subnetpool kuryrPool-10.20.0.0/24",
+    ),
+    (
+        "list_networks",
+        1,
+        "list networks tagged kuryr.net.uuid.lh:6e65742d6661756c7400000000000000,",
+    ),
+    ("create_network", 1, "create network kuryr-net-6e65742d"),
+    ("replace_tags", 1, "set tags of network "),
+    ("create_subnet", 1, "create subnet 10.20.0.0/24 on network "),
 ];
 
 #[tokio::test]
 async fn network_create_failures_leave_nothing() {
-    for (op, nth) in NETWORK_CREATE_OPS {
-        for (what, e) in failures() {
+    for (op, nth, call) in NETWORK_CREATE_OPS {
+        for f in failures() {
+            let what = f.what;
             let t = setup();
-            t.neutron.fail_nth(op, *nth, e);
+            t.neutron.fail_nth(op, *nth, f.error.clone());
             let net = id("net-fault");
             let r = t
                 .network_create(&net, "10.20.0.0/24", "10.20.0.1", &[])
                 .await;
             let err = r.expect_err(&format!("{op} {what} must fail the create"));
-            assert!(!err.to_string().is_empty());
+            assert_reports(&err, &f, call, &format!("{op} {what}"));
             assert!(
                 t.neutron.is_empty(),
                 "{op} {what}: leftovers {:?} {:?} {:?}",
@@ -70,20 +132,22 @@ async fn network_create_failures_leave_nothing() {
     }
 }
 
-/// Every Neutron operation `docker run` uses, by its position.
-const RUN_OPS: &[(&str, usize)] = &[
-    ("list_ports", 1),
-    ("create_port", 1),
-    ("update_port", 1),
-    ("replace_tags", 1),
-    ("get_port", 1),
-    ("list_subnets", 1),
+/// Every Neutron operation `docker run` uses, by its position, and how the error names the
+/// call (`None`: the operation may fail without failing the start).
+const RUN_OPS: &[(&str, usize, Option<&str>)] = &[
+    ("list_ports", 1, Some("list ports")),
+    ("create_port", 1, Some("create port on network ")),
+    ("update_port", 1, None),
+    ("replace_tags", 1, Some("set tags of port ")),
+    ("get_port", 1, None),
+    ("list_subnets", 1, Some("list subnets")),
 ];
 
 #[tokio::test]
 async fn container_start_failures_leave_nothing() {
-    for (op, nth) in RUN_OPS {
-        for (what, e) in failures() {
+    for (op, nth, call) in RUN_OPS {
+        for f in failures() {
+            let what = f.what;
             let t = setup();
             let net = id("net-run-fault");
             let pools = t
@@ -93,12 +157,21 @@ async fn container_start_failures_leave_nothing() {
             // Start from a cold cache, as a restarted daemon would.
             let t = t.restart();
             let n = t.network_of(&net);
-            t.neutron.fail_nth(op, *nth, e);
+            t.neutron.fail_nth(op, *nth, f.error.clone());
             let ep = id("ep-run-fault");
             // A MAC Docker did not generate, so the MAC look-up is on the path too.
             match t.run(&net, &ep, &pools.0, "", "fa:16:3e:00:00:01").await {
                 Err(err) => {
-                    assert!(!err.to_string().is_empty());
+                    let call =
+                        call.unwrap_or_else(|| panic!("{op} {what} failed the start: {err}"));
+                    assert_reports(&err, &f, call, &format!("{op} {what}"));
+                    if *op == "create_port" {
+                        assert!(
+                            err.to_string()
+                                .starts_with(&format!("create port on network {}:", n.id)),
+                            "{err}"
+                        );
+                    }
                     assert!(
                         t.ports_on(&n.id).is_empty(),
                         "{op} {what}: port leaked {:?}",
@@ -113,10 +186,7 @@ async fn container_start_failures_leave_nothing() {
                     // Only the status read (EndpointOperInfo swallows it; the port was ACTIVE
                     // at once) and the port's naming, done after the start, may fail without
                     // failing the start.
-                    assert!(
-                        ["get_port", "update_port"].contains(op),
-                        "{op} {what} did not fail the start"
-                    );
+                    assert!(call.is_none(), "{op} {what} did not fail the start");
                     t.neutron.clear_faults();
                     t.rm(&net, &ep, &pools.0, &addr).await;
                 }
@@ -141,7 +211,14 @@ async fn host_plug_failure_unwinds_the_port() {
         .run(&net, &id("ep-plug"), &pools.0, "", &mac(2))
         .await
         .unwrap_err();
-    assert!(err.to_string().contains("no such bridge br-int"), "{err}");
+    // A fault of this host, named by the step and the port: not Neutron's, not retryable.
+    let text = err.to_string();
+    assert!(text.starts_with("plug port "), "{text}");
+    assert!(text.ends_with(": no such bridge br-int"), "{text}");
+    assert!(!text.contains("rollback failed"), "{text}");
+    assert!(matches!(err, DriverError::Binding { .. }), "{err:?}");
+    assert_eq!(err.class(), ErrorClass::Internal);
+    assert!(err.neutron_source().is_none());
     assert!(t.ports_on(&t.network_of(&net).id).is_empty());
     t.network_rm(&net, &[pools]).await;
     assert!(t.neutron.is_empty());
@@ -161,7 +238,13 @@ async fn port_not_active_in_time_is_fatal_when_configured() {
         .run(&net, &id("ep-inactive"), &pools.0, "", &mac(3))
         .await
         .unwrap_err();
-    assert!(err.to_string().contains("did not become active"), "{err}");
+    // Names the port, the wait and the status seen; Docker may try again later.
+    let text = err.to_string();
+    assert!(text.starts_with("neutron port "), "{text}");
+    assert!(text.contains("did not become active within 2s"), "{text}");
+    assert!(text.contains("(status DOWN)"), "{text}");
+    assert!(matches!(err, DriverError::Timeout(_)), "{err:?}");
+    assert_eq!(err.class(), ErrorClass::Unavailable);
     assert!(start.elapsed() < std::time::Duration::from_secs(5));
     // Polling is cheap: a handful of requests in 2 s, not one per 100 ms.
     assert!(
@@ -198,8 +281,26 @@ async fn teardown_collects_errors_and_stays_retryable() {
     let ep = id("ep-td");
     let addr = t.run(&net, &ep, &pools.0, "", &mac(4)).await.unwrap();
     t.binding.fail_next_unbind("ovs-vsctl timed out");
-    let err = t.driver.delete_endpoint(&net, &ep).await.unwrap_err();
-    assert!(err.to_string().contains("ovs-vsctl timed out"), "{err}");
+    let err = t
+        .driver
+        .delete_endpoint(&ep_req(&net, &ep))
+        .await
+        .unwrap_err();
+    // Names the endpoint and the failed step; a host fault, so Docker keeps the endpoint.
+    let text = err.to_string();
+    assert!(
+        text.starts_with(&format!("delete endpoint {ep}: unplug port ")),
+        "{text}"
+    );
+    assert!(text.ends_with(": ovs-vsctl timed out"), "{text}");
+    match &err {
+        DriverError::Teardown { errors, .. } => {
+            assert_eq!(errors.len(), 1, "{err:?}");
+            assert!(matches!(errors[0], DriverError::Binding { .. }), "{err:?}");
+        }
+        other => panic!("a teardown error: {other:?}"),
+    }
+    assert_eq!(err.class(), ErrorClass::Internal);
     // Docker goes on with ReleaseAddress; the endpoint can still be cleaned on a retry.
     t.rm(&net, &ep, &pools.0, &addr).await;
     t.network_rm(&net, &[pools]).await;

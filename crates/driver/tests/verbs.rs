@@ -10,6 +10,8 @@ use kuryr_driver::*;
 use kuryr_openstack::neutron::{
     FixedIpRequest, NeutronApi, NewNetwork, NewPort, NewSubnet, NewSubnetPool,
 };
+use kuryr_plugin_api::network::{CreateEndpointResponse, ExposedPort};
+use kuryr_plugin_api::DockerId;
 
 #[tokio::test]
 async fn network_and_container_lifecycle_in_the_originals_scheme() {
@@ -58,8 +60,8 @@ async fn network_and_container_lifecycle_in_the_originals_scheme() {
     assert_eq!(p.device_owner, "compute:kuryr");
     assert_eq!(p.device_id, ep);
     assert_eq!(p.binding_host_id, HOST);
-    assert_eq!(p.mac_address, mac(1));
-    assert_eq!(p.status, "ACTIVE");
+    assert_eq!(p.mac_address.to_string(), mac(1));
+    assert_eq!(p.status.to_string(), "ACTIVE");
     for tag in tags::docker_id_tags(&ep)
         .iter()
         .chain([&DEVICE_OWNER.to_string()])
@@ -81,20 +83,21 @@ async fn network_and_container_lifecycle_in_the_originals_scheme() {
     assert_eq!(binds[0].vif_type, kuryr_binding::VifType::Ovs);
     assert_eq!(binds[0].mtu, n.mtu);
 
-    let join = t.driver.join(&net, &ep).await.unwrap();
-    assert_eq!(join.src_name, format!("t_c{}", &p.id[..11]));
-    assert_eq!(join.dst_prefix, "eth");
+    let join = t.driver.join(&join_req(&net, &ep)).await.unwrap();
+    let iface = join.interface_name.as_ref().expect("an interface to move");
+    assert_eq!(iface.src_name, format!("t_c{}", &p.id[..11]));
+    assert_eq!(iface.dst_prefix, "eth");
     assert_eq!(join.gateway, Some("10.1.0.1".parse().unwrap()));
-    assert_eq!(join.gateway_v6, None);
+    assert_eq!(join.gateway_ipv6, None);
     assert_eq!(
-        t.driver.endpoint_oper_info(&ep).await.as_deref(),
+        oper_status(&t.driver, &net, &ep).await.as_deref(),
         Some("ACTIVE")
     );
 
     t.rm(&net, &ep, &pool_id, &addr).await;
     assert!(t.ports_on(&n.id).is_empty());
     assert!(t.binding.bound_ports().is_empty());
-    assert_eq!(t.driver.endpoint_oper_info(&ep).await, None);
+    assert_eq!(oper_status(&t.driver, &net, &ep).await, None);
     t.network_rm(&net, &[pools]).await;
     assert!(
         t.neutron.is_empty(),
@@ -146,29 +149,13 @@ async fn network_without_gateway_gets_the_first_address() {
     // A second gateway request once the subnet exists answers the subnet's gateway.
     let again = t
         .driver
-        .request_address(&AddressRequest {
-            pool_id: pool_id.clone(),
-            address: String::new(),
-            options: [(
-                OPT_REQUEST_ADDRESS_TYPE.to_string(),
-                REQUEST_ADDRESS_TYPE_GATEWAY.to_string(),
-            )]
-            .into(),
-        })
+        .request_address(&gw_req(&pool_id, ""))
         .await
         .unwrap();
-    assert_eq!(again, "10.3.0.1/24");
+    assert_eq!(again.address.to_string(), "10.3.0.1/24");
     let wrong = t
         .driver
-        .request_address(&AddressRequest {
-            pool_id,
-            address: "10.3.0.9".into(),
-            options: [(
-                OPT_REQUEST_ADDRESS_TYPE.to_string(),
-                REQUEST_ADDRESS_TYPE_GATEWAY.to_string(),
-            )]
-            .into(),
-        })
+        .request_address(&gw_req(&pool_id, "10.3.0.9"))
         .await
         .unwrap_err();
     assert!(
@@ -177,6 +164,7 @@ async fn network_without_gateway_gets_the_first_address() {
             .contains("does not match gateway 10.3.0.1"),
         "{wrong}"
     );
+    assert_eq!(wrong.class(), ErrorClass::Conflict);
 }
 
 #[tokio::test]
@@ -220,7 +208,7 @@ async fn repeated_pool_requests_without_a_pool_get_new_ranges() {
     for _ in 0..3 {
         let r = t
             .driver
-            .request_pool(&PoolRequest::default())
+            .request_pool(&pool_req("", "", false, &[]))
             .await
             .unwrap();
         assert!(
@@ -231,7 +219,7 @@ async fn repeated_pool_requests_without_a_pool_get_new_ranges() {
     let missing = setup();
     let e = missing
         .driver
-        .request_pool(&PoolRequest::default())
+        .request_pool(&pool_req("", "", false, &[]))
         .await
         .unwrap_err();
     assert!(
@@ -239,6 +227,7 @@ async fn repeated_pool_requests_without_a_pool_get_new_ranges() {
             .contains("default subnetpool kuryr does not exist"),
         "{e}"
     );
+    assert_eq!(e.class(), ErrorClass::NotFound);
 }
 
 #[tokio::test]
@@ -282,13 +271,11 @@ async fn dual_stack_endpoint_is_one_port() {
     for (pool_id, ..) in &got {
         addrs.push(
             t.driver
-                .request_address(&AddressRequest {
-                    pool_id: pool_id.clone(),
-                    address: String::new(),
-                    options: [(OPT_MAC_ADDRESS.to_string(), m.clone())].into(),
-                })
+                .request_address(&mac_addr_req(pool_id, "", &m))
                 .await
-                .unwrap(),
+                .unwrap()
+                .address
+                .to_string(),
         );
     }
     assert!(
@@ -303,26 +290,25 @@ async fn dual_stack_endpoint_is_one_port() {
     );
     let reply = t
         .driver
-        .create_endpoint(&EndpointRequest {
-            network_id: net.clone(),
-            endpoint_id: ep.clone(),
-            address: addrs[0].clone(),
-            address_v6: addrs[1].clone(),
-            mac_address: m.clone(),
-        })
+        .create_endpoint(&create_ep_req(&net, &ep, &addrs[0], &addrs[1], &m))
         .await
         .unwrap();
-    assert_eq!(reply, None, "never echo what Docker gave");
+    assert_eq!(
+        reply,
+        CreateEndpointResponse::unchanged(),
+        "never echo what Docker gave"
+    );
+    assert_eq!(reply.interface, None);
     let ports = t.ports_on(&n.id);
     assert_eq!(ports.len(), 1);
     assert_eq!(ports[0].fixed_ips.len(), 2);
-    let join = t.driver.join(&net, &ep).await.unwrap();
+    let join = t.driver.join(&join_req(&net, &ep)).await.unwrap();
     assert_eq!(join.gateway, Some("10.5.0.1".parse().unwrap()));
-    assert_eq!(join.gateway_v6, Some("fd05::1".parse().unwrap()));
-    t.driver.delete_endpoint(&net, &ep).await.unwrap();
+    assert_eq!(join.gateway_ipv6, Some("fd05::1".parse().unwrap()));
+    t.driver.delete_endpoint(&ep_req(&net, &ep)).await.unwrap();
     for ((pool_id, ..), a) in got.iter().zip(&addrs) {
         t.driver
-            .release_address(pool_id, a.split('/').next().unwrap())
+            .release_address(&release_addr_req(pool_id, a))
             .await
             .unwrap();
     }
@@ -338,35 +324,21 @@ async fn port_of_another_ipam_is_deleted_with_its_endpoint() {
     let t = setup();
     let net = id("net-docker-ipam");
     t.driver
-        .create_network(&NetworkRequest {
-            network_id: net.clone(),
-            ipv4: vec![IpamData {
-                pool: "172.30.0.0/16".into(),
-                gateway: "172.30.0.1/16".into(),
-                ..Default::default()
-            }],
-            ..Default::default()
-        })
+        .create_network(&net_req(&net, &[("172.30.0.0/16", "172.30.0.1/16")], &[]))
         .await
         .unwrap();
     let ep = id("ep-docker-ipam");
     t.driver
-        .create_endpoint(&EndpointRequest {
-            network_id: net.clone(),
-            endpoint_id: ep.clone(),
-            address: "172.30.0.2/16".into(),
-            mac_address: mac(30),
-            ..Default::default()
-        })
+        .create_endpoint(&create_ep_req(&net, &ep, "172.30.0.2/16", "", &mac(30)))
         .await
         .unwrap();
     let n = t.network_of(&net);
     let ports = t.ports_on(&n.id);
     assert_eq!(ports.len(), 1, "{ports:?}");
     assert!(ports[0].tags.contains(&TAG_PORT_FOREIGN_IPAM.to_string()));
-    t.driver.join(&net, &ep).await.unwrap();
-    t.driver.leave(&net, &ep).await.unwrap();
-    t.driver.delete_endpoint(&net, &ep).await.unwrap();
+    t.driver.join(&join_req(&net, &ep)).await.unwrap();
+    t.driver.leave(&ep_req(&net, &ep));
+    t.driver.delete_endpoint(&ep_req(&net, &ep)).await.unwrap();
     assert!(
         t.ports_on(&n.id).is_empty(),
         "the port went with the endpoint"
@@ -389,13 +361,13 @@ async fn port_of_another_ipam_is_deleted_with_its_endpoint() {
         .unwrap();
     let err = t
         .driver
-        .create_endpoint(&EndpointRequest {
-            network_id: net.clone(),
-            endpoint_id: id("ep-docker-ipam-2"),
-            address: "172.30.0.9/16".into(),
-            mac_address: mac(31),
-            ..Default::default()
-        })
+        .create_endpoint(&create_ep_req(
+            &net,
+            &id("ep-docker-ipam-2"),
+            "172.30.0.9/16",
+            "",
+            &mac(31),
+        ))
         .await
         .expect_err("neutron's port is not adopted");
     assert!(err.to_string().contains("network:distributed"), "{err}");
@@ -403,7 +375,7 @@ async fn port_of_another_ipam_is_deleted_with_its_endpoint() {
     assert_eq!(p.device_owner, "network:distributed");
     assert!(p.tags.is_empty());
     t.neutron.delete_port(&metadata.id).await.unwrap();
-    t.driver.delete_network(&net).await.unwrap();
+    t.driver.delete_network(&net_id_req(&net)).await.unwrap();
     assert!(t.neutron.is_empty());
 }
 
@@ -417,22 +389,18 @@ async fn endpoint_without_mac_gets_the_ports_mac() {
         .unwrap();
     let addr = t
         .driver
-        .request_address(&AddressRequest {
-            pool_id,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    let mac = t
-        .driver
-        .create_endpoint(&EndpointRequest {
-            network_id: net.clone(),
-            endpoint_id: id("ep-nomac"),
-            address: addr,
-            ..Default::default()
-        })
+        .request_address(&addr_req(&pool_id, "", &[]))
         .await
         .unwrap()
+        .address
+        .to_string();
+    let mac = t
+        .driver
+        .create_endpoint(&create_ep_req(&net, &id("ep-nomac"), &addr, "", ""))
+        .await
+        .unwrap()
+        .interface
+        .and_then(|i| i.mac_address)
         .expect("a mac is handed back");
     let n = t.network_of(&net);
     assert_eq!(t.ports_on(&n.id)[0].mac_address, mac);
@@ -444,33 +412,28 @@ async fn aux_addresses_are_reserved_and_released() {
     let net = id("net-aux");
     let r = t
         .driver
-        .request_pool(&PoolRequest {
-            pool: "10.7.0.0/24".into(),
-            ..Default::default()
-        })
+        .request_pool(&pool_req("10.7.0.0/24", "", false, &[]))
         .await
         .unwrap();
+    let pool_id = r.pool_id.to_string();
     // Aux request before the subnet exists: accepted, reserved by CreateNetwork.
     let aux = t
         .driver
-        .request_address(&AddressRequest {
-            pool_id: r.pool_id.clone(),
-            address: "10.7.0.200".into(),
-            options: Default::default(),
-        })
+        .request_address(&addr_req(&pool_id, "10.7.0.200", &[]))
         .await
         .unwrap();
-    assert_eq!(aux, "10.7.0.200/24");
+    assert_eq!(aux.address.to_string(), "10.7.0.200/24");
     t.driver
-        .create_network(&NetworkRequest {
-            network_id: net.clone(),
-            ipv4: vec![IpamData {
-                pool: "10.7.0.0/24".into(),
-                gateway: "10.7.0.1/24".into(),
-                aux_addresses: [("router".to_string(), "10.7.0.200/24".to_string())].into(),
-            }],
-            ..Default::default()
-        })
+        .create_network(&net_req_full(
+            &net,
+            vec![ipam_data(
+                "10.7.0.0/24",
+                "10.7.0.1/24",
+                &[("router", "10.7.0.200/24")],
+            )],
+            vec![],
+            &[],
+        ))
         .await
         .unwrap();
     let n = t.network_of(&net);
@@ -479,16 +442,16 @@ async fn aux_addresses_are_reserved_and_released() {
     assert_eq!(ports[0].fixed_ips[0].ip_address.to_string(), "10.7.0.200");
     // The reserved address is never given to a container.
     let e = t
-        .run(&net, &id("ep-aux"), &r.pool_id, "10.7.0.200", &mac(7))
+        .run(&net, &id("ep-aux"), &pool_id, "10.7.0.200", &mac(7))
         .await;
     assert!(e.is_err(), "{e:?}");
     t.driver
-        .release_address(&r.pool_id, "10.7.0.200")
+        .release_address(&release_addr_req(&pool_id, "10.7.0.200"))
         .await
         .unwrap();
     t.network_rm(
         &net,
-        &[(r.pool_id, r.pool.to_string(), "10.7.0.1/24".into())],
+        &[(pool_id.clone(), r.pool.to_string(), "10.7.0.1/24".into())],
     )
     .await;
     assert!(t.neutron.is_empty());
@@ -513,6 +476,7 @@ async fn specific_address_is_honoured() {
         .await
         .unwrap_err();
     assert!(e.to_string().contains("in use"), "{e}");
+    assert_eq!(e.class(), ErrorClass::Conflict);
 }
 
 #[tokio::test]
@@ -662,24 +626,13 @@ async fn docker_replays_and_duplicates_are_harmless() {
     // Same pool again: same id.
     let again = t
         .driver
-        .request_pool(&PoolRequest {
-            pool: "10.11.0.0/24".into(),
-            ..Default::default()
-        })
+        .request_pool(&pool_req("10.11.0.0/24", "", false, &[]))
         .await
         .unwrap();
-    assert_eq!(again.pool_id, pool_id);
+    assert_eq!(again.pool_id.to_string(), pool_id);
     // CreateNetwork again: nothing new.
     t.driver
-        .create_network(&NetworkRequest {
-            network_id: net.clone(),
-            ipv4: vec![IpamData {
-                pool: pool.clone(),
-                gateway: gw.clone(),
-                ..Default::default()
-            }],
-            ..Default::default()
-        })
+        .create_network(&net_req(&net, &[(&pool, &gw)], &[]))
         .await
         .unwrap();
     assert_eq!(t.neutron.networks().len(), 1);
@@ -687,36 +640,29 @@ async fn docker_replays_and_duplicates_are_harmless() {
 
     let ep = id("ep-replay");
     let m = mac(11);
-    let req = AddressRequest {
-        pool_id: pool_id.clone(),
-        address: String::new(),
-        options: [(OPT_MAC_ADDRESS.to_string(), m.clone())].into(),
-    };
-    let a1 = t.driver.request_address(&req).await.unwrap();
-    let a2 = t.driver.request_address(&req).await.unwrap();
+    let req = mac_addr_req(&pool_id, "", &m);
+    let a1 = t.driver.request_address(&req).await.unwrap().address;
+    let a2 = t.driver.request_address(&req).await.unwrap().address;
     assert_eq!(a1, a2, "the same MAC finds the same port");
     let n = t.network_of(&net);
     assert_eq!(t.ports_on(&n.id).len(), 1);
-    let ce = EndpointRequest {
-        network_id: net.clone(),
-        endpoint_id: ep.clone(),
-        address: a1.clone(),
-        address_v6: String::new(),
-        mac_address: m,
-    };
+    let ce = create_ep_req(&net, &ep, &a1.to_string(), "", &m);
     t.driver.create_endpoint(&ce).await.unwrap();
     t.driver.create_endpoint(&ce).await.unwrap();
     assert_eq!(t.ports_on(&n.id).len(), 1);
-    t.driver.leave(&net, &ep).await.unwrap();
-    t.driver.leave(&net, &ep).await.unwrap();
-    t.driver.delete_endpoint(&net, &ep).await.unwrap();
-    t.driver.delete_endpoint(&net, &ep).await.unwrap();
-    let ip = a1.split('/').next().unwrap();
-    t.driver.release_address(&pool_id, ip).await.unwrap();
-    t.driver.release_address(&pool_id, ip).await.unwrap();
+    t.driver.leave(&ep_req(&net, &ep));
+    t.driver.leave(&ep_req(&net, &ep));
+    t.driver.delete_endpoint(&ep_req(&net, &ep)).await.unwrap();
+    t.driver.delete_endpoint(&ep_req(&net, &ep)).await.unwrap();
+    let rel = release_addr_req(&pool_id, &a1.to_string());
+    t.driver.release_address(&rel).await.unwrap();
+    t.driver.release_address(&rel).await.unwrap();
     t.network_rm(&net, &[(pool_id.clone(), pool, gw)]).await;
-    t.driver.release_pool(&pool_id).await.unwrap();
-    t.driver.delete_network(&net).await.unwrap();
+    t.driver
+        .release_pool(&release_pool_req(&pool_id))
+        .await
+        .unwrap();
+    t.driver.delete_network(&net_id_req(&net)).await.unwrap();
     assert!(t.neutron.is_empty());
 }
 
@@ -731,10 +677,10 @@ async fn a_restarted_daemon_carries_on() {
     let ep = id("ep-restart");
     let addr = t.run(&net, &ep, &pools.0, "", &mac(12)).await.unwrap();
     let t2 = t.restart();
-    let join = t2.driver.join(&net, &ep).await.unwrap();
+    let join = t2.driver.join(&join_req(&net, &ep)).await.unwrap();
     assert_eq!(join.gateway, Some("10.12.0.1".parse().unwrap()));
     assert_eq!(
-        t2.driver.endpoint_oper_info(&ep).await.as_deref(),
+        oper_status(&t2.driver, &net, &ep).await.as_deref(),
         Some("ACTIVE")
     );
     t2.rm(&net, &ep, &pools.0, &addr).await;
@@ -781,11 +727,11 @@ async fn exposed_ports_become_a_security_group() {
         },
     ];
     t.driver
-        .program_external_connectivity(&ep, &exposed)
+        .program_external_connectivity(&did(&ep), &exposed)
         .await
         .unwrap();
     t.driver
-        .program_external_connectivity(&ep, &exposed)
+        .program_external_connectivity(&did(&ep), &exposed)
         .await
         .unwrap();
     let port = t.ports_on(&t.network_of(&net).id)[0].clone();
@@ -824,7 +770,7 @@ async fn exposed_ports_become_a_security_group() {
         ..config()
     });
     off.driver
-        .program_external_connectivity(&ep, &exposed)
+        .program_external_connectivity(&did(&ep), &exposed)
         .await
         .unwrap();
     assert!(off.neutron.calls().is_empty(), "disabled: no neutron calls");
@@ -903,13 +849,7 @@ async fn networks_made_by_the_python_daemon_are_understood() {
 
     let ep = id("ep-python");
     t.driver
-        .create_endpoint(&EndpointRequest {
-            network_id: net.clone(),
-            endpoint_id: ep.clone(),
-            address: format!("{ip}/24"),
-            address_v6: String::new(),
-            mac_address: mac(15),
-        })
+        .create_endpoint(&create_ep_req(&net, &ep, &format!("{ip}/24"), "", &mac(15)))
         .await
         .unwrap();
     t.settle(|| {
@@ -921,7 +861,7 @@ async fn networks_made_by_the_python_daemon_are_understood() {
     let p = t.neutron.get_port(&placeholder.id).await.unwrap();
     assert_eq!(p.binding_host_id, HOST);
     assert_eq!(p.device_id, ep);
-    assert_eq!(p.mac_address, mac(15));
+    assert_eq!(p.mac_address.to_string(), mac(15));
     t.rm(&net, &ep, &pool.id, &ip.to_string()).await;
     assert!(
         t.neutron.get_port(&placeholder.id).await.is_err(),
@@ -942,11 +882,12 @@ async fn networks_made_by_the_python_daemon_are_understood() {
 #[tokio::test]
 async fn nested_mode_adds_and_removes_address_pairs() {
     let mut cfg = config();
-    cfg.port_mode = PortMode::Nested {
+    cfg.port_driver = PortDriverKind::NestedMacvlan {
         link_iface: "eth0".into(),
     };
-    cfg.link_iface_mac = Some("fa:16:3e:00:00:01".into());
     let t = setup_with(cfg);
+    t.binding
+        .set_link_mac("eth0", "fa:16:3e:00:00:01".parse().unwrap());
     let vm_net = t
         .neutron
         .create_network(&NewNetwork {
@@ -969,7 +910,7 @@ async fn nested_mode_adds_and_removes_address_pairs() {
         .neutron
         .create_port(&NewPort {
             network_id: vm_net.id.clone(),
-            mac_address: Some("fa:16:3e:00:00:01".into()),
+            mac_address: Some("fa:16:3e:00:00:01".parse().unwrap()),
             fixed_ips: Some(vec![FixedIpRequest::subnet(&vm_sub.id)]),
             ..Default::default()
         })
@@ -993,8 +934,10 @@ async fn nested_mode_adds_and_removes_address_pairs() {
     // The container's MAC is in the pair and on the macvlan, not on the container port (OVN
     // would otherwise see it twice on the switch).
     assert_eq!(
-        vm_now.allowed_address_pairs[0].mac_address.as_deref(),
-        Some(mac(16).as_str())
+        vm_now.allowed_address_pairs[0]
+            .mac_address
+            .map(|m| m.to_string()),
+        Some(mac(16))
     );
     // Without neutron.net.* the docker network is the vm's own network (the only one the
     // containers can reach through the vm's interface).
@@ -1011,7 +954,7 @@ async fn nested_mode_adds_and_removes_address_pairs() {
         "container ports stay unbound in a vm"
     );
     assert_ne!(
-        port.mac_address,
+        port.mac_address.to_string(),
         mac(16),
         "the port keeps neutron's own mac"
     );
@@ -1029,11 +972,12 @@ async fn nested_mode_adds_and_removes_address_pairs() {
 #[tokio::test]
 async fn vlan_mode_uses_trunk_subports() {
     let mut cfg = config();
-    cfg.port_mode = PortMode::Vlan {
+    cfg.port_driver = PortDriverKind::NestedVlan {
         link_iface: "eth0".into(),
     };
-    cfg.link_iface_mac = Some("fa:16:3e:00:00:02".into());
     let t = setup_with(cfg);
+    t.binding
+        .set_link_mac("eth0", "fa:16:3e:00:00:02".parse().unwrap());
     let vm_net = t
         .neutron
         .create_network(&NewNetwork {
@@ -1046,7 +990,7 @@ async fn vlan_mode_uses_trunk_subports() {
         .neutron
         .create_port(&NewPort {
             network_id: vm_net.id.clone(),
-            mac_address: Some("fa:16:3e:00:00:02".into()),
+            mac_address: Some("fa:16:3e:00:00:02".parse().unwrap()),
             binding_host_id: Some("compute-1".into()),
             ..Default::default()
         })
@@ -1110,28 +1054,24 @@ async fn invalid_input_is_refused_before_touching_neutron() {
     let t = setup();
     let e = t
         .driver
-        .request_pool(&PoolRequest {
-            pool: "10.0.0.1/24".into(),
-            ..Default::default()
-        })
+        .request_pool(&pool_req("10.0.0.1/24", "", false, &[]))
         .await
         .unwrap_err();
     assert!(e.to_string().contains("host bits"), "{e}");
-    let e = t.driver.delete_network("not-an-id").await.unwrap_err();
-    assert!(e.to_string().contains("invalid network id"), "{e}");
+    assert_eq!(e.class(), ErrorClass::BadRequest);
+    // An invalid Docker ID never reaches a verb: the wire type refuses it.
+    let e = "not-an-id".parse::<DockerId>().unwrap_err();
+    assert!(e.to_string().contains("invalid docker id"), "{e}");
     let e = t
         .driver
-        .create_endpoint(&EndpointRequest {
-            network_id: id("n"),
-            endpoint_id: id("e"),
-            ..Default::default()
-        })
+        .create_endpoint(&create_ep_req(&id("n"), &id("e"), "", "", ""))
         .await
         .unwrap_err();
     assert!(
         e.to_string().contains("address v4 or v6 not provided"),
         "{e}"
     );
+    assert_eq!(e.class(), ErrorClass::BadRequest);
     assert!(t.neutron.calls().is_empty());
 }
 
@@ -1151,6 +1091,9 @@ async fn overlapping_subnet_error_is_clear() {
         .unwrap_err();
     let msg = e.to_string();
     assert!(msg.contains("create subnet 10.18.0.0/24"), "{msg}");
+    // Neutron's 409 reaches Docker as a conflict, with Neutron's error kept.
+    assert_eq!(e.class(), ErrorClass::Conflict);
+    assert_eq!(e.neutron_source().and_then(|s| s.status()), Some(409));
     assert_eq!(
         t.neutron.networks().len(),
         1,

@@ -46,7 +46,8 @@ impl EndpointMemory {
     pub fn forget_network(&mut self, network_id: &str) {
         self.reserved.retain(|_, p| p.network_id != network_id);
         self.detached.retain(|_, p| p.network_id != network_id);
-        self.endpoints.retain(|_, e| e.port.network_id != network_id);
+        self.endpoints
+            .retain(|_, e| e.port.network_id != network_id);
         let live: std::collections::HashSet<&String> = self
             .reserved
             .values()

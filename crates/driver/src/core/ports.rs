@@ -149,7 +149,11 @@ impl PortLifecycle {
 
     /// Docker's own IPAM (not Kuryr's) chose the addresses: make the whole port in one go. It is
     /// tagged so that detaching deletes it (no ReleaseAddress will reach Kuryr for it).
-    async fn create_for_foreign_ipam(&self, req: &AttachRequest<'_>, undo: &mut Undo) -> Result<Port> {
+    async fn create_for_foreign_ipam(
+        &self,
+        req: &AttachRequest<'_>,
+        undo: &mut Undo,
+    ) -> Result<Port> {
         let ep = req.endpoint.as_str();
         let p = self
             .nt
@@ -220,7 +224,9 @@ impl PortLifecycle {
         let (keep, placeholders) = split_kept_port(found)?;
         let fixed_ips = self.merge_placeholders(&keep, &placeholders, undo).await?;
         let (change, cosmetic) = self.endpoint_change(req, &keep, fixed_ips);
-        let port = self.apply_endpoint_change(req.endpoint, &keep, change, undo).await?;
+        let port = self
+            .apply_endpoint_change(req.endpoint, &keep, change, undo)
+            .await?;
         Ok((port, cosmetic))
     }
 
@@ -313,7 +319,10 @@ impl PortLifecycle {
             if want == keep.tags {
                 Ok(false)
             } else {
-                self.nt.set_tags(Kind::Port, &keep.id, &want).await.map(|_| true)
+                self.nt
+                    .set_tags(Kind::Port, &keep.id, &want)
+                    .await
+                    .map(|_| true)
             }
         };
         let (updated, tagged) = tokio::join!(update, tag);
@@ -390,7 +399,11 @@ impl PortLifecycle {
         let _guard = self.locks.lock(&format!("ep:{endpoint}")).await;
         // The attach's own record when this daemon made the endpoint; Neutron otherwise (after a
         // restart).
-        let remembered = self.memory().endpoints.get(endpoint).map(|e| e.port.clone());
+        let remembered = self
+            .memory()
+            .endpoints
+            .get(endpoint)
+            .map(|e| e.port.clone());
         let ports = match remembered {
             Some(p) => vec![p],
             None => {
@@ -576,7 +589,10 @@ fn placeholder_again(p: &Port) -> NewPort {
 /// The fields of `change` set back to `port`'s values.
 fn revert_change(port: &Port, change: &PortChange) -> PortChange {
     PortChange {
-        device_owner: change.device_owner.as_ref().map(|_| port.device_owner.clone()),
+        device_owner: change
+            .device_owner
+            .as_ref()
+            .map(|_| port.device_owner.clone()),
         device_id: change.device_id.as_ref().map(|_| port.device_id.clone()),
         host_id: change.host_id.as_ref().map(|_| port.host_id.clone()),
         mac_address: change.mac_address.map(|_| port.mac_address),
@@ -600,7 +616,10 @@ fn holds(p: &Port, ip: IpAddr) -> bool {
 fn endpoint_tags(p: &Port, endpoint: &DockerId) -> Vec<String> {
     let mut want = p.tags.clone();
     let owned = is_kuryr_port(p).then(|| DEVICE_OWNER.to_string());
-    for t in tags::docker_id_tags(endpoint.as_str()).into_iter().chain(owned) {
+    for t in tags::docker_id_tags(endpoint.as_str())
+        .into_iter()
+        .chain(owned)
+    {
         if !want.contains(&t) {
             want.push(t);
         }

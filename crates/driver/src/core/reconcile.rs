@@ -31,13 +31,7 @@ impl PortLifecycle {
             return Ok(report);
         }
         // One request for every live Kuryr port (bound here, or in a VM not bound at all).
-        let ports = self
-            .nt
-            .ports(&PortQuery {
-                device_owner: Some(DEVICE_OWNER.into()),
-                ..Default::default()
-            })
-            .await?;
+        let ports = self.nt.ports(&PortQuery::owned_by(DEVICE_OWNER)).await?;
         let live_ports: HashSet<&str> = ports.iter().map(|p| p.id.as_str()).collect();
         let live_endpoints: HashSet<String> = ports
             .iter()

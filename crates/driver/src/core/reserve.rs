@@ -53,13 +53,7 @@ impl PortLifecycle {
     }
 
     async fn port_at(&self, subnet: &Subnet, a: IpAddr) -> Result<Option<Port>> {
-        let found = self
-            .nt
-            .ports(&PortQuery {
-                fixed_ips: vec![(Some(subnet.id.clone()), Some(a))],
-                ..Default::default()
-            })
-            .await?;
+        let found = self.nt.ports(&PortQuery::at(&subnet.id, a)).await?;
         Ok(found.into_iter().next())
     }
 
@@ -86,11 +80,7 @@ impl PortLifecycle {
         }
         let found = self
             .nt
-            .ports(&PortQuery {
-                network_id: Some(subnet.network_id.clone()),
-                mac_address: Some(m),
-                ..Default::default()
-            })
+            .ports(&PortQuery::with_mac(m).on_network(&subnet.network_id))
             .await?;
         Ok(found.into_iter().next())
     }
@@ -185,9 +175,7 @@ impl PortLifecycle {
                 p.id, subnet.id
             ))
         })?;
-        self.memory()
-            .reserved
-            .insert((subnet.id.clone(), ip), port);
+        self.memory().reserved.insert((subnet.id.clone(), ip), port);
         Ok(ip)
     }
 
@@ -218,14 +206,7 @@ impl PortLifecycle {
         let detached = self.memory().detached.remove(&(subnet.id.clone(), ip));
         let ports = match detached {
             Some(p) => vec![p],
-            None => {
-                self.nt
-                    .ports(&PortQuery {
-                        fixed_ips: vec![(Some(subnet.id.clone()), Some(ip))],
-                        ..Default::default()
-                    })
-                    .await?
-            }
+            None => self.nt.ports(&PortQuery::at(&subnet.id, ip)).await?,
         };
         let mut errors = Vec::new();
         for p in ports {
@@ -254,7 +235,10 @@ impl PortLifecycle {
         if !p.host_id.is_empty() {
             change.host_id = Some(String::new());
         }
-        let device_is_ours = p.device_id.parse::<kuryr_types::DockerId>().is_ok_and(|d| d.is_full_hex())
+        let device_is_ours = p
+            .device_id
+            .parse::<kuryr_types::DockerId>()
+            .is_ok_and(|d| d.is_full_hex())
             || (!p.device_id.is_empty() && p.name.starts_with(&p.device_id));
         if device_is_ours {
             change.device_id = Some(String::new());

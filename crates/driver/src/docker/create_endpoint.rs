@@ -5,7 +5,7 @@ use kuryr_plugin_api::network::{CreateEndpointRequest, CreateEndpointResponse};
 
 use super::KuryrDriver;
 use crate::core::AttachRequest;
-use crate::error::Result;
+use crate::error::{DriverError, Result};
 
 impl KuryrDriver {
     /// Answers with the port's MAC when Docker gave none.
@@ -21,6 +21,11 @@ impl KuryrDriver {
         .into_iter()
         .flatten()
         .collect();
+        if ips.is_empty() {
+            return Err(DriverError::InvalidRequest(
+                "interface address v4 or v6 not provided".into(),
+            ));
+        }
         let network = self.existing_network(&req.network_id).await?;
         let port = self
             .ports

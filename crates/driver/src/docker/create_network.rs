@@ -189,11 +189,7 @@ impl KuryrDriver {
             None
         } else {
             self.nt
-                .subnets(&SubnetQuery {
-                    network_id: Some(net.id.clone()),
-                    cidr: Some(w.cidr),
-                    ..Default::default()
-                })
+                .subnets(&SubnetQuery::on_network(&net.id).with_cidr(w.cidr))
                 .await?
                 .into_iter()
                 .next()

@@ -26,13 +26,7 @@ impl KuryrDriver {
         }
         let mut errors = Vec::new();
         for net in nets {
-            let subnets = self
-                .nt
-                .subnets(&SubnetQuery {
-                    network_id: Some(net.id.clone()),
-                    ..Default::default()
-                })
-                .await?;
+            let subnets = self.nt.subnets(&SubnetQuery::on_network(&net.id)).await?;
             let kuryr_subnets: Vec<_> = subnets
                 .iter()
                 .filter(|s| s.name.starts_with(SUBNET_NAME_PREFIX))

@@ -12,12 +12,14 @@ use super::KuryrDriver;
 const FRESH: Duration = Duration::from_secs(5);
 
 impl KuryrDriver {
-    pub async fn endpoint_oper_info(&self, req: &EndpointOperInfoRequest) -> EndpointOperInfoResponse {
+    pub async fn endpoint_oper_info(
+        &self,
+        req: &EndpointOperInfoRequest,
+    ) -> EndpointOperInfoResponse {
         let mut resp = EndpointOperInfoResponse::default();
         match self.ports.endpoint_status(&req.endpoint_id, FRESH).await {
             Ok(Some(status)) => {
-                resp.value
-                    .insert("status".into(), status.as_str().into());
+                resp.value.insert("status".into(), status.as_str().into());
             }
             Ok(None) => {}
             Err(e) => {

@@ -79,9 +79,13 @@ impl KuryrDriver {
         }
         let rules = exposed_rules(exposed)?;
         let _guard = self.locks.lock(&format!("ep:{endpoint_id}")).await;
-        let port = self.ports.endpoint_port(endpoint_id).await?.ok_or_else(|| {
-            DriverError::NotFound(format!("no neutron port for endpoint {endpoint_id}"))
-        })?;
+        let port = self
+            .ports
+            .endpoint_port(endpoint_id)
+            .await?
+            .ok_or_else(|| {
+                DriverError::NotFound(format!("no neutron port for endpoint {endpoint_id}"))
+            })?;
         let name = sg_expose_name(&port.id);
         if !self.nt.security_groups_by_name(&name).await?.is_empty() {
             // A replay: already programmed.

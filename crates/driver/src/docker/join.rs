@@ -62,10 +62,7 @@ impl KuryrDriver {
         }
         let list = self
             .nt
-            .subnets(&SubnetQuery {
-                network_id: Some(network_id.to_string()),
-                ..Default::default()
-            })
+            .subnets(&SubnetQuery::on_network(network_id))
             .await?;
         self.networks()
             .subnets_of

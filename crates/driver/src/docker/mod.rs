@@ -144,11 +144,7 @@ impl KuryrDriver {
             PoolRef::Carved { pool_id, cidr } => {
                 let subnets = self
                     .nt
-                    .subnets(&SubnetQuery {
-                        subnetpool_id: Some(pool_id.clone()),
-                        cidr: Some(*cidr),
-                        ..Default::default()
-                    })
+                    .subnets(&SubnetQuery::from_pool(pool_id).with_cidr(*cidr))
                     .await?;
                 (subnets.into_iter().next(), *cidr)
             }
@@ -172,13 +168,7 @@ impl KuryrDriver {
         if let Some((cidr, true)) = requested {
             return Ok((None, cidr));
         }
-        let by_pool = self
-            .nt
-            .subnets(&SubnetQuery {
-                subnetpool_id: Some(pool_id.to_string()),
-                ..Default::default()
-            })
-            .await?;
+        let by_pool = self.nt.subnets(&SubnetQuery::from_pool(pool_id)).await?;
         if by_pool.len() == 1 {
             let s = by_pool.into_iter().next().expect("one subnet");
             let cidr = s.cidr;
@@ -193,23 +183,14 @@ impl KuryrDriver {
             return Ok((s, prefix));
         }
         // An adopted subnet is tagged with the pool id by CreateNetwork.
-        let tagged = self
-            .nt
-            .subnets(&SubnetQuery {
-                tags: vec![pool_id.to_string()],
-                ..Default::default()
-            })
-            .await?;
+        let tagged = self.nt.subnets(&SubnetQuery::tagged(pool_id)).await?;
         if tagged.len() == 1 {
             return Ok((tagged.into_iter().next(), prefix));
         }
         // Before CreateNetwork tagged it: an adopted subnet with exactly this CIDR, if unique.
         let by_cidr = self
             .nt
-            .subnets(&SubnetQuery {
-                cidr: Some(prefix),
-                ..Default::default()
-            })
+            .subnets(&SubnetQuery::default().with_cidr(prefix))
             .await?;
         if by_cidr.len() == 1 {
             return Ok((by_cidr.into_iter().next(), prefix));

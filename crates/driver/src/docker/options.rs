@@ -103,7 +103,10 @@ mod tests {
         assert!(!n.v6.names_pool());
         assert!(n.v4.names_pool());
         let json_bool = Options::new().with(OPT_NET_SHARED, false);
-        assert_eq!(NeutronOptions::from_wire(&json_bool).unwrap().shared, Some(false));
+        assert_eq!(
+            NeutronOptions::from_wire(&json_bool).unwrap().shared,
+            Some(false)
+        );
         let bad = Options::new().with(OPT_NET_SHARED, "maybe");
         let e = NeutronOptions::from_wire(&bad).unwrap_err();
         assert!(e.to_string().contains("must be a boolean"), "{e}");

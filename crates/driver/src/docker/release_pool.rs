@@ -32,13 +32,7 @@ impl KuryrDriver {
         let _guard = self.locks.lock(&format!("pool:{}", pool.name)).await;
         let mut errors = Vec::new();
         // Adopted subnets were tagged with this pool id by CreateNetwork.
-        let tagged = self
-            .nt
-            .subnets(&SubnetQuery {
-                tags: vec![id.clone()],
-                ..Default::default()
-            })
-            .await?;
+        let tagged = self.nt.subnets(&SubnetQuery::tagged(&id)).await?;
         for s in tagged {
             if let Err(e) = self.nt.remove_tag(Kind::Subnet, &s.id, &id).await {
                 errors.push(e);
@@ -53,13 +47,7 @@ impl KuryrDriver {
                 errors.push(e);
             }
         } else if self.is_kuryr_pool(&pool) {
-            let used = self
-                .nt
-                .subnets(&SubnetQuery {
-                    subnetpool_id: Some(id.clone()),
-                    ..Default::default()
-                })
-                .await?;
+            let used = self.nt.subnets(&SubnetQuery::from_pool(&id)).await?;
             if used.is_empty() {
                 if let Err(e) = self.delete_pool_if_unused(&id).await {
                     errors.push(e);

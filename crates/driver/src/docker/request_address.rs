@@ -31,9 +31,11 @@ impl KuryrDriver {
             .as_ref()
             .map_or(prefix.prefix_len(), |s| s.cidr.prefix_len());
         let with_len = |ip: IpAddr| {
-            IpNet::new(ip, len).map(RequestAddressResponse::new).map_err(|_| {
-                DriverError::Conflict(format!("prefix length {len} does not fit address {ip}"))
-            })
+            IpNet::new(ip, len)
+                .map(RequestAddressResponse::new)
+                .map_err(|_| {
+                    DriverError::Conflict(format!("prefix length {len} does not fit address {ip}"))
+                })
         };
 
         if req.is_gateway() {

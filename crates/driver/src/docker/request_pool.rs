@@ -106,13 +106,7 @@ impl KuryrDriver {
         let Some(name) = &opts.subnet_name else {
             return Ok(None);
         };
-        let subnets = self
-            .nt
-            .subnets(&SubnetQuery {
-                name: Some(name.clone()),
-                ..Default::default()
-            })
-            .await?;
+        let subnets = self.nt.subnets(&SubnetQuery::named(name)).await?;
         match subnets.len() {
             0 => Err(DriverError::NotFound(format!(
                 "specified subnet name {name} does not exist"
@@ -228,10 +222,7 @@ impl KuryrDriver {
         let _guard = self.locks.lock(&format!("carve:{}", pool.id)).await;
         let used: Vec<IpNet> = self
             .nt
-            .subnets(&SubnetQuery {
-                subnetpool_id: Some(pool.id.clone()),
-                ..Default::default()
-            })
+            .subnets(&SubnetQuery::from_pool(&pool.id))
             .await?
             .into_iter()
             .map(|s| s.cidr)

@@ -59,7 +59,10 @@ impl PortDriver for NestedMacvlanDriver {
         let mut pairs = vm.allowed_address_pairs.clone();
         let mut added = Vec::new();
         for f in &port.fixed_ips {
-            if !pairs.iter().any(|p| p.ip_address == f.ip_address.to_string()) {
+            if !pairs
+                .iter()
+                .any(|p| p.ip_address == f.ip_address.to_string())
+            {
                 let pair = AddressPair {
                     ip_address: f.ip_address.to_string(),
                     mac_address: Some(iface_mac),

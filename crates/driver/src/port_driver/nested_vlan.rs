@@ -76,7 +76,8 @@ impl PortDriver for NestedVlanDriver {
                 if let Some((trunk_id, subports)) = vm.trunk {
                     if let Some(s) = subports.iter().find(|s| s.port_id == port.id) {
                         vlan_id = s.segmentation_id;
-                        if let Err(e) = self.vm.nt().trunk_remove_subport(&trunk_id, &port.id).await {
+                        if let Err(e) = self.vm.nt().trunk_remove_subport(&trunk_id, &port.id).await
+                        {
                             errors.push(e);
                         }
                     }

@@ -37,17 +37,12 @@ impl VmPort {
                 return Ok(p);
             }
         }
-        let mac = self
-            .binding
-            .link_mac(&self.link_iface)
-            .await
-            .map_err(|e| DriverError::binding(format!("[binding] link_iface {}", self.link_iface), e))?;
+        let mac = self.binding.link_mac(&self.link_iface).await.map_err(|e| {
+            DriverError::binding(format!("[binding] link_iface {}", self.link_iface), e)
+        })?;
         let p = self
             .nt
-            .ports(&PortQuery {
-                mac_address: Some(mac),
-                ..Default::default()
-            })
+            .ports(&PortQuery::with_mac(mac))
             .await?
             .into_iter()
             .next()

@@ -1,16 +1,29 @@
 //! Test harness: a `KuryrDriver` over `FakeNeutron` + `FakeHostBinding`, and Docker's call
 //! sequences (what libnetwork sends for `network create`, `run`, `rm`, `network rm`).
+//!
+//! The harness speaks strings (IDs, CIDRs, MACs as Docker prints them) and builds the wire
+//! requests of `kuryr_plugin_api` inside; the request builders below do the same for tests that
+//! call the verbs directly.
 
 #![allow(dead_code)]
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use ipnet::IpNet;
 use kuryr_binding::FakeHostBinding;
-use kuryr_driver::constants::*;
 use kuryr_driver::*;
 use kuryr_openstack::neutron::{FakeNeutron, NeutronApi, NewSubnetPool};
+use kuryr_plugin_api::ipam::{
+    ReleaseAddressRequest, ReleasePoolRequest, RequestAddressRequest, RequestPoolRequest,
+};
+use kuryr_plugin_api::network::{
+    CreateEndpointRequest, CreateNetworkRequest, EndpointInterface, EndpointRequest, IpamData,
+    JoinRequest, NetworkRequest,
+};
+use kuryr_plugin_api::{keys, DockerId, MacAddr, Options, PoolId};
+use serde_json::{Map, Value};
 
 pub const HOST: &str = "host-1";
 
@@ -47,6 +60,188 @@ pub fn setup_with(cfg: DriverConfig) -> T {
         driver,
         cfg,
     }
+}
+
+// ---- request builders: Docker's wire requests from strings ("" = not set) ----
+
+/// A Docker ID (network or endpoint).
+pub fn did(s: &str) -> DockerId {
+    s.parse().unwrap_or_else(|e| panic!("docker id {s:?}: {e}"))
+}
+
+/// An IPAM PoolID.
+pub fn pid(s: &str) -> PoolId {
+    s.parse().unwrap_or_else(|e| panic!("pool id {s:?}: {e}"))
+}
+
+/// A CIDR, `None` for `""`.
+pub fn net_or_none(s: &str) -> Option<IpNet> {
+    (!s.is_empty()).then(|| s.parse().unwrap_or_else(|e| panic!("cidr {s:?}: {e}")))
+}
+
+/// A bare IP, `None` for `""`.
+pub fn ip_or_none(s: &str) -> Option<IpAddr> {
+    (!s.is_empty()).then(|| s.parse().unwrap_or_else(|e| panic!("ip {s:?}: {e}")))
+}
+
+/// A MAC, `None` for `""`.
+pub fn mac_or_none(s: &str) -> Option<MacAddr> {
+    (!s.is_empty()).then(|| s.parse().unwrap_or_else(|e| panic!("mac {s:?}: {e}")))
+}
+
+/// Flat string options (IPAM options, RequestAddress options).
+pub fn opts(kv: &[(&str, &str)]) -> Options {
+    kv.iter()
+        .fold(Options::new(), |o, (k, v)| o.with(*k, v.to_string()))
+}
+
+/// Network options with `-o k=v` driver options under `com.docker.network.generic`, as Docker
+/// sends them (also the IPv6 switch, always present in CreateNetwork).
+pub fn net_opts(generic: &[(&str, &str)], ipv6: bool) -> Options {
+    let g: Map<String, Value> = generic
+        .iter()
+        .map(|(k, v)| (k.to_string(), Value::String(v.to_string())))
+        .collect();
+    Options::new()
+        .with(keys::ENABLE_IPV6, ipv6)
+        .with(keys::GENERIC, Value::Object(g))
+}
+
+/// One `IPAMData` entry: pool, gateway in CIDR form (or `""`), aux addresses by name.
+pub fn ipam_data(pool: &str, gateway: &str, aux: &[(&str, &str)]) -> IpamData {
+    IpamData {
+        address_space: String::new(),
+        pool: pool.parse().unwrap(),
+        gateway: net_or_none(gateway),
+        aux_addresses: aux
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.parse().unwrap()))
+            .collect::<BTreeMap<_, _>>(),
+    }
+}
+
+/// CreateNetwork with IPv4 (pool, gateway CIDR) entries.
+pub fn net_req(net: &str, v4: &[(&str, &str)], generic: &[(&str, &str)]) -> CreateNetworkRequest {
+    net_req_full(
+        net,
+        v4.iter().map(|(p, g)| ipam_data(p, g, &[])).collect(),
+        Vec::new(),
+        generic,
+    )
+}
+
+/// CreateNetwork with any IPAM data.
+pub fn net_req_full(
+    net: &str,
+    v4: Vec<IpamData>,
+    v6: Vec<IpamData>,
+    generic: &[(&str, &str)],
+) -> CreateNetworkRequest {
+    CreateNetworkRequest {
+        network_id: did(net),
+        options: net_opts(generic, !v6.is_empty()),
+        ipv4_data: v4,
+        ipv6_data: v6,
+    }
+}
+
+/// DeleteNetwork.
+pub fn net_id_req(net: &str) -> NetworkRequest {
+    NetworkRequest {
+        network_id: did(net),
+    }
+}
+
+/// DeleteEndpoint, Leave, EndpointOperInfo.
+pub fn ep_req(net: &str, ep: &str) -> EndpointRequest {
+    EndpointRequest {
+        network_id: did(net),
+        endpoint_id: did(ep),
+    }
+}
+
+/// Join.
+pub fn join_req(net: &str, ep: &str) -> JoinRequest {
+    JoinRequest {
+        network_id: did(net),
+        endpoint_id: did(ep),
+        sandbox_key: "/var/run/docker/netns/test".into(),
+        options: Options::new(),
+    }
+}
+
+/// CreateEndpoint: v4 address in CIDR form, v6 address in CIDR form, MAC (each `""` = unset).
+pub fn create_ep_req(net: &str, ep: &str, v4: &str, v6: &str, mac: &str) -> CreateEndpointRequest {
+    CreateEndpointRequest {
+        network_id: did(net),
+        endpoint_id: did(ep),
+        interface: EndpointInterface {
+            address: (!v4.is_empty()).then(|| v4.parse().unwrap()),
+            address_ipv6: (!v6.is_empty()).then(|| v6.parse().unwrap()),
+            mac_address: mac_or_none(mac),
+        },
+        options: Options::new(),
+    }
+}
+
+/// RequestAddress: a bare IP (or `""` for any) and flat options.
+pub fn addr_req(pool_id: &str, ip: &str, options: &[(&str, &str)]) -> RequestAddressRequest {
+    RequestAddressRequest {
+        pool_id: pid(pool_id),
+        address: ip_or_none(ip),
+        options: opts(options),
+    }
+}
+
+/// RequestAddress for the network gateway.
+pub fn gw_req(pool_id: &str, ip: &str) -> RequestAddressRequest {
+    addr_req(pool_id, ip, &[(keys::REQUEST_ADDRESS_TYPE, keys::GATEWAY)])
+}
+
+/// RequestAddress for a container, with the MAC Docker generated.
+pub fn mac_addr_req(pool_id: &str, ip: &str, mac: &str) -> RequestAddressRequest {
+    addr_req(pool_id, ip, &[(keys::MAC_ADDRESS, mac)])
+}
+
+/// ReleaseAddress: the address as a bare IP or in CIDR form.
+pub fn release_addr_req(pool_id: &str, addr: &str) -> ReleaseAddressRequest {
+    ReleaseAddressRequest {
+        pool_id: pid(pool_id),
+        address: ip_of(addr),
+    }
+}
+
+/// RequestPool: pool and sub-pool CIDRs (`""` = unset) and `--ipam-opt` values.
+pub fn pool_req(
+    pool: &str,
+    sub_pool: &str,
+    v6: bool,
+    options: &[(&str, &str)],
+) -> RequestPoolRequest {
+    RequestPoolRequest {
+        address_space: String::new(),
+        pool: net_or_none(pool),
+        sub_pool: net_or_none(sub_pool),
+        options: opts(options),
+        v6,
+    }
+}
+
+/// ReleasePool.
+pub fn release_pool_req(pool_id: &str) -> ReleasePoolRequest {
+    ReleasePoolRequest {
+        pool_id: pid(pool_id),
+    }
+}
+
+/// The status EndpointOperInfo reports, if any.
+pub async fn oper_status(driver: &KuryrDriver, net: &str, ep: &str) -> Option<String> {
+    driver
+        .endpoint_oper_info(&ep_req(net, ep))
+        .await
+        .value
+        .get("status")
+        .map(|v| v.as_str().expect("status is a string").to_string())
 }
 
 impl T {
@@ -112,22 +307,13 @@ impl T {
         generic: &[(&str, &str)],
         ipam_opts: &[(&str, &str)],
     ) -> Result<Vec<(String, String, String)>, DriverError> {
-        let opts: HashMap<String, String> = ipam_opts
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
         let mut got: Vec<(String, String, String)> = Vec::new();
         let mut data = (Vec::new(), Vec::new());
         for (is_v6, list) in [(false, v4), (true, v6)] {
             for (pool, sub, gw) in list {
                 let r = self
                     .driver
-                    .request_pool(&PoolRequest {
-                        pool: pool.to_string(),
-                        sub_pool: sub.to_string(),
-                        v6: is_v6,
-                        options: opts.clone(),
-                    })
+                    .request_pool(&pool_req(pool, sub, is_v6, ipam_opts))
                     .await;
                 let r = match r {
                     Ok(r) => r,
@@ -136,48 +322,31 @@ impl T {
                         return Err(e);
                     }
                 };
-                let gw_reply = self
-                    .driver
-                    .request_address(&AddressRequest {
-                        pool_id: r.pool_id.clone(),
-                        address: gw.to_string(),
-                        options: [(
-                            OPT_REQUEST_ADDRESS_TYPE.to_string(),
-                            REQUEST_ADDRESS_TYPE_GATEWAY.to_string(),
-                        )]
-                        .into(),
-                    })
-                    .await;
+                let pool_id = r.pool_id.to_string();
+                let gw_reply = self.driver.request_address(&gw_req(&pool_id, gw)).await;
                 let gw_reply = match gw_reply {
-                    Ok(g) => g,
+                    Ok(g) => g.address,
                     Err(e) => {
-                        got.push((r.pool_id.clone(), r.pool.to_string(), String::new()));
+                        got.push((pool_id, r.pool.to_string(), String::new()));
                         self.rollback_network(&got).await;
                         return Err(e);
                     }
                 };
                 let entry = IpamData {
-                    pool: r.pool.to_string(),
-                    gateway: gw_reply.clone(),
-                    aux_addresses: HashMap::new(),
+                    address_space: String::new(),
+                    pool: r.pool,
+                    gateway: Some(gw_reply),
+                    aux_addresses: BTreeMap::new(),
                 };
                 if is_v6 {
                     data.1.push(entry);
                 } else {
                     data.0.push(entry);
                 }
-                got.push((r.pool_id, r.pool.to_string(), gw_reply));
+                got.push((pool_id, r.pool.to_string(), gw_reply.to_string()));
             }
         }
-        let req = NetworkRequest {
-            network_id: net_id.to_string(),
-            ipv4: data.0,
-            ipv6: data.1,
-            generic: generic
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-        };
+        let req = net_req_full(net_id, data.0, data.1, generic);
         if let Err(e) = self.driver.create_network(&req).await {
             self.rollback_network(&got).await;
             return Err(e);
@@ -188,26 +357,38 @@ impl T {
     /// Docker's IPAM rollback of a failed network create.
     async fn rollback_network(&self, got: &[(String, String, String)]) {
         for (pool_id, _, gw) in got {
-            if let Some(ip) = gw.split('/').next().filter(|s| !s.is_empty()) {
-                let _ = self.driver.release_address(pool_id, ip).await;
+            if !gw.is_empty() {
+                let _ = self
+                    .driver
+                    .release_address(&release_addr_req(pool_id, gw))
+                    .await;
             }
-            let _ = self.driver.release_pool(pool_id).await;
+            let _ = self.driver.release_pool(&release_pool_req(pool_id)).await;
         }
     }
 
     /// `docker network rm`: ReleaseAddress(gateway), ReleasePool, DeleteNetwork.
     pub async fn network_rm(&self, net_id: &str, pools: &[(String, String, String)]) {
         for (pool_id, _, gw) in pools {
-            if let Some(ip) = gw.split('/').next().filter(|s| !s.is_empty()) {
-                self.driver.release_address(pool_id, ip).await.unwrap();
+            if !gw.is_empty() {
+                self.driver
+                    .release_address(&release_addr_req(pool_id, gw))
+                    .await
+                    .unwrap();
             }
-            self.driver.release_pool(pool_id).await.unwrap();
+            self.driver
+                .release_pool(&release_pool_req(pool_id))
+                .await
+                .unwrap();
         }
-        self.driver.delete_network(net_id).await.unwrap();
+        self.driver
+            .delete_network(&net_id_req(net_id))
+            .await
+            .unwrap();
     }
 
     /// `docker run` on one IPv4 pool: RequestAddress (with MAC), CreateEndpoint, Join,
-    /// EndpointOperInfo. Docker's rollback runs on failure. Returns the address.
+    /// EndpointOperInfo. Docker's rollback runs on failure. Returns the address (`ip/len`).
     pub async fn run(
         &self,
         net_id: &str,
@@ -218,45 +399,49 @@ impl T {
     ) -> Result<String, DriverError> {
         let addr = self
             .driver
-            .request_address(&AddressRequest {
-                pool_id: pool_id.to_string(),
-                address: ip.to_string(),
-                options: [(OPT_MAC_ADDRESS.to_string(), mac.to_string())].into(),
-            })
-            .await?;
+            .request_address(&mac_addr_req(pool_id, ip, mac))
+            .await?
+            .address
+            .to_string();
         let created = self
             .driver
-            .create_endpoint(&EndpointRequest {
-                network_id: net_id.to_string(),
-                endpoint_id: ep_id.to_string(),
-                address: addr.clone(),
-                address_v6: String::new(),
-                mac_address: mac.to_string(),
-            })
+            .create_endpoint(&create_ep_req(net_id, ep_id, &addr, "", mac))
             .await;
         if let Err(e) = created {
-            let _ = self.driver.release_address(pool_id, &addr).await;
+            let _ = self
+                .driver
+                .release_address(&release_addr_req(pool_id, &addr))
+                .await;
             return Err(e);
         }
-        if let Err(e) = self.driver.join(net_id, ep_id).await {
-            let _ = self.driver.delete_endpoint(net_id, ep_id).await;
-            let _ = self.driver.release_address(pool_id, &addr).await;
+        if let Err(e) = self.driver.join(&join_req(net_id, ep_id)).await {
+            let _ = self.driver.delete_endpoint(&ep_req(net_id, ep_id)).await;
+            let _ = self
+                .driver
+                .release_address(&release_addr_req(pool_id, &addr))
+                .await;
             return Err(e);
         }
-        self.driver.endpoint_oper_info(ep_id).await;
-        self.driver.endpoint_oper_info(ep_id).await;
+        self.driver.endpoint_oper_info(&ep_req(net_id, ep_id)).await;
+        self.driver.endpoint_oper_info(&ep_req(net_id, ep_id)).await;
         Ok(addr)
     }
 
     /// `docker rm`: Revoke, Leave, DeleteEndpoint, ReleaseAddress.
     pub async fn rm(&self, net_id: &str, ep_id: &str, pool_id: &str, addr: &str) {
         self.driver
-            .revoke_external_connectivity(ep_id)
+            .revoke_external_connectivity(&did(ep_id))
             .await
             .unwrap();
-        self.driver.leave(net_id, ep_id).await.unwrap();
-        self.driver.delete_endpoint(net_id, ep_id).await.unwrap();
-        self.driver.release_address(pool_id, addr).await.unwrap();
+        self.driver.leave(&ep_req(net_id, ep_id));
+        self.driver
+            .delete_endpoint(&ep_req(net_id, ep_id))
+            .await
+            .unwrap();
+        self.driver
+            .release_address(&release_addr_req(pool_id, addr))
+            .await
+            .unwrap();
     }
 
     /// Lets the driver's background work (the port naming after CreateEndpoint) run until
@@ -305,6 +490,7 @@ pub fn mac(n: u8) -> String {
     format!("02:42:0a:00:00:{n:02x}")
 }
 
+/// The IP of an address given bare or in CIDR form.
 pub fn ip_of(addr: &str) -> IpAddr {
     addr.split('/').next().unwrap().parse().unwrap()
 }

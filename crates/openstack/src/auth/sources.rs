@@ -314,13 +314,6 @@ fn env_opt(env: &dyn Fn(&str) -> Option<String>, key: &str) -> Option<String> {
     env(key).filter(|v| !v.is_empty())
 }
 
-fn truthy(v: &str) -> bool {
-    matches!(
-        v.trim().to_ascii_lowercase().as_str(),
-        "1" | "true" | "yes" | "on"
-    )
-}
-
 /// The `OS_*` variables of openstackclient.
 pub(crate) fn options_from_env(env: &dyn Fn(&str) -> Option<String>) -> Result<KeystoneOptions> {
     let e = |k: &str| env_opt(env, k);
@@ -358,7 +351,7 @@ pub(crate) fn options_from_env(env: &dyn Fn(&str) -> Option<String>) -> Result<K
         cafile: e("OS_CACERT"),
         certfile: e("OS_CERT"),
         keyfile: e("OS_KEY"),
-        insecure: e("OS_INSECURE").is_some_and(|v| truthy(&v)),
+        insecure: e("OS_INSECURE").is_some_and(|v| kuryr_types::parse_bool(&v) == Some(true)),
         timeout,
     })
 }
