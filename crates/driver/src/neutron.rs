@@ -645,6 +645,37 @@ impl Nt {
         Ok(port(r.map_err(err(format!("update port {id}")))?))
     }
 
+    /// Replaces a port's allowed address pairs.
+    pub async fn set_address_pairs(&self, id: &str, pairs: Vec<AddressPair>) -> Result<Port> {
+        let change = PortChange {
+            allowed_address_pairs: Some(pairs),
+            ..Default::default()
+        };
+        self.update_port(id, &change).await
+    }
+
+    /// Replaces a port's security groups.
+    pub async fn set_security_groups(&self, id: &str, groups: Vec<String>) -> Result<Port> {
+        let change = PortChange {
+            security_groups: Some(groups),
+            ..Default::default()
+        };
+        self.update_port(id, &change).await
+    }
+
+    /// Replaces a port's fixed IPs (`(subnet, address)`; no address: Neutron picks one).
+    pub async fn set_fixed_ips(
+        &self,
+        id: &str,
+        fixed_ips: Vec<(Option<String>, Option<IpAddr>)>,
+    ) -> Result<Port> {
+        let change = PortChange {
+            fixed_ips: Some(fixed_ips),
+            ..Default::default()
+        };
+        self.update_port(id, &change).await
+    }
+
     pub async fn delete_port(&self, id: &str) -> Result<()> {
         gone_ok(self.api.delete_port(id).await, format!("delete port {id}"))
     }

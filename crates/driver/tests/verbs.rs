@@ -879,15 +879,21 @@ async fn networks_made_by_the_python_daemon_are_understood() {
     assert!(t.neutron.is_empty());
 }
 
-#[tokio::test]
-async fn nested_mode_adds_and_removes_address_pairs() {
+/// Kuryr inside a VM: a driver with `port_driver` on `eth0`, and the VM's own network and port
+/// (with an address on `192.168.0.0/24`, bound to `vm_host` when given).
+async fn in_a_vm(
+    port_driver: PortDriverKind,
+    vm_mac: &str,
+    vm_host: Option<&str>,
+) -> (
+    T,
+    kuryr_openstack::neutron::Network,
+    kuryr_openstack::neutron::Port,
+) {
     let mut cfg = config();
-    cfg.port_driver = PortDriverKind::NestedMacvlan {
-        link_iface: "eth0".into(),
-    };
+    cfg.port_driver = port_driver;
     let t = setup_with(cfg);
-    t.binding
-        .set_link_mac("eth0", "fa:16:3e:00:00:01".parse().unwrap());
+    t.binding.set_link_mac("eth0", vm_mac.parse().unwrap());
     let vm_net = t
         .neutron
         .create_network(&NewNetwork {
@@ -910,12 +916,26 @@ async fn nested_mode_adds_and_removes_address_pairs() {
         .neutron
         .create_port(&NewPort {
             network_id: vm_net.id.clone(),
-            mac_address: Some("fa:16:3e:00:00:01".parse().unwrap()),
+            mac_address: Some(vm_mac.parse().unwrap()),
             fixed_ips: Some(vec![FixedIpRequest::subnet(&vm_sub.id)]),
+            binding_host_id: vm_host.map(str::to_string),
             ..Default::default()
         })
         .await
         .unwrap();
+    (t, vm_net, vm)
+}
+
+#[tokio::test]
+async fn nested_mode_adds_and_removes_address_pairs() {
+    let (t, vm_net, vm) = in_a_vm(
+        PortDriverKind::NestedMacvlan {
+            link_iface: "eth0".into(),
+        },
+        "fa:16:3e:00:00:01",
+        None,
+    )
+    .await;
 
     let net = id("net-nested");
     let (pool_id, ..) = t
@@ -971,31 +991,14 @@ async fn nested_mode_adds_and_removes_address_pairs() {
 
 #[tokio::test]
 async fn vlan_mode_uses_trunk_subports() {
-    let mut cfg = config();
-    cfg.port_driver = PortDriverKind::NestedVlan {
-        link_iface: "eth0".into(),
-    };
-    let t = setup_with(cfg);
-    t.binding
-        .set_link_mac("eth0", "fa:16:3e:00:00:02".parse().unwrap());
-    let vm_net = t
-        .neutron
-        .create_network(&NewNetwork {
-            name: Some("vm-net".into()),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    let vm = t
-        .neutron
-        .create_port(&NewPort {
-            network_id: vm_net.id.clone(),
-            mac_address: Some("fa:16:3e:00:00:02".parse().unwrap()),
-            binding_host_id: Some("compute-1".into()),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let (t, _vm_net, vm) = in_a_vm(
+        PortDriverKind::NestedVlan {
+            link_iface: "eth0".into(),
+        },
+        "fa:16:3e:00:00:02",
+        Some("compute-1"),
+    )
+    .await;
     let trunk = t
         .neutron
         .create_trunk(&kuryr_openstack::neutron::NewTrunk {

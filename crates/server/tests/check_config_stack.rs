@@ -5,19 +5,9 @@
 use kuryr_config::KuryrConfig;
 use kuryr_libnetwork::check::{self, CheckStatus};
 
-/// The variable `name`, or `None` after saying the test is skipped; a failure in CI.
-fn stack_var(name: &str) -> Option<String> {
-    match std::env::var(name) {
-        Ok(v) if !v.is_empty() => Some(v),
-        _ if std::env::var("CI").as_deref() == Ok("true") => {
-            panic!("{name} is not set, and CI=true: the real-stack tests must run in CI")
-        }
-        _ => {
-            println!("skipped: {name} is not set");
-            None
-        }
-    }
-}
+#[path = "common/skip.rs"]
+mod skip;
+use skip::stack_var;
 
 #[tokio::test]
 async fn check_config_against_the_stack() {

@@ -113,12 +113,7 @@ impl PortLifecycle {
                 host_id: bind_here.then(|| self.host.clone()),
             })
             .await?;
-        let ip = ip_on_subnet(&port, &subnet.id).ok_or_else(|| {
-            DriverError::Conflict(format!(
-                "neutron gave port {} no address on subnet {}",
-                port.id, subnet.id
-            ))
-        })?;
+        let ip = address_on(&port, subnet)?;
         tracing::debug!(port = %port.id, %ip, "reserved address");
         let id = port.id.clone();
         let mut mem = self.memory();
@@ -159,22 +154,8 @@ impl PortLifecycle {
             .map(|f| (Some(f.subnet_id.clone()), Some(f.ip_address)))
             .collect();
         fixed.push((Some(subnet.id.clone()), addr));
-        let port = self
-            .nt
-            .update_port(
-                &p.id,
-                &PortChange {
-                    fixed_ips: Some(fixed),
-                    ..Default::default()
-                },
-            )
-            .await?;
-        let ip = ip_on_subnet(&port, &subnet.id).ok_or_else(|| {
-            DriverError::Conflict(format!(
-                "neutron gave port {} no address on subnet {}",
-                p.id, subnet.id
-            ))
-        })?;
+        let port = self.nt.set_fixed_ips(&p.id, fixed).await?;
+        let ip = address_on(&port, subnet)?;
         self.memory().reserved.insert((subnet.id.clone(), ip), port);
         Ok(ip)
     }
@@ -258,6 +239,16 @@ impl PortLifecycle {
         tracing::info!(port = %p.id, "released adopted port");
         Ok(())
     }
+}
+
+/// The port's address on the subnet it was made or extended for.
+fn address_on(port: &Port, subnet: &Subnet) -> Result<IpAddr> {
+    ip_on_subnet(port, &subnet.id).ok_or_else(|| {
+        DriverError::Conflict(format!(
+            "neutron gave port {} no address on subnet {}",
+            port.id, subnet.id
+        ))
+    })
 }
 
 /// Whether Docker generated this MAC (its prefix `02:42`).

@@ -10,7 +10,7 @@ use kuryr_plugin_api::DockerId;
 use kuryr_types::PoolRef;
 
 use super::options::{FamilyOptions, NeutronOptions};
-use super::{check_network_cidr, KuryrDriver};
+use super::{check_network_cidr, check_shared, KuryrDriver};
 use crate::constants::*;
 use crate::error::{with_rollback, DriverError, Result};
 use crate::neutron::{Kind, Net, NewSubnet, SubnetQuery};
@@ -82,15 +82,7 @@ impl KuryrDriver {
             tracing::debug!(net = %net.id, "network already exists (replay)");
             (net, false)
         } else if let Some(net) = self.adoptable_network(opts).await? {
-            if let Some(shared) = shared {
-                if shared != net.shared {
-                    return Err(DriverError::Conflict(format!(
-                        "network {} is {}shared but {OPT_NET_SHARED}={shared} was given",
-                        net.id,
-                        if net.shared { "" } else { "not " }
-                    )));
-                }
-            }
+            check_shared("network", &net.id, net.shared, shared)?;
             let mut new_tags = net.tags.clone();
             for t in id_tags
                 .iter()

@@ -9,7 +9,7 @@ use kuryr_plugin_api::DockerId;
 use super::KuryrDriver;
 use crate::constants::*;
 use crate::error::{teardown_result, with_rollback, DriverError, Result};
-use crate::neutron::{NewSgRule, PortChange};
+use crate::neutron::NewSgRule;
 use crate::undo::Undo;
 
 /// The rules for a set of exposed ports: per protocol, contiguous ports merged into ranges, each
@@ -107,15 +107,7 @@ impl KuryrDriver {
             let current = self.nt.port(&port.id).await?.unwrap_or(port.clone());
             let mut groups = vec![sg];
             groups.extend(current.security_groups.iter().cloned());
-            self.nt
-                .update_port(
-                    &port.id,
-                    &PortChange {
-                        security_groups: Some(groups),
-                        ..Default::default()
-                    },
-                )
-                .await?;
+            self.nt.set_security_groups(&port.id, groups).await?;
             Ok(())
         }
         .await;
@@ -165,17 +157,7 @@ impl KuryrDriver {
                 .cloned()
                 .collect();
             if kept.len() != current.security_groups.len() {
-                if let Err(e) = self
-                    .nt
-                    .update_port(
-                        &port.id,
-                        &PortChange {
-                            security_groups: Some(kept),
-                            ..Default::default()
-                        },
-                    )
-                    .await
-                {
+                if let Err(e) = self.nt.set_security_groups(&port.id, kept).await {
                     errors.push(e);
                 }
             }

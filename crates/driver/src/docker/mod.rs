@@ -232,6 +232,17 @@ pub(crate) fn first_prefix(pool: &Pool) -> Result<IpNet> {
         .ok_or_else(|| DriverError::Conflict(format!("subnetpool {} has no prefixes", pool.id)))
 }
 
+/// An adopted network or pool must be as shared as `neutron.net.shared` says, when given.
+pub(crate) fn check_shared(what: &str, id: &str, actual: bool, wanted: Option<bool>) -> Result<()> {
+    match wanted {
+        Some(w) if w != actual => Err(DriverError::Conflict(format!(
+            "{what} {id} is {}shared but {OPT_NET_SHARED}={w} was given",
+            if actual { "" } else { "not " }
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// Refuses a CIDR with host bits (`10.0.0.1/24`), which Docker passes through.
 pub(crate) fn check_network_cidr(what: &str, net: IpNet) -> Result<IpNet> {
     if net.trunc() != net {

@@ -8,7 +8,7 @@ use kuryr_plugin_api::PoolId;
 use kuryr_types::PoolRef;
 
 use super::options::{FamilyOptions, NeutronOptions};
-use super::{check_network_cidr, KuryrDriver, RequestedPool};
+use super::{check_network_cidr, check_shared, KuryrDriver, RequestedPool};
 use crate::constants::*;
 use crate::error::{DriverError, Result};
 use crate::neutron::{Kind, Pool, SubnetQuery};
@@ -126,15 +126,7 @@ impl KuryrDriver {
         shared: Option<bool>,
     ) -> Result<Option<PoolReply>> {
         let pool_ref = if pool.prefixes.contains(&cidr) {
-            if let Some(shared) = shared {
-                if shared != pool.shared {
-                    return Err(DriverError::Conflict(format!(
-                        "subnetpool {} is {}shared but {OPT_NET_SHARED}={shared} was given",
-                        pool.id,
-                        if pool.shared { "" } else { "not " }
-                    )));
-                }
-            }
+            check_shared("subnetpool", &pool.id, pool.shared, shared)?;
             PoolRef::Whole(pool.id.clone())
         } else if pool.prefixes.iter().any(|p| p.contains(&cidr)) {
             PoolRef::Carved {

@@ -11,7 +11,7 @@ use tokio::sync::Mutex as AsyncMutex;
 use super::vm_port::VmPort;
 use super::PortDriver;
 use crate::error::{DriverError, Result};
-use crate::neutron::{AddressPair, Nt, Port, PortChange};
+use crate::neutron::{AddressPair, Nt, Port};
 use crate::undo::Undo;
 
 pub struct NestedMacvlanDriver {
@@ -74,13 +74,7 @@ impl PortDriver for NestedMacvlanDriver {
         if !added.is_empty() {
             self.vm
                 .nt()
-                .update_port(
-                    &vm.id,
-                    &PortChange {
-                        allowed_address_pairs: Some(pairs),
-                        ..Default::default()
-                    },
-                )
+                .set_address_pairs(&vm.id, pairs)
                 .await
                 .map_err(|e| address_pair_refused(e, &vm.id))?;
             let (vm_port, lock) = (self.vm.clone(), self.pairs_lock.clone());
@@ -125,13 +119,7 @@ async fn remove_pairs(vm: &VmPort, remove: &[AddressPair]) -> Result<()> {
         return Ok(());
     }
     vm.nt()
-        .update_port(
-            &vm_port.id,
-            &PortChange {
-                allowed_address_pairs: Some(kept),
-                ..Default::default()
-            },
-        )
+        .set_address_pairs(&vm_port.id, kept)
         .await
         .map(|_| ())
 }

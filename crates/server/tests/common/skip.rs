@@ -6,3 +6,15 @@ pub fn skip_or_fail(reason: &str) {
     }
     println!("skipped: {reason}");
 }
+
+/// The stack coordinate `name` from the environment, or `None` after [`skip_or_fail`].
+#[allow(dead_code)] // not every test binary that includes this file reads a coordinate
+pub fn stack_var(name: &str) -> Option<String> {
+    match std::env::var(name) {
+        Ok(v) if !v.is_empty() => Some(v),
+        _ => {
+            skip_or_fail(&format!("{name} is not set"));
+            None
+        }
+    }
+}

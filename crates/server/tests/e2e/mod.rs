@@ -145,10 +145,14 @@ impl NeutronProbe {
         let body = body.map(|b| b.to_string()).unwrap_or_default();
         let mut last = String::new();
         for attempt in 0..3 {
-            let sent = self.rt.block_on(tokio::time::timeout(
-                Duration::from_secs(30),
-                self.send(method, path, body.clone()),
-            ));
+            // The timer must be made inside the runtime.
+            let sent = self.rt.block_on(async {
+                tokio::time::timeout(
+                    Duration::from_secs(30),
+                    self.send(method, path, body.clone()),
+                )
+                .await
+            });
             match sent {
                 Ok(Ok(reply)) => return reply,
                 Ok(Err(e)) => last = e,
