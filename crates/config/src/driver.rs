@@ -40,7 +40,7 @@ impl PortDriverKind {
 }
 
 /// Short name of a port driver given as a module path or a bare name.
-fn short_name(s: &str) -> &str {
+pub(crate) fn short_name(s: &str) -> &str {
     s.trim().rsplit('.').next().unwrap_or("")
 }
 
@@ -102,20 +102,6 @@ impl DriverConfig {
             message,
         };
         let chosen = short_name(&d.default_port_driver);
-        // The original refuses a default driver that is not enabled.
-        if !d
-            .enabled_port_drivers
-            .iter()
-            .any(|e| short_name(e) == chosen)
-        {
-            return Err(invalid(
-                "default_port_driver",
-                format!(
-                    "port driver {chosen:?} is not in enabled_port_drivers ({})",
-                    d.enabled_port_drivers.join(", ")
-                ),
-            ));
-        }
         let link = b.link_iface.trim().to_string();
         let port_driver = match chosen {
             "veth" => PortDriverKind::Veth,
@@ -229,14 +215,19 @@ mod tests {
             }
         );
         assert_eq!(c.port_driver.name(), "vlan");
-        // Not enabled.
-        let e = KuryrConfig::parse(
+        // Not enabled: used, with a warning (the Python original refuses it).
+        let c = KuryrConfig::parse(
             "[DEFAULT]\nhost = h\ndefault_port_driver = nested\n[binding]\nlink_iface = eth0\n",
         )
-        .unwrap()
-        .driver_config()
-        .unwrap_err();
-        assert!(e.to_string().contains("not in enabled_port_drivers"), "{e}");
+        .unwrap();
+        assert!(
+            c.warnings
+                .iter()
+                .any(|w| w.contains("not in enabled_port_drivers")),
+            "{:?}",
+            c.warnings
+        );
+        assert_eq!(c.driver_config().unwrap().port_driver.name(), "nested");
         // Nested without its parent interface.
         let e = KuryrConfig::parse(
             "[DEFAULT]\nhost = h\ndefault_port_driver = nested\nenabled_port_drivers = nested\n",

@@ -596,6 +596,18 @@ impl KuryrConfig {
             use_json: r.boolean("use_json", false)?,
         };
         r.unknown(OSLO_LOG_OPTS, &mut warnings);
+        let chosen = driver::short_name(&default.default_port_driver);
+        if !default
+            .enabled_port_drivers
+            .iter()
+            .any(|e| driver::short_name(e) == chosen)
+        {
+            warnings.push(format!(
+                "[DEFAULT] default_port_driver {chosen} is not in enabled_port_drivers ({}): \
+                 used anyway (the Python original refuses this configuration)",
+                default.enabled_port_drivers.join(", ")
+            ));
+        }
 
         let mut r = Reader::new(raw, env, SECTION_NEUTRON);
         let mut auth = read_keystone(&mut r, &mut warnings)?;
