@@ -290,3 +290,97 @@ async fn plugin_calls_and_neutron_requests_are_scraped_over_tcp() {
         .unwrap();
     assert!(tokio::net::TcpStream::connect(addr).await.is_err());
 }
+
+/// A kuryr.conf for the daemon: the plugin API on a socket in `dir`, Neutron at a closed
+/// loopback port (so the daemon stays in its start-up wait and never touches the host), and
+/// the metrics endpoint at `metrics`.
+fn daemon_conf(dir: &std::path::Path, metrics: SocketAddr) -> std::path::PathBuf {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let neutron = closed.local_addr().unwrap();
+    drop(closed);
+    let conf = dir.join("kuryr.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "[DEFAULT]\nkuryr_uri = unix://{}/kuryr.sock\n\
+             [neutron]\nauth_type = none\nendpoint = http://{neutron}\n\
+             [metrics]\nlisten_address = {metrics}\n",
+            dir.display()
+        ),
+    )
+    .unwrap();
+    conf
+}
+
+fn daemon(conf: &std::path::Path) -> tokio::process::Command {
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_kuryr-server"));
+    cmd.arg("--config-file")
+        .arg(conf)
+        .arg("serve")
+        .env_remove("OS_METRICS__LISTEN_ADDRESS")
+        .env("RUST_LOG", "info")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true);
+    cmd
+}
+
+#[tokio::test]
+async fn the_daemon_refuses_to_start_when_the_metrics_address_is_taken() {
+    let dir = tempfile::tempdir().unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap();
+    let conf = daemon_conf(dir.path(), addr);
+    let out = tokio::time::timeout(Duration::from_secs(20), daemon(&conf).output())
+        .await
+        .expect("the daemon exits at once")
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "cannot listen for metrics on {addr} ([metrics] listen_address)"
+        )),
+        "{stderr}"
+    );
+    drop(taken);
+}
+
+#[tokio::test]
+async fn the_daemon_serves_metrics_while_it_waits_for_neutron() {
+    let dir = tempfile::tempdir().unwrap();
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = free.local_addr().unwrap();
+    drop(free);
+    let conf = daemon_conf(dir.path(), addr);
+    let mut child = daemon(&conf).spawn().unwrap();
+    // The first Neutron attempt fails at once (connection refused): wait until it is counted.
+    let transport = r#"kuryr_neutron_request_duration_seconds_count{method="GET",resource="extensions",status="transport"}"#;
+    let mut text = String::new();
+    for _ in 0..100 {
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("kuryr-server exited with {status}");
+        }
+        if tokio::net::TcpStream::connect(addr).await.is_ok() {
+            let (status, content_type, body) = request(addr, Method::GET, "/metrics").await;
+            assert_eq!(status, StatusCode::OK);
+            assert_eq!(content_type, CONTENT_TYPE);
+            text = body;
+            if sample(&text, transport).is_some_and(|n| n >= 1.0) {
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    child.kill().await.unwrap();
+    assert!(sample(&text, transport).is_some_and(|n| n >= 1.0), "{text}");
+    assert_eq!(sample(&text, "kuryr_networks "), Some(0.0), "{text}");
+    assert!(
+        text.contains(&format!(
+            "kuryr_build_info{{version=\"{}\"}} 1",
+            env!("CARGO_PKG_VERSION")
+        )),
+        "{text}"
+    );
+}
