@@ -317,12 +317,17 @@ fn daemon(conf: &std::path::Path) -> tokio::process::Command {
     cmd.arg("--config-file")
         .arg(conf)
         .arg("serve")
-        .env_remove("OS_METRICS__LISTEN_ADDRESS")
         .env("RUST_LOG", "info")
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .kill_on_drop(true);
+    // Only the file counts: no `OS_<SECTION>__<OPTION>` override (a Neutron endpoint, say).
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("OS_") {
+            cmd.env_remove(key);
+        }
+    }
     cmd
 }
 
