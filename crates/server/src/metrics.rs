@@ -4,7 +4,7 @@
 //! - `kuryr_plugin_call_duration_seconds{call, outcome}`: each plugin call the driver ran, by
 //!   call (`NetworkDriver.CreateEndpoint`) and outcome (`ok` or the error kind Docker got).
 //! - `kuryr_plugin_errors_total{call, kind}`: failed plugin calls, by kind; bodies refused before
-//!   the driver ran count here as `malformed` too.
+//!   the driver ran count here too (`malformed`, `bad_request`).
 //! - `kuryr_neutron_request_duration_seconds{method, resource, status}`: each HTTP attempt to
 //!   Neutron (retries included), by collection (never an id) and status code, or `timeout` /
 //!   `transport` when there was no answer.

@@ -168,6 +168,13 @@ async fn plugin_calls_and_neutron_requests_are_scraped_over_tcp() {
     // Refused before the driver: counted as an error, not as a driver call.
     let (s, _, _) = call(&app, paths::NET_CREATE_ENDPOINT, "{not json").await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
+    let (s, _, _) = call(
+        &app,
+        paths::NET_DELETE_NETWORK,
+        json!({"NetworkID": "not-an-id"}).to_string(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::INTERNAL_SERVER_ERROR);
 
     // Neutron requests through the real client, observed by the same metrics.
     let neutron_url = fake_neutron().await;
@@ -237,6 +244,15 @@ async fn plugin_calls_and_neutron_requests_are_scraped_over_tcp() {
     assert_eq!(
         errors(&text, "NetworkDriver.CreateNetwork", "ok"),
         None,
+        "{text}"
+    );
+    assert_eq!(
+        errors(&text, "NetworkDriver.DeleteNetwork", "bad_request"),
+        Some(1.0),
+        "{text}"
+    );
+    assert!(
+        !text.contains(r#"call="NetworkDriver.DeleteNetwork",outcome"#),
         "{text}"
     );
     assert_eq!(
