@@ -30,6 +30,7 @@ pub mod oslo;
 pub use driver::{DriverConfig, PortDriverKind};
 
 use std::collections::BTreeSet;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 pub use kuryr_openstack::auth::KeystoneOptions;
@@ -42,6 +43,7 @@ pub mod defaults {
     pub const SECTION_DEFAULT: &str = "DEFAULT";
     pub const SECTION_NEUTRON: &str = "neutron";
     pub const SECTION_BINDING: &str = "binding";
+    pub const SECTION_METRICS: &str = "metrics";
 
     pub const KURYR_URI: &str = "http://127.0.0.1:23750";
     pub const CAPABILITY_SCOPE: &str = "local";
@@ -205,6 +207,14 @@ impl Default for BindingSection {
     }
 }
 
+/// `[metrics]`: the opt-in Prometheus endpoint (not in the original).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MetricsSection {
+    /// `listen_address`: `ip:port` to serve `GET /metrics` on, on a listener of its own (never
+    /// the plugin socket). Empty or absent: no metrics endpoint.
+    pub listen_address: Option<SocketAddr>,
+}
+
 /// Where configuration comes from, in command-line order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ConfigSource {
@@ -220,6 +230,7 @@ pub struct KuryrConfig {
     pub default: DefaultSection,
     pub neutron: NeutronSection,
     pub binding: BindingSection,
+    pub metrics: MetricsSection,
     /// Unknown options and deprecated names, one human-readable line each.
     pub warnings: Vec<String>,
     /// The files read, in order.
@@ -380,6 +391,21 @@ impl<'a> Reader<'a> {
                 .parse()
                 .map(Some)
                 .map_err(|_| self.error(&f, key, format!("invalid number {:?}", f.value))),
+        }
+    }
+
+    /// An `ip:port` socket address; empty means none.
+    fn socket_addr(&mut self, key: &str) -> Result<Option<SocketAddr>, ConfigError> {
+        match self.find(key) {
+            None => Ok(None),
+            Some(f) if f.value.trim().is_empty() => Ok(None),
+            Some(f) => f.value.trim().parse().map(Some).map_err(|_| {
+                self.error(
+                    &f,
+                    key,
+                    format!("invalid address {:?}, expected ip:port", f.value),
+                )
+            }),
         }
     }
 
@@ -662,10 +688,17 @@ impl KuryrConfig {
         };
         r.unknown(&[], &mut warnings);
 
+        let mut r = Reader::new(raw, env, SECTION_METRICS);
+        let metrics = MetricsSection {
+            listen_address: r.socket_addr("listen_address")?,
+        };
+        r.unknown(&[], &mut warnings);
+
         Ok(KuryrConfig {
             default,
             neutron,
             binding,
+            metrics,
             warnings,
             files: Vec::new(),
         })
@@ -757,6 +790,46 @@ mod tests {
         assert!(c.warnings.is_empty(), "{:?}", c.warnings);
         let e = KuryrConfig::parse("[DEFAULT]\nuse_json = sometimes\n").unwrap_err();
         assert!(e.to_string().contains("use_json"), "{e}");
+    }
+
+    #[test]
+    fn metrics_listen_address() {
+        let c = KuryrConfig::parse("").unwrap();
+        assert_eq!(c.metrics.listen_address, None, "off by default");
+        let c = KuryrConfig::parse("[metrics]\nlisten_address =\n").unwrap();
+        assert_eq!(c.metrics.listen_address, None, "empty is off");
+        let c = KuryrConfig::parse("[metrics]\nlisten_address = 127.0.0.1:9102\n").unwrap();
+        assert_eq!(
+            c.metrics.listen_address,
+            Some("127.0.0.1:9102".parse().unwrap())
+        );
+        assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+        let c = KuryrConfig::parse("[metrics]\nlisten_address = [::1]:9102\npath = /m\n").unwrap();
+        assert_eq!(
+            c.metrics.listen_address,
+            Some("[::1]:9102".parse().unwrap())
+        );
+        assert_eq!(c.warnings.len(), 1, "{:?}", c.warnings);
+        assert!(
+            c.warnings[0].contains("unknown option [metrics] path"),
+            "{:?}",
+            c.warnings
+        );
+        let e = KuryrConfig::parse("[metrics]\nlisten_address = 9102\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("<string>:2")
+                && e.contains("[metrics] listen_address")
+                && e.contains("ip:port"),
+            "{e}"
+        );
+        let env = |k: &str| (k == "OS_METRICS__LISTEN_ADDRESS").then(|| "0.0.0.0:9200".to_string());
+        let c = KuryrConfig::load_with_env(&[], &env).unwrap();
+        assert_eq!(
+            c.metrics.listen_address,
+            Some("0.0.0.0:9200".parse().unwrap())
+        );
     }
 
     #[test]

@@ -44,8 +44,10 @@ async fn network_and_container_lifecycle_in_the_originals_scheme() {
     assert_eq!(subnets[0].gateway_ip, Some("10.1.0.1".parse().unwrap()));
     assert_eq!(subnets[0].subnetpool_id.as_deref(), Some(pool_id.as_str()));
 
+    assert_eq!(t.driver.held(), (1, 0), "the new network is remembered");
     let ep = id("ep-basic");
     let addr = t.run(&net, &ep, &pool_id, "", &mac(1)).await.unwrap();
+    assert_eq!(t.driver.held(), (1, 1));
     assert!(
         addr.starts_with("10.1.0.") && addr.ends_with("/24"),
         "{addr}"
@@ -95,10 +97,12 @@ async fn network_and_container_lifecycle_in_the_originals_scheme() {
     );
 
     t.rm(&net, &ep, &pool_id, &addr).await;
+    assert_eq!(t.driver.held(), (1, 0));
     assert!(t.ports_on(&n.id).is_empty());
     assert!(t.binding.bound_ports().is_empty());
     assert_eq!(oper_status(&t.driver, &net, &ep).await, None);
     t.network_rm(&net, &[pools]).await;
+    assert_eq!(t.driver.held(), (0, 0));
     assert!(
         t.neutron.is_empty(),
         "leftovers: {:?} {:?} {:?}",

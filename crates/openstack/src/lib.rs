@@ -28,7 +28,19 @@ pub use neutron::{NeutronApi, NeutronError};
 pub fn client_from_options(
     options: &auth::KeystoneOptions,
 ) -> Result<Arc<neutron::HttpNeutron>, NeutronError> {
+    client_with_observer(options, None)
+}
+
+/// [`client_from_options`], telling `observer` (when given) of every HTTP attempt to Neutron.
+pub fn client_with_observer(
+    options: &auth::KeystoneOptions,
+    observer: Option<Arc<dyn neutron::RequestObserver>>,
+) -> Result<Arc<neutron::HttpNeutron>, NeutronError> {
     let settings = auth::ClientSettings::resolve(options)?;
     tracing::info!(source = %settings.source, auth_type = settings.auth.kind(), "neutron credentials");
-    Ok(Arc::new(neutron::HttpNeutron::new(&settings)?))
+    let client = neutron::HttpNeutron::new(&settings)?;
+    Ok(Arc::new(match observer {
+        Some(o) => client.with_observer(o),
+        None => client,
+    }))
 }

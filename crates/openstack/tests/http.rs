@@ -786,3 +786,91 @@ async fn every_resource_uses_its_own_path_and_json_keys() {
     assert!(e.is_not_found(), "{e}");
     assert_eq!(e.neutron_kind(), Some("TrunkNotFound"));
 }
+
+/// Records what the observer hook is told.
+#[derive(Default)]
+struct Seen(std::sync::Mutex<Vec<(String, String, RequestOutcome)>>);
+
+impl RequestObserver for Seen {
+    fn observe(&self, method: &str, path: &str, outcome: RequestOutcome, elapsed: Duration) {
+        assert!(elapsed < Duration::from_secs(30), "{elapsed:?}");
+        self.0
+            .lock()
+            .unwrap()
+            .push((method.to_string(), path.to_string(), outcome));
+    }
+}
+
+#[tokio::test]
+async fn the_observer_sees_every_attempt() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/v2.0/networks/n1"))
+        .respond_with(ResponseTemplate::new(503))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v2.0/networks/n1"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"network": {"id": "n1", "name": "x"}})),
+        )
+        .with_priority(2)
+        .mount(&server)
+        .await;
+    Mock::given(method("DELETE"))
+        .and(path("/v2.0/ports/p1"))
+        .respond_with(ResponseTemplate::new(404).set_body_json(
+            json!({"NeutronError": {"type": "PortNotFound", "message": "no", "detail": ""}}),
+        ))
+        .mount(&server)
+        .await;
+    let seen = Arc::new(Seen::default());
+    let n = client(noauth(server.uri())).with_observer(seen.clone());
+    n.get_network("n1").await.unwrap();
+    n.delete_port("p1").await.unwrap_err();
+    let got = seen.0.lock().unwrap().clone();
+    let want = [
+        (
+            "GET",
+            "/v2.0/networks/n1",
+            RequestOutcome::Status(503),
+            "networks",
+        ),
+        (
+            "GET",
+            "/v2.0/networks/n1",
+            RequestOutcome::Status(200),
+            "networks",
+        ),
+        (
+            "DELETE",
+            "/v2.0/ports/p1",
+            RequestOutcome::Status(404),
+            "ports",
+        ),
+    ];
+    assert_eq!(got.len(), want.len(), "{got:?}");
+    for ((m, p, o), (wm, wp, wo, resource)) in got.iter().zip(want) {
+        assert_eq!((m.as_str(), p.as_str(), *o), (wm, wp, wo));
+        assert_eq!(request_resource(p), resource);
+    }
+
+    // No answer at all: `transport`, once per attempt (a POST is never retried).
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let closed = format!("http://{}", listener.local_addr().unwrap());
+    drop(listener);
+    let seen = Arc::new(Seen::default());
+    let n = client(noauth(closed)).with_observer(seen.clone());
+    n.create_network(&NewNetwork::default()).await.unwrap_err();
+    let got = seen.0.lock().unwrap().clone();
+    assert_eq!(
+        got,
+        [(
+            "POST".to_string(),
+            "/v2.0/networks".to_string(),
+            RequestOutcome::Transport
+        )]
+    );
+}

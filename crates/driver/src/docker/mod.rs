@@ -82,6 +82,14 @@ impl KuryrDriver {
         &self.ports
     }
 
+    /// Docker networks and endpoints known to this daemon since it started (what it holds in
+    /// memory, not what Neutron has): `(networks, endpoints)`. Read-only; for metrics.
+    pub fn held(&self) -> (usize, usize) {
+        let networks = self.networks().nets.len();
+        let endpoints = self.ports.memory().endpoints.len();
+        (networks, endpoints)
+    }
+
     /// Removes host interfaces left for ports that are gone (the container was removed while
     /// the daemon was down).
     pub async fn reconcile(&self) -> Result<ReconcileReport> {

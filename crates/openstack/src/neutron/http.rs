@@ -11,6 +11,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 
 use super::error::{ErrorContext, NeutronError, Result};
+use super::observe::{RequestObserver, RequestOutcome};
 use super::resource::Resource;
 use super::types::*;
 use super::NeutronApi;
@@ -113,6 +114,7 @@ pub struct HttpNeutron {
     session: Arc<Session>,
     http: reqwest::Client,
     retry: RetryPolicy,
+    observer: Option<Arc<dyn RequestObserver>>,
 }
 
 impl std::fmt::Debug for HttpNeutron {
@@ -120,6 +122,7 @@ impl std::fmt::Debug for HttpNeutron {
         f.debug_struct("HttpNeutron")
             .field("session", &self.session)
             .field("retry", &self.retry)
+            .field("observer", &self.observer.is_some())
             .finish()
     }
 }
@@ -150,6 +153,7 @@ impl HttpNeutron {
             session: Arc::new(Session::new(auth, http.clone())),
             http,
             retry: RetryPolicy::default(),
+            observer: None,
         }
     }
 
@@ -157,6 +161,18 @@ impl HttpNeutron {
     pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
         self.retry = retry;
         self
+    }
+
+    /// Tell `observer` of every HTTP attempt (metrics).
+    pub fn with_observer(mut self, observer: Arc<dyn RequestObserver>) -> Self {
+        self.observer = Some(observer);
+        self
+    }
+
+    fn observe(&self, method: &Method, path: &str, outcome: RequestOutcome, elapsed: Duration) {
+        if let Some(o) = &self.observer {
+            o.observe(method.as_str(), path, outcome, elapsed);
+        }
     }
 
     pub fn session(&self) -> &Arc<Session> {
@@ -221,12 +237,19 @@ impl HttpNeutron {
             }
             let started = Instant::now();
             let result = req.send().await;
-            let elapsed_ms = started.elapsed().as_millis() as u64;
+            let elapsed = started.elapsed();
+            let elapsed_ms = elapsed.as_millis() as u64;
             let resp = match result {
                 Ok(r) => r,
                 Err(e) => {
                     let ctx = ErrorContext::new(method.as_str(), &path, describe_reqwest(&e));
                     let timeout = e.is_timeout();
+                    let outcome = if timeout {
+                        RequestOutcome::Timeout
+                    } else {
+                        RequestOutcome::Transport
+                    };
+                    self.observe(&method, &path, outcome, elapsed);
                     tracing::debug!(method = %method, path = %path, elapsed_ms, error = %ctx.message, "neutron request failed");
                     // A timed-out request may still be running: only retry fast failures.
                     if idempotent && !timeout && attempt < self.retry.max_retries {
@@ -242,6 +265,12 @@ impl HttpNeutron {
                 }
             };
             let status = resp.status();
+            self.observe(
+                &method,
+                &path,
+                RequestOutcome::Status(status.as_u16()),
+                elapsed,
+            );
             let request_id = resp
                 .headers()
                 .get("x-openstack-request-id")

@@ -5,6 +5,7 @@ mod error;
 #[cfg(any(test, feature = "fake"))]
 pub mod fake;
 mod http;
+mod observe;
 mod resource;
 pub mod types;
 
@@ -15,6 +16,7 @@ pub use error::{ErrorContext, NeutronError, Result};
 pub use fake::FakeNeutron;
 pub(crate) use http::{describe_reqwest, error_message};
 pub use http::{HttpNeutron, RetryPolicy};
+pub use observe::{request_resource, RequestObserver, RequestOutcome};
 pub use resource::{NoUpdate, Resource};
 pub use types::*;
 

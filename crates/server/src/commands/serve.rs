@@ -1,7 +1,8 @@
-//! `kuryr-server serve`: configuration → Neutron client + host binding → driver → start-up
-//! reconcile → plugin API on `/run/docker/plugins/kuryr.sock` (or TCP + spec file), until
-//! SIGTERM/SIGINT.
+//! `kuryr-server serve`: configuration → (metrics endpoint, when `[metrics] listen_address` is
+//! set) → Neutron client + host binding → driver → start-up reconcile → plugin API on
+//! `/run/docker/plugins/kuryr.sock` (or TCP + spec file), until SIGTERM/SIGINT.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,11 +11,14 @@ use anyhow::{bail, Context};
 use kuryr_binding::{BindingConfig, HostBinding, LinuxHostBinding};
 use kuryr_driver::KuryrDriver;
 use kuryr_libnetwork::logging::{self, LogSettings};
+use kuryr_libnetwork::metrics::{self, Metrics};
 use kuryr_libnetwork::transport::{self, ListenSettings, ServePlan};
-use kuryr_libnetwork::{router, Limits};
-use kuryr_openstack::neutron::extensions;
+use kuryr_libnetwork::{router, router_with_metrics, Limits};
+use kuryr_openstack::neutron::{extensions, RequestObserver};
 use kuryr_openstack::NeutronApi;
 use kuryr_types::Backoff;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
 
 use crate::Cli;
 
@@ -43,8 +47,17 @@ pub async fn run(cli: &Cli) -> anyhow::Result<()> {
         "starting kuryr-server"
     );
 
-    let neutron: Arc<dyn NeutronApi> = kuryr_openstack::client_from_options(&cfg.neutron.auth)
-        .context("cannot build the neutron client")?;
+    // Served from now on, so the start-up's Neutron requests are counted too.
+    let metrics = match cfg.metrics.listen_address {
+        Some(addr) => Some(MetricsEndpoint::start(addr).await?),
+        None => None,
+    };
+    let observer = metrics
+        .as_ref()
+        .map(|m| m.metrics.clone() as Arc<dyn RequestObserver>);
+    let neutron: Arc<dyn NeutronApi> =
+        kuryr_openstack::client_with_observer(&cfg.neutron.auth, observer)
+            .context("cannot build the neutron client")?;
     check_neutron(neutron.as_ref()).await?;
     let binding: Arc<dyn HostBinding> = Arc::new(
         LinuxHostBinding::new(BindingConfig {
@@ -77,12 +90,64 @@ pub async fn run(cli: &Cli) -> anyhow::Result<()> {
         Err(e) => tracing::warn!("start-up reconcile skipped: {e}"),
     }
 
-    let app = router(driver.clone(), driver, Limits::default());
-    transport::serve_plan(&listen, app, transport::shutdown_signal())
-        .await
-        .context("cannot serve the plugin api")?;
+    let app = match &metrics {
+        Some(m) => {
+            let held = Arc::downgrade(&driver);
+            m.metrics
+                .track_held(move || held.upgrade().map_or((0, 0), |d| d.held()));
+            router_with_metrics(driver.clone(), driver, Limits::default(), m.metrics.clone())
+        }
+        None => router(driver.clone(), driver, Limits::default()),
+    };
+    let served = transport::serve_plan(&listen, app, transport::shutdown_signal()).await;
+    if let Some(m) = metrics {
+        m.stop().await;
+    }
+    served.context("cannot serve the plugin api")?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// `GET /metrics` on its own TCP listener and task, stopped with the plugin API.
+struct MetricsEndpoint {
+    metrics: Arc<Metrics>,
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+impl MetricsEndpoint {
+    /// Binds `addr` (an error when it cannot: a configured endpoint that is not there would go
+    /// unnoticed) and serves it.
+    async fn start(addr: SocketAddr) -> anyhow::Result<Self> {
+        let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| {
+            format!("cannot listen for metrics on {addr} ([metrics] listen_address)")
+        })?;
+        let bound = listener.local_addr().unwrap_or(addr);
+        tracing::info!(address = %bound, path = metrics::PATH, "serving metrics");
+        let metrics = Arc::new(Metrics::new());
+        let (stop, stopped) = oneshot::channel();
+        let task = tokio::spawn(metrics::serve_metrics(
+            listener,
+            metrics.clone(),
+            async move {
+                let _ = stopped.await;
+            },
+        ));
+        Ok(MetricsEndpoint {
+            metrics,
+            stop,
+            task,
+        })
+    }
+
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        match self.task.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!("metrics endpoint failed: {e}"),
+            Err(e) => tracing::warn!("metrics endpoint task failed: {e}"),
+        }
+    }
 }
 
 fn log_target(log: &LogSettings) -> String {

@@ -6,7 +6,7 @@ use axum::response::Response;
 use bytes::Bytes;
 use http::{Request, StatusCode};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
-use kuryr_plugin_api::{decode_request, PluginError, PluginRequest};
+use kuryr_plugin_api::{decode_request, ErrorKind, PluginError, PluginRequest};
 
 use super::reply::{error_reply, error_with_status, is_ipam_path};
 use super::AppState;
@@ -23,8 +23,20 @@ impl<T: PluginRequest> FromRequest<AppState> for PluginJson<T> {
 
     async fn from_request(req: Request<Body>, state: &AppState) -> Result<Self, Self::Rejection> {
         let ipam = is_ipam_path(req.uri().path());
-        let bytes = read_body(req.into_body(), state.limits.max_body_bytes, ipam).await?;
-        let value: T = decode_request(&bytes).map_err(|e| error_reply(&e, ipam))?;
+        // Only matched routes get here: the path is one of the plugin calls.
+        let path = req.uri().path().to_owned();
+        let refused = |kind| {
+            if let Some(m) = &state.metrics {
+                m.record_error(&path, kind);
+            }
+        };
+        let bytes = read_body(req.into_body(), state.limits.max_body_bytes, ipam)
+            .await
+            .inspect_err(|_| refused(ErrorKind::Malformed))?;
+        let value: T = decode_request(&bytes).map_err(|e| {
+            refused(e.kind());
+            error_reply(&e, ipam)
+        })?;
         record_ids(&value);
         Ok(PluginJson(value))
     }

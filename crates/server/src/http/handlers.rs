@@ -2,6 +2,7 @@
 //! then runs the driver method through [`run`].
 
 use std::future::Future;
+use std::time::Instant;
 
 use axum::extract::State;
 use axum::response::Response;
@@ -9,12 +10,13 @@ use http::{StatusCode, Uri};
 use kuryr_plugin_api::ipam::{
     ReleaseAddressRequest, ReleasePoolRequest, RequestAddressRequest, RequestPoolRequest,
 };
+use kuryr_plugin_api::keys::{self, paths};
 use kuryr_plugin_api::network::{
     ActivateResponse, AllocateNetworkRequest, CreateEndpointRequest, CreateNetworkRequest,
     DiscoveryNotification, EndpointRequest, GwAllocCheckRequest, JoinRequest, NetworkRequest,
     ProgramExternalConnectivityRequest,
 };
-use kuryr_plugin_api::{keys, PluginError};
+use kuryr_plugin_api::PluginError;
 use serde::Serialize;
 use tracing::Instrument;
 
@@ -22,35 +24,42 @@ use super::extract::PluginJson;
 use super::reply::{error_reply, error_with_status, is_ipam_path, ok_json, Empty};
 use super::AppState;
 
-/// Runs a driver call in its own task under the request deadline.
+/// Runs a driver call in its own task under the request deadline, and records it (with `path`,
+/// the call's route) in the metrics when they are on.
 ///
 /// The task is spawned rather than awaited in place so that a driver panic becomes a JSON error
 /// and so that a call hitting the deadline keeps running to completion (its own rollback
 /// included) instead of being cancelled halfway through host or Neutron changes.
-async fn run<R, F>(state: &AppState, ipam: bool, call: F) -> Response
+async fn run<R, F>(state: &AppState, path: &'static str, call: F) -> Response
 where
     R: Serialize + Send + 'static,
     F: Future<Output = Result<R, PluginError>> + Send + 'static,
 {
+    let started = Instant::now();
+    let ipam = is_ipam_path(path);
     let timeout = state.limits.request_timeout;
     let task = tokio::spawn(call.instrument(tracing::Span::current()));
-    match tokio::time::timeout(timeout, task).await {
-        Ok(Ok(Ok(reply))) => ok_json(&reply, ipam),
-        Ok(Ok(Err(e))) => error_reply(&e, ipam),
+    let result = match tokio::time::timeout(timeout, task).await {
+        Ok(Ok(result)) => result,
         Ok(Err(join)) => {
             tracing::error!(error = %join, "driver task failed");
-            error_reply(
-                &PluginError::internal("internal error in the plugin driver"),
-                ipam,
-            )
+            Err(PluginError::internal("internal error in the plugin driver"))
         }
-        Err(_) => error_reply(
-            &PluginError::unavailable(format!(
-                "the plugin did not finish within {} s; the operation continues in the background",
-                timeout.as_secs()
-            )),
-            ipam,
-        ),
+        Err(_) => Err(PluginError::unavailable(format!(
+            "the plugin did not finish within {} s; the operation continues in the background",
+            timeout.as_secs()
+        ))),
+    };
+    if let Some(m) = &state.metrics {
+        m.record_call(
+            path,
+            result.as_ref().err().map(PluginError::kind),
+            started.elapsed(),
+        );
+    }
+    match result {
+        Ok(reply) => ok_json(&reply, ipam),
+        Err(e) => error_reply(&e, ipam),
     }
 }
 
@@ -76,7 +85,10 @@ pub(crate) async fn activate() -> Response {
 
 pub(crate) async fn net_get_capabilities(State(s): State<AppState>) -> Response {
     let d = s.network.clone();
-    run(&s, false, async move { d.get_capabilities().await }).await
+    run(&s, paths::NET_GET_CAPABILITIES, async move {
+        d.get_capabilities().await
+    })
+    .await
 }
 
 pub(crate) async fn create_network(
@@ -84,7 +96,12 @@ pub(crate) async fn create_network(
     PluginJson(req): PluginJson<CreateNetworkRequest>,
 ) -> Response {
     let d = s.network.clone();
-    run(&s, false, unit(async move { d.create_network(req).await })).await
+    run(
+        &s,
+        paths::NET_CREATE_NETWORK,
+        unit(async move { d.create_network(req).await }),
+    )
+    .await
 }
 
 pub(crate) async fn delete_network(
@@ -92,7 +109,12 @@ pub(crate) async fn delete_network(
     PluginJson(req): PluginJson<NetworkRequest>,
 ) -> Response {
     let d = s.network.clone();
-    run(&s, false, unit(async move { d.delete_network(req).await })).await
+    run(
+        &s,
+        paths::NET_DELETE_NETWORK,
+        unit(async move { d.delete_network(req).await }),
+    )
+    .await
 }
 
 pub(crate) async fn allocate_network(
@@ -100,7 +122,10 @@ pub(crate) async fn allocate_network(
     PluginJson(req): PluginJson<AllocateNetworkRequest>,
 ) -> Response {
     let d = s.network.clone();
-    run(&s, false, async move { d.allocate_network(req).await }).await
+    run(&s, paths::NET_ALLOCATE_NETWORK, async move {
+        d.allocate_network(req).await
+    })
+    .await
 }
 
 pub(crate) async fn free_network(
@@ -108,7 +133,12 @@ pub(crate) async fn free_network(
     PluginJson(req): PluginJson<NetworkRequest>,
 ) -> Response {
     let d = s.network.clone();
-    run(&s, false, unit(async move { d.free_network(req).await })).await
+    run(
+        &s,
+        paths::NET_FREE_NETWORK,
+        unit(async move { d.free_network(req).await }),
+    )
+    .await
 }
 
 pub(crate) async fn create_endpoint(
@@ -116,7 +146,10 @@ pub(crate) async fn create_endpoint(
     PluginJson(req): PluginJson<CreateEndpointRequest>,
 ) -> Response {
     let d = s.network.clone();
-    run(&s, false, async move { d.create_endpoint(req).await }).await
+    run(&s, paths::NET_CREATE_ENDPOINT, async move {
+        d.create_endpoint(req).await
+    })
+    .await
 }
 
 pub(crate) async fn endpoint_oper_info(
@@ -124,7 +157,10 @@ pub(crate) async fn endpoint_oper_info(
     PluginJson(req): PluginJson<EndpointRequest>,
 ) -> Response {
     let d = s.network.clone();
-    run(&s, false, async move { d.endpoint_oper_info(req).await }).await
+    run(&s, paths::NET_ENDPOINT_OPER_INFO, async move {
+        d.endpoint_oper_info(req).await
+    })
+    .await
 }
 
 pub(crate) async fn delete_endpoint(
@@ -132,7 +168,12 @@ pub(crate) async fn delete_endpoint(
     PluginJson(req): PluginJson<EndpointRequest>,
 ) -> Response {
     let d = s.network.clone();
-    run(&s, false, unit(async move { d.delete_endpoint(req).await })).await
+    run(
+        &s,
+        paths::NET_DELETE_ENDPOINT,
+        unit(async move { d.delete_endpoint(req).await }),
+    )
+    .await
 }
 
 pub(crate) async fn join(
@@ -140,7 +181,7 @@ pub(crate) async fn join(
     PluginJson(req): PluginJson<JoinRequest>,
 ) -> Response {
     let d = s.network.clone();
-    run(&s, false, async move { d.join(req).await }).await
+    run(&s, paths::NET_JOIN, async move { d.join(req).await }).await
 }
 
 pub(crate) async fn leave(
@@ -148,7 +189,12 @@ pub(crate) async fn leave(
     PluginJson(req): PluginJson<EndpointRequest>,
 ) -> Response {
     let d = s.network.clone();
-    run(&s, false, unit(async move { d.leave(req).await })).await
+    run(
+        &s,
+        paths::NET_LEAVE,
+        unit(async move { d.leave(req).await }),
+    )
+    .await
 }
 
 pub(crate) async fn discover_new(
@@ -156,7 +202,12 @@ pub(crate) async fn discover_new(
     PluginJson(req): PluginJson<DiscoveryNotification>,
 ) -> Response {
     let d = s.network.clone();
-    run(&s, false, unit(async move { d.discover_new(req).await })).await
+    run(
+        &s,
+        paths::NET_DISCOVER_NEW,
+        unit(async move { d.discover_new(req).await }),
+    )
+    .await
 }
 
 pub(crate) async fn discover_delete(
@@ -164,7 +215,12 @@ pub(crate) async fn discover_delete(
     PluginJson(req): PluginJson<DiscoveryNotification>,
 ) -> Response {
     let d = s.network.clone();
-    run(&s, false, unit(async move { d.discover_delete(req).await })).await
+    run(
+        &s,
+        paths::NET_DISCOVER_DELETE,
+        unit(async move { d.discover_delete(req).await }),
+    )
+    .await
 }
 
 pub(crate) async fn program_external_connectivity(
@@ -174,7 +230,7 @@ pub(crate) async fn program_external_connectivity(
     let d = s.network.clone();
     run(
         &s,
-        false,
+        paths::NET_PROGRAM_EXTERNAL_CONNECTIVITY,
         unit(async move { d.program_external_connectivity(req).await }),
     )
     .await
@@ -187,7 +243,7 @@ pub(crate) async fn revoke_external_connectivity(
     let d = s.network.clone();
     run(
         &s,
-        false,
+        paths::NET_REVOKE_EXTERNAL_CONNECTIVITY,
         unit(async move { d.revoke_external_connectivity(req).await }),
     )
     .await
@@ -198,23 +254,27 @@ pub(crate) async fn gw_alloc_check(
     PluginJson(req): PluginJson<GwAllocCheckRequest>,
 ) -> Response {
     let d = s.network.clone();
-    run(&s, false, async move { d.gw_alloc_check(req).await }).await
+    run(&s, paths::NET_GW_ALLOC_CHECK, async move {
+        d.gw_alloc_check(req).await
+    })
+    .await
 }
 
 // IpamDriver.
 
 pub(crate) async fn ipam_get_capabilities(State(s): State<AppState>) -> Response {
     let d = s.ipam.clone();
-    run(&s, true, async move { d.get_capabilities().await }).await
+    run(&s, paths::IPAM_GET_CAPABILITIES, async move {
+        d.get_capabilities().await
+    })
+    .await
 }
 
 pub(crate) async fn get_default_address_spaces(State(s): State<AppState>) -> Response {
     let d = s.ipam.clone();
-    run(
-        &s,
-        true,
-        async move { d.get_default_address_spaces().await },
-    )
+    run(&s, paths::IPAM_GET_DEFAULT_ADDRESS_SPACES, async move {
+        d.get_default_address_spaces().await
+    })
     .await
 }
 
@@ -223,7 +283,10 @@ pub(crate) async fn request_pool(
     PluginJson(req): PluginJson<RequestPoolRequest>,
 ) -> Response {
     let d = s.ipam.clone();
-    run(&s, true, async move { d.request_pool(req).await }).await
+    run(&s, paths::IPAM_REQUEST_POOL, async move {
+        d.request_pool(req).await
+    })
+    .await
 }
 
 pub(crate) async fn release_pool(
@@ -231,7 +294,12 @@ pub(crate) async fn release_pool(
     PluginJson(req): PluginJson<ReleasePoolRequest>,
 ) -> Response {
     let d = s.ipam.clone();
-    run(&s, true, unit(async move { d.release_pool(req).await })).await
+    run(
+        &s,
+        paths::IPAM_RELEASE_POOL,
+        unit(async move { d.release_pool(req).await }),
+    )
+    .await
 }
 
 pub(crate) async fn request_address(
@@ -239,7 +307,10 @@ pub(crate) async fn request_address(
     PluginJson(req): PluginJson<RequestAddressRequest>,
 ) -> Response {
     let d = s.ipam.clone();
-    run(&s, true, async move { d.request_address(req).await }).await
+    run(&s, paths::IPAM_REQUEST_ADDRESS, async move {
+        d.request_address(req).await
+    })
+    .await
 }
 
 pub(crate) async fn release_address(
@@ -247,7 +318,12 @@ pub(crate) async fn release_address(
     PluginJson(req): PluginJson<ReleaseAddressRequest>,
 ) -> Response {
     let d = s.ipam.clone();
-    run(&s, true, unit(async move { d.release_address(req).await })).await
+    run(
+        &s,
+        paths::IPAM_RELEASE_ADDRESS,
+        unit(async move { d.release_address(req).await }),
+    )
+    .await
 }
 
 // Anything else.

@@ -19,6 +19,8 @@ use axum::Router;
 use kuryr_plugin_api::keys::paths;
 use kuryr_plugin_api::{IpamDriver, NetworkDriver};
 
+use crate::metrics::Metrics;
+
 /// Request limits of the plugin API.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -49,6 +51,8 @@ pub(crate) struct AppState {
     pub(crate) network: Arc<dyn NetworkDriver>,
     pub(crate) ipam: Arc<dyn IpamDriver>,
     pub(crate) limits: Limits,
+    /// Where plugin calls are recorded, when metrics are on.
+    pub(crate) metrics: Option<Arc<Metrics>>,
 }
 
 /// The plugin API for one network driver and one IPAM driver (Kuryr implements both on one
@@ -58,12 +62,32 @@ pub fn router(
     ipam: Arc<dyn IpamDriver>,
     limits: Limits,
 ) -> Router {
-    use handlers as h;
-    let state = AppState {
+    build(AppState {
         network,
         ipam,
         limits,
-    };
+        metrics: None,
+    })
+}
+
+/// [`router`], recording every plugin call in `metrics` (served elsewhere, see
+/// [`crate::metrics`]).
+pub fn router_with_metrics(
+    network: Arc<dyn NetworkDriver>,
+    ipam: Arc<dyn IpamDriver>,
+    limits: Limits,
+    metrics: Arc<Metrics>,
+) -> Router {
+    build(AppState {
+        network,
+        ipam,
+        limits,
+        metrics: Some(metrics),
+    })
+}
+
+fn build(state: AppState) -> Router {
+    use handlers as h;
     Router::new()
         .route(paths::ACTIVATE, post(h::activate))
         .route(paths::NET_GET_CAPABILITIES, post(h::net_get_capabilities))

@@ -113,6 +113,12 @@ impl MemoryDriver {
         self.state.lock().unwrap().faults.insert(method, fault);
     }
 
+    /// Live networks and endpoints, as `KuryrDriver::held` counts them.
+    pub fn held(&self) -> (usize, usize) {
+        let s = self.state.lock().unwrap();
+        (s.networks.len(), s.endpoints.len())
+    }
+
     /// Host-side interface names of the live endpoints.
     pub fn host_links(&self) -> Vec<String> {
         let s = self.state.lock().unwrap();
