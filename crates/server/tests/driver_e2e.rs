@@ -118,6 +118,21 @@ fn scenario_basic(s: &mut Stack) {
     }
     let ip2 = s.container_ip(&c2, &net);
     s.exec_ok(&c1, &["ping", "-c", "2", "-W", "3", &ip2]);
+    // The metrics endpoint saw both starts, the Neutron requests they made and the endpoints.
+    let m = s.scrape_metrics();
+    let created = metric_value(
+        &m,
+        "kuryr_plugin_call_duration_seconds_count",
+        &[r#"call="NetworkDriver.CreateEndpoint""#, r#"outcome="ok""#],
+    );
+    assert!(created >= Some(2.0), "{m}");
+    let port_posts = metric_value(
+        &m,
+        "kuryr_neutron_request_duration_seconds_count",
+        &[r#"method="POST""#, r#"resource="ports""#],
+    );
+    assert!(port_posts >= Some(2.0), "{m}");
+    assert!(metric_value(&m, "kuryr_endpoints", &[]) >= Some(2.0), "{m}");
     // The container's MTU is the Neutron network's.
     let mtu = n["mtu"].as_u64().unwrap();
     let out = s.exec_ok(&c1, &["cat", "/sys/class/net/eth0/mtu"]);

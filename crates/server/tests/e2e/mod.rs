@@ -109,36 +109,28 @@ impl NeutronProbe {
 
     /// One request on a new connection; `Err` for transport failures (worth a retry).
     async fn send(&self, method: &str, path: &str, body: String) -> Result<(u16, Value), String> {
-        let tcp = tokio::net::TcpStream::connect(&self.host_port)
-            .await
-            .map_err(|e| format!("connect: {e}"))?;
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
-            .await
-            .map_err(|e| format!("handshake: {e}"))?;
-        tokio::spawn(conn);
-        let req = Request::builder()
-            .method(Method::from_bytes(method.as_bytes()).map_err(|e| e.to_string())?)
-            .uri(format!("/v2.0/{path}"))
-            .header(HOST, &self.host_port)
-            .header(CONTENT_TYPE, "application/json")
-            .header(ACCEPT, "application/json")
-            .body(Full::new(Bytes::from(body)))
-            .map_err(|e| e.to_string())?;
-        let resp = sender
-            .send_request(req)
-            .await
-            .map_err(|e| format!("send: {e}"))?;
-        let status = resp.status().as_u16();
-        let bytes = resp
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| format!("body: {e}"))?
-            .to_bytes();
+        let (status, bytes) =
+            http_request(&self.host_port, method, &format!("/v2.0/{path}"), body).await?;
         Ok((
             status,
             serde_json::from_slice(&bytes).unwrap_or(Value::Null),
         ))
+    }
+
+    /// `GET http://<host_port><path>` as text, on this probe's runtime (the metrics endpoint).
+    pub fn get_text(&self, host_port: &str, path: &str) -> (u16, String) {
+        let got = self.rt.block_on(async {
+            tokio::time::timeout(
+                Duration::from_secs(10),
+                http_request(host_port, "GET", path, String::new()),
+            )
+            .await
+        });
+        match got {
+            Ok(Ok((status, bytes))) => (status, String::from_utf8_lossy(&bytes).into_owned()),
+            Ok(Err(e)) => panic!("GET {host_port}{path}: {e}"),
+            Err(_) => panic!("GET {host_port}{path}: no answer within 10s"),
+        }
     }
 
     fn request(&self, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
@@ -215,6 +207,55 @@ impl NeutronProbe {
     }
 }
 
+/// One HTTP/1 request on a new connection; `Err` for transport failures (worth a retry).
+async fn http_request(
+    host_port: &str,
+    method: &str,
+    path: &str,
+    body: String,
+) -> Result<(u16, Bytes), String> {
+    let tcp = tokio::net::TcpStream::connect(host_port)
+        .await
+        .map_err(|e| format!("connect: {e}"))?;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
+        .await
+        .map_err(|e| format!("handshake: {e}"))?;
+    tokio::spawn(conn);
+    let req = Request::builder()
+        .method(Method::from_bytes(method.as_bytes()).map_err(|e| e.to_string())?)
+        .uri(path)
+        .header(HOST, host_port)
+        .header(CONTENT_TYPE, "application/json")
+        .header(ACCEPT, "application/json")
+        .body(Full::new(Bytes::from(body)))
+        .map_err(|e| e.to_string())?;
+    let resp = sender
+        .send_request(req)
+        .await
+        .map_err(|e| format!("send: {e}"))?;
+    let status = resp.status().as_u16();
+    let bytes = resp
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| format!("body: {e}"))?
+        .to_bytes();
+    Ok((status, bytes))
+}
+
+/// A loopback address with a port free right now (the daemon binds it moments later).
+fn free_loopback_addr() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("a free loopback port");
+    l.local_addr().expect("its address").to_string()
+}
+
+/// The value of the metric sample whose line starts with `name` and has every label of `labels`.
+pub fn metric_value(text: &str, name: &str, labels: &[&str]) -> Option<f64> {
+    text.lines()
+        .filter(|l| l.starts_with(name) && labels.iter().all(|lb| l.contains(lb)))
+        .find_map(|l| l.rsplit(' ').next()?.parse().ok())
+}
+
 fn encode(v: &str) -> String {
     v.bytes()
         .map(|b| match b {
@@ -276,6 +317,8 @@ pub struct Stack {
     /// other daemons on the shared stack do not matter).
     seen_nets: std::cell::RefCell<std::collections::BTreeSet<String>>,
     seen_ports: std::cell::RefCell<std::collections::BTreeSet<String>>,
+    /// `127.0.0.1:<port>` of the daemon's metrics endpoint.
+    pub metrics_addr: String,
 }
 
 impl Stack {
@@ -307,6 +350,7 @@ impl Stack {
             created_default_pools: Vec::new(),
             seen_nets: Default::default(),
             seen_ports: Default::default(),
+            metrics_addr: free_loopback_addr(),
         };
         s.default_pool_v4 = s.ensure_pool("kuryr", "10.90.0.0/16", 24);
         s.default_pool_v6 = s.ensure_pool("kuryr6", "fd90::/48", 64);
@@ -334,12 +378,20 @@ impl Stack {
             "[DEFAULT]\ndebug = true\nhost = {chassis}\nkuryr_uri = unix://{sock}\ncapability_scope = local\nprocess_external_connectivity = true\n\n\
              [neutron]\nauth_type = none\nendpoint = {url}\ndefault_subnetpool_v4 = kuryr\n\
              default_subnetpool_v6 = kuryr6\nvif_plugging_is_fatal = true\nvif_plugging_timeout = 30\n\
-             \n[binding]\nveth_dst_prefix = eth\n",
+             \n[binding]\nveth_dst_prefix = eth\n\n[metrics]\nlisten_address = {metrics}\n",
             url = self.env.neutron_url,
             chassis = self.env.chassis,
-            sock = socket()
+            sock = socket(),
+            metrics = self.metrics_addr
         );
         std::fs::write(self.dir.join("kuryr.conf"), conf).unwrap();
+    }
+
+    /// The daemon's metrics, scraped as Prometheus would.
+    pub fn scrape_metrics(&self) -> String {
+        let (status, text) = self.neutron.get_text(&self.metrics_addr, "/metrics");
+        assert_eq!(status, 200, "{text}");
+        text
     }
 
     pub fn start_daemon(&mut self) {
