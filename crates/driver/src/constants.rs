@@ -37,6 +37,9 @@ pub const DEVICE_OWNER: &str = "compute:kuryr";
 pub const SG_EXPOSE_SUFFIX: &str = "-exposed_ports";
 /// Description of that security group.
 pub const SG_EXPOSE_DESCRIPTION: &str = "Docker exposed ports created by Kuryr.";
+/// Addresses left to Neutron's own ports (DHCP, metadata, router) at the top of a subnet whose
+/// addresses Docker's own IPAM picks, lowest first: Neutron picks its addresses at random.
+pub const NEUTRON_OWN_ADDRESSES: u32 = 4;
 /// `device_owner` prefix of Neutron's own ports (DHCP, metadata, router): never adopted.
 pub const NEUTRON_OWNER_PREFIX: &str = "network:";
 

@@ -194,6 +194,8 @@ pub struct NewSubnet {
     pub gateway_ip: Option<IpAddr>,
     pub subnetpool_id: Option<String>,
     pub enable_dhcp: bool,
+    /// Where Neutron may pick addresses for its own ports; empty = the whole subnet.
+    pub allocation_pools: Vec<(IpAddr, IpAddr)>,
 }
 
 /// Body of a new port.
@@ -513,6 +515,12 @@ impl Nt {
                 gateway_ip: s.gateway_ip.map(Some),
                 enable_dhcp: Some(s.enable_dhcp),
                 subnetpool_id: s.subnetpool_id.clone(),
+                allocation_pools: (!s.allocation_pools.is_empty()).then(|| {
+                    s.allocation_pools
+                        .iter()
+                        .map(|&(start, end)| os::AllocationPool { start, end })
+                        .collect()
+                }),
                 ..Default::default()
             })
             .await;

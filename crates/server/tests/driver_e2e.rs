@@ -170,6 +170,14 @@ fn scenario_docker_ipam(s: &mut Stack) {
     );
     let n = s.neutron_network_of(&s.docker_network_id(&net));
     let nid = n["id"].as_str().unwrap().to_string();
+    // Neutron picks addresses for its own ports at random: the subnet keeps them at its top,
+    // away from the addresses Docker's IPAM hands out lowest first.
+    let subnets = s.neutron.list("subnets", &[("network_id", &nid)]);
+    assert_eq!(
+        subnets[0]["allocation_pools"],
+        serde_json::json!([{"start": "10.91.9.251", "end": "10.91.9.254"}]),
+        "{subnets:?}"
+    );
     let c1 = s.run(&net, &[]);
     let c2 = s.run(&net, &[]);
     let ports = s.kuryr_ports(&nid);

@@ -211,6 +211,12 @@ impl KuryrDriver {
                         gateway_ip: w.gateway,
                         subnetpool_id: pool_id.clone(),
                         enable_dhcp: self.cfg.enable_dhcp,
+                        // Docker's own IPAM picks the addresses (no Kuryr pool): keep Neutron's
+                        // ports at the top, out of its way.
+                        allocation_pools: match pool_id {
+                            None => top_range(w.cidr, w.gateway).into_iter().collect(),
+                            Some(_) => Vec::new(),
+                        },
                     })
                     .await?;
                 let (nt, id) = (self.nt.clone(), s.id.clone());
@@ -294,5 +300,71 @@ impl KuryrDriver {
             }
         }
         Ok(None)
+    }
+}
+
+/// The last [`NEUTRON_OWN_ADDRESSES`] usable addresses of `cidr` below any gateway there; `None`
+/// for a subnet too small to spare them.
+fn top_range(cidr: IpNet, gateway: Option<IpAddr>) -> Option<(IpAddr, IpAddr)> {
+    let n = u128::from(NEUTRON_OWN_ADDRESSES);
+    let (base, size, v4) = match cidr {
+        IpNet::V4(c) => (
+            u128::from(u32::from(c.network())),
+            1u128 << (32 - c.prefix_len()),
+            true,
+        ),
+        IpNet::V6(c) => (
+            u128::from(c.network()),
+            1u128.checked_shl(128 - u32::from(c.prefix_len()))?,
+            false,
+        ),
+    };
+    if size < 4 * n {
+        return None;
+    }
+    // IPv4's broadcast address is not usable.
+    let mut end = base + size - if v4 { 2 } else { 1 };
+    let as_ip = |x: u128| -> IpAddr {
+        if v4 {
+            IpAddr::V4((x as u32).into())
+        } else {
+            IpAddr::V6(x.into())
+        }
+    };
+    let gw = gateway.map(|g| match g {
+        IpAddr::V4(a) => u128::from(u32::from(a)),
+        IpAddr::V6(a) => u128::from(a),
+    });
+    if let Some(g) = gw.filter(|g| *g > end - n && *g <= end) {
+        end = g - 1;
+    }
+    Some((as_ip(end + 1 - n), as_ip(end)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn neutron_keeps_the_top_of_the_subnet() {
+        let n = |s: &str| s.parse::<IpNet>().unwrap();
+        assert_eq!(
+            top_range(n("10.91.9.0/24"), Some(ip("10.91.9.1"))),
+            Some((ip("10.91.9.251"), ip("10.91.9.254")))
+        );
+        // A gateway up there pushes the range below it.
+        assert_eq!(
+            top_range(n("10.91.9.0/24"), Some(ip("10.91.9.253"))),
+            Some((ip("10.91.9.249"), ip("10.91.9.252")))
+        );
+        assert_eq!(
+            top_range(n("fd00:1::/64"), None),
+            Some((ip("fd00:1::ffff:ffff:ffff:fffc"), ip("fd00:1::ffff:ffff:ffff:ffff")))
+        );
+        assert_eq!(top_range(n("10.0.0.0/29"), None), None);
     }
 }
