@@ -1,9 +1,9 @@
 //! The Kuryr libnetwork daemon's protocol layer: the Docker plugin HTTP API ([`http`]) and the
-//! sockets it is served on ([`transport`]), plus the daemon's [`logging`] and `check-config`'s
-//! logic ([`check`]). The translation logic plugs in through the
-//! `kuryr_plugin_api::{NetworkDriver, IpamDriver}` traits.
+//! sockets it is served on ([`transport`]), plus the daemon's [`logging`], `check-config`'s
+//! logic ([`check`]) and its command line ([`cli`]). The translation logic plugs in through the `kuryr_plugin_api::{NetworkDriver, IpamDriver}` traits.
 
 pub mod check;
+pub mod cli;
 pub mod http;
 pub mod logging;
 pub mod transport;
