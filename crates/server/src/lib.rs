@@ -1,11 +1,13 @@
 //! The Kuryr libnetwork daemon's protocol layer: the Docker plugin HTTP API ([`http`]) and the
 //! sockets it is served on ([`transport`]), plus the daemon's [`logging`], `check-config`'s
-//! logic ([`check`]) and its command line ([`cli`]). The translation logic plugs in through the `kuryr_plugin_api::{NetworkDriver, IpamDriver}` traits.
+//! logic ([`check`]), its command line ([`cli`]) and its reports to systemd ([`sd_notify`]). The
+//! translation logic plugs in through the `kuryr_plugin_api::{NetworkDriver, IpamDriver}` traits.
 
 pub mod check;
 pub mod cli;
 pub mod http;
 pub mod logging;
+pub mod sd_notify;
 pub mod transport;
 
 pub use http::{router, Limits};

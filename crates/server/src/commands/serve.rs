@@ -10,6 +10,7 @@ use anyhow::{bail, Context};
 use kuryr_binding::{BindingConfig, HostBinding, LinuxHostBinding};
 use kuryr_driver::KuryrDriver;
 use kuryr_libnetwork::logging::{self, LogSettings};
+use kuryr_libnetwork::sd_notify::{self, Notifier};
 use kuryr_libnetwork::transport::{self, ListenSettings, ServePlan};
 use kuryr_libnetwork::{router, Limits};
 use kuryr_openstack::neutron::extensions;
@@ -78,7 +79,24 @@ pub async fn run(cli: &Cli) -> anyhow::Result<()> {
     }
 
     let app = router(driver.clone(), driver, Limits::default());
-    transport::serve_plan(&listen, app, transport::shutdown_signal())
+    // Type=notify under systemd: dockerd (ordered after us) starts once the socket answers.
+    let notifier = Notifier::from_env();
+    let stopping = notifier.clone();
+    let shutdown = async move {
+        transport::shutdown_signal().await;
+        if let Some(n) = stopping {
+            n.notify_or_warn(sd_notify::STOPPING);
+        }
+    };
+    let listening = move || {
+        if let Some(n) = notifier {
+            n.notify_or_warn(&format!(
+                "{}\nSTATUS=serving the kuryr plugin",
+                sd_notify::READY
+            ));
+        }
+    };
+    transport::serve_plan_then(&listen, app, shutdown, listening)
         .await
         .context("cannot serve the plugin api")?;
     tracing::info!("stopped");
