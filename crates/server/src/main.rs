@@ -1,40 +1,14 @@
 //! `kuryr-server`: the Kuryr libnetwork daemon (Docker network + IPAM plugin `kuryr`).
 //!
-//! `kuryr-server [--config-file F]... [--config-dir D]... [serve|check-config|version]`, with the
-//! oslo-style flags of the Python `kuryr-server` so existing unit files keep working.
+//! The command line is [`kuryr_libnetwork::cli`]; this file runs the chosen subcommand.
 
 mod commands;
 
-use std::path::PathBuf;
+use std::io::Write;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
-
-#[derive(Debug, Parser)]
-#[command(
-    name = "kuryr-server",
-    about = "Kuryr libnetwork: Docker networking on OpenStack Neutron"
-)]
-pub struct Cli {
-    /// A kuryr.conf file; repeat to layer several (later ones win).
-    #[arg(long = "config-file", value_name = "FILE", global = true)]
-    pub config_files: Vec<PathBuf>,
-    /// A directory of `*.conf` files read after the files, alphabetically.
-    #[arg(long = "config-dir", value_name = "DIR", global = true)]
-    pub config_dirs: Vec<PathBuf>,
-    #[command(subcommand)]
-    pub command: Option<Command>,
-}
-
-#[derive(Debug, Subcommand)]
-pub enum Command {
-    /// Serve the plugin API (the default).
-    Serve,
-    /// Check the configuration and that Neutron answers; exit 1 when broken.
-    CheckConfig,
-    /// Print the version.
-    Version,
-}
+use clap::Parser;
+use kuryr_libnetwork::cli::{self, Cli, Command};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -43,6 +17,8 @@ fn main() -> ExitCode {
             commands::version::run();
             Ok(())
         }
+        Command::Man => print(&cli::man_page()),
+        Command::Completions { shell } => print(&cli::completions(*shell)),
         Command::CheckConfig => {
             commands::runtime().and_then(|rt| rt.block_on(commands::check_config::run(&cli)))
         }
@@ -57,4 +33,12 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Writes generated text to stdout; a closed pipe is an error, not a panic.
+fn print(bytes: &[u8]) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(bytes)?;
+    out.flush()?;
+    Ok(())
 }

@@ -363,7 +363,10 @@ mod tests {
         );
         assert_eq!(
             top_range(n("fd00:1::/64"), None),
-            Some((ip("fd00:1::ffff:ffff:ffff:fffc"), ip("fd00:1::ffff:ffff:ffff:ffff")))
+            Some((
+                ip("fd00:1::ffff:ffff:ffff:fffc"),
+                ip("fd00:1::ffff:ffff:ffff:ffff")
+            ))
         );
         assert_eq!(top_range(n("10.0.0.0/29"), None), None);
     }

@@ -12,6 +12,7 @@ use kuryr_binding::{BindingConfig, HostBinding, LinuxHostBinding};
 use kuryr_driver::KuryrDriver;
 use kuryr_libnetwork::logging::{self, LogSettings};
 use kuryr_libnetwork::metrics::{self, Metrics};
+use kuryr_libnetwork::sd_notify::{self, Notifier};
 use kuryr_libnetwork::transport::{self, ListenSettings, ServePlan};
 use kuryr_libnetwork::{router, router_with_metrics, Limits};
 use kuryr_openstack::neutron::{extensions, RequestObserver};
@@ -99,7 +100,25 @@ pub async fn run(cli: &Cli) -> anyhow::Result<()> {
         }
         None => router(driver.clone(), driver, Limits::default()),
     };
-    let served = transport::serve_plan(&listen, app, transport::shutdown_signal()).await;
+    // Type=notify under systemd: dockerd (ordered after us) starts once the socket answers.
+    let notifier = Notifier::from_env();
+    let stopping = notifier.clone();
+    let shutdown = async move {
+        transport::shutdown_signal().await;
+        if let Some(n) = stopping {
+            n.notify_or_warn(sd_notify::STOPPING);
+        }
+    };
+    let listening = move || {
+        if let Some(n) = notifier {
+            n.notify_or_warn(&format!(
+                "{}
+STATUS=serving the kuryr plugin",
+                sd_notify::READY
+            ));
+        }
+    };
+    let served = transport::serve_plan_then(&listen, app, shutdown, listening).await;
     if let Some(m) = metrics {
         m.stop().await;
     }

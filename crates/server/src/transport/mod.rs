@@ -73,12 +73,30 @@ pub async fn serve_plan<F>(plan: &ServePlan, router: Router, shutdown: F) -> io:
 where
     F: Future<Output = ()> + Send + 'static,
 {
+    serve_plan_then(plan, router, shutdown, || {}).await
+}
+
+/// [`serve_plan`], calling `listening` once the listener is bound (and a TCP plan's spec file
+/// written), just before serving: the moment Docker can reach the plugin (systemd's `READY=1`).
+/// Not called when binding fails.
+pub async fn serve_plan_then<F, L>(
+    plan: &ServePlan,
+    router: Router,
+    shutdown: F,
+    listening: L,
+) -> io::Result<()>
+where
+    F: Future<Output = ()> + Send + 'static,
+    L: FnOnce(),
+{
     if let Some(listener) = listener_from_systemd()? {
+        listening();
         return serve_unix(listener, router, shutdown).await;
     }
     match &plan.listen {
         Listen::Unix(cfg) => {
             let bound = bind_unix(cfg)?;
+            listening();
             let result = serve_unix(bound.listener, router, shutdown).await;
             drop(bound.guard);
             result
@@ -92,6 +110,7 @@ where
                 let path = spec.write()?;
                 tracing::info!(spec = %path.display(), url = %spec.url, "wrote plugin spec file");
             }
+            listening();
             match tls {
                 Some(config) => serve_tcp_tls(listener, config, router, shutdown).await,
                 None => serve_tcp(listener, router, shutdown).await,
@@ -118,5 +137,64 @@ pub async fn shutdown_signal() {
             tracing::warn!(error = %e, "cannot install signal handlers, falling back to ctrl-c");
             let _ = tokio::signal::ctrl_c().await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    #[tokio::test]
+    async fn serve_plan_then_reports_listening_once_the_socket_answers() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kuryr.sock");
+        let plan = ServePlan {
+            listen: Listen::Unix(UnixListenerConfig::new(&path)),
+            spec: None,
+        };
+        let (ready_tx, ready_rx) = tokio::sync::oneshot::channel::<bool>();
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let sock = path.clone();
+        let server = tokio::spawn(async move {
+            serve_plan_then(
+                &plan,
+                Router::new(),
+                async {
+                    let _ = stop_rx.await;
+                },
+                move || {
+                    // Called after binding: the socket is already there to connect to.
+                    let _ = ready_tx.send(std::os::unix::net::UnixStream::connect(&sock).is_ok());
+                },
+            )
+            .await
+        });
+        assert!(ready_rx.await.unwrap(), "socket not connectable when ready");
+        stop_tx.send(()).unwrap();
+        server.await.unwrap().unwrap();
+        assert!(!path.exists(), "socket left behind");
+    }
+
+    #[tokio::test]
+    async fn serve_plan_then_does_not_report_listening_when_binding_fails() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("not-a-socket");
+        std::fs::write(&path, b"x").unwrap();
+        let plan = ServePlan {
+            listen: Listen::Unix(UnixListenerConfig::new(&path)),
+            spec: None,
+        };
+        let called = Arc::new(AtomicBool::new(false));
+        let flag = called.clone();
+        let err = serve_plan_then(&plan, Router::new(), async {}, move || {
+            flag.store(true, Ordering::SeqCst)
+        })
+        .await
+        .unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::AlreadyExists, "{err}");
+        assert!(!called.load(Ordering::SeqCst));
     }
 }
