@@ -86,6 +86,8 @@ cmd_test() {
   stage "cargo clippy" cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
   stage "smoke test (stack only)" "$REPO/stack/smoke-test.sh"
   stage "rust tests (unit + real stack)" run_rust_tests
+  stage "debian package: build, install, verify, purge" \
+    "$REPO/packaging/test-deb.sh" "${CARGO_TARGET_DIR:-$REPO/target}/debug/kuryr-server"
   if ((started_stack)); then
     stage "stack: down" "$STACK" down
     stage "stack: no process left" stack_processes_gone
