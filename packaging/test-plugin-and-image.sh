@@ -61,7 +61,7 @@ CIDR_I=10.231.0.0/24
 CIDR_P=10.232.0.0/24
 WORK=$(mktemp -d /tmp/kp-plugin-test.XXXXXX)
 declare -a CONTAINERS=() NETWORKS=() DOCKER_NET_IDS=() NEUTRON_NETS=() PORTS=() ENDPOINTS=()
-IMAGE_BUILT=0 PLUGIN_CREATED=0 IMAGE_DAEMON_STARTED=0
+IMAGE_BUILT=0 PLUGIN_CREATED=0 IMAGE_DAEMON_STARTED=0 CIDRS_OURS=0
 
 # Every docker call is bounded: a plugin that hangs must fail the test, not block it.
 d() { timeout 180 "$DOCKER" "$@"; }
@@ -99,7 +99,9 @@ cleanup() {
     done
   done
   for n in "${NEUTRON_NETS[@]}"; do neutron_remove_network "$n"; done
+  # Pools by name only when they were free before this run (see cidrs_free).
   for pool in "kuryrPool-$CIDR_I" "kuryrPool-$CIDR_P"; do
+    ((CIDRS_OURS)) || break
     for id in $(api "subnetpools?name=$pool" 2>/dev/null | jq -r '.subnetpools[].id'); do
       curl -fsS -m 30 -X DELETE -o /dev/null "$NEUTRON/subnetpools/$id" 2>/dev/null
     done
@@ -210,6 +212,18 @@ network_pair() {
   d network rm "$net" >/dev/null || fail "docker network rm $net failed"
 }
 
+# The test's subnets must be free: the leak check and the clean-up find Kuryr's pools by them.
+cidrs_free() {
+  local cidr
+  for cidr in "$CIDR_I" "$CIDR_P"; do
+    [[ $(api "subnets?cidr=$cidr" | jq '.subnets | length') == 0 ]] \
+      || fail "a Neutron subnet $cidr exists already (another run of this test, or its leftover?)"
+    [[ $(api "subnetpools?name=kuryrPool-$cidr" | jq '.subnetpools | length') == 0 ]] \
+      || fail "a Neutron subnetpool kuryrPool-$cidr exists already (another run of this test, or its leftover?)"
+  done
+  CIDRS_OURS=1
+}
+
 # ------------------------------------------------------------------------------------------------
 # the container image
 
@@ -272,7 +286,7 @@ test_plugin() {
   env=$(d plugin inspect -f '{{json .Settings}}' "$PLUGIN")
   jq -e --arg s "$etc" '(.Env | index("OS_DEFAULT__DEBUG=true")) and any(.Mounts[]; .Name == "config" and .Source == $s)' \
     <<<"$env" >/dev/null || fail "docker plugin set did not take: $env"
-  d plugin enable --timeout 60 "$PLUGIN" || fail "docker plugin enable $PLUGIN failed"
+  d plugin enable --timeout 60 "$PLUGIN" >/dev/null || fail "docker plugin enable $PLUGIN failed"
   [[ $(d plugin inspect -f '{{.Enabled}}' "$PLUGIN") == true ]] || fail "plugin not enabled"
   log "plugin: enabled"
 
@@ -326,6 +340,7 @@ leak_check() {
   log "leak check: nothing left"
 }
 
+cidrs_free
 test_image
 test_plugin
 leak_check
