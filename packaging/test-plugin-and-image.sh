@@ -119,6 +119,9 @@ cleanup() {
   exit "$rc"
 }
 trap cleanup EXIT
+# Interrupted: exit, so the EXIT trap cleans up.
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 show_logs() {
   local pid
