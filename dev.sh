@@ -67,6 +67,30 @@ run_rust_tests() {
   fi
 }
 
+debug_binary() { echo "${CARGO_TARGET_DIR:-$REPO/target}/debug/kuryr-server"; }
+
+# A new user's first run: docs/deployment.md's managed plugin quick start, as written, with this
+# stack's coordinates in the variables it tells the user to set. Its own last block removes what
+# it made; on a failure half-way the same clean-up runs here.
+docs_quick_start() {
+  # shellcheck source=stack/env.sh
+  source "$REPO/stack/env.sh"
+  local etc rc=0 net=kq-demo-$$ plugin=kuryr/quickstart:latest
+  etc=$(mktemp -d)
+  PLUGIN=$plugin KURYR_ETC=$etc NEUTRON_URL=$KURYR_TEST_NEUTRON_URL HOST_ID=$KURYR_TEST_CHASSIS \
+    NET=$net SUBNET=10.234.0.0/24 IMAGE=$KURYR_TEST_IMAGE BIN=$(debug_binary) \
+    "$REPO/packaging/run-doc-section.sh" "$REPO/docs/deployment.md" "Quick start: managed plugin" \
+    || rc=$?
+  if ((rc)); then
+    docker rm -f "$net-a" >/dev/null 2>&1 || true
+    docker network rm "$net" >/dev/null 2>&1 || true
+    docker plugin disable -f "$plugin" >/dev/null 2>&1 || true
+    docker plugin rm -f "$plugin" >/dev/null 2>&1 || true
+  fi
+  rm -rf "$etc"
+  return $rc
+}
+
 cmd_test() {
   local started_stack=0
   trap 'print_timings' EXIT
@@ -87,7 +111,10 @@ cmd_test() {
   stage "smoke test (stack only)" "$REPO/stack/smoke-test.sh"
   stage "rust tests (unit + real stack)" run_rust_tests
   stage "debian package: build, install, verify, purge" \
-    "$REPO/packaging/test-deb.sh" "${CARGO_TARGET_DIR:-$REPO/target}/debug/kuryr-server"
+    "$REPO/packaging/test-deb.sh" "$(debug_binary)"
+  stage "managed plugin + image (real stack)" \
+    "$REPO/packaging/test-plugin-and-image.sh" "$(debug_binary)"
+  stage "docs: managed plugin quick start" docs_quick_start
   if ((started_stack)); then
     stage "stack: down" "$STACK" down
     stage "stack: no process left" stack_processes_gone
