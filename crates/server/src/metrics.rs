@@ -267,17 +267,26 @@ where
         .await
 }
 
+/// The value of the sample line of an exposition `text` that starts with `prefix` (the metric's
+/// name and labels): what a scraper reads, for tests and tools.
+pub fn sample(text: &str, prefix: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(prefix))
+        .and_then(|v| v.trim().split(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+/// The build info sample's name and labels, as this binary exports it.
+pub fn build_info_prefix() -> String {
+    format!(
+        "kuryr_build_info{{version=\"{}\"}}",
+        env!("CARGO_PKG_VERSION")
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// The value of the sample line that starts with `prefix` (name and labels).
-    fn sample(text: &str, prefix: &str) -> Option<f64> {
-        text.lines()
-            .find_map(|l| l.strip_prefix(prefix))
-            .and_then(|v| v.trim().split(' ').next())
-            .and_then(|v| v.parse().ok())
-    }
 
     #[test]
     fn recorded_calls_show_up_with_their_labels_and_counts() {
@@ -339,17 +348,7 @@ mod tests {
             !text.contains(r#"kuryr_plugin_errors_total{call="NetworkDriver.Join",kind="ok"}"#),
             "{text}"
         );
-        assert_eq!(
-            sample(
-                &text,
-                &format!(
-                    "kuryr_build_info{{version=\"{}\"}}",
-                    env!("CARGO_PKG_VERSION")
-                )
-            ),
-            Some(1.0),
-            "{text}"
-        );
+        assert_eq!(sample(&text, &build_info_prefix()), Some(1.0), "{text}");
         assert!(text.ends_with("# EOF\n"), "{text}");
     }
 

@@ -15,7 +15,7 @@ use http::{Method, Request, StatusCode};
 use http_body_util::{BodyExt, Empty};
 use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
-use kuryr_libnetwork::metrics::{serve_metrics, Metrics, CONTENT_TYPE};
+use kuryr_libnetwork::metrics::{build_info_prefix, sample, serve_metrics, Metrics, CONTENT_TYPE};
 use kuryr_libnetwork::{router_with_metrics, Limits};
 use kuryr_openstack::auth::KeystoneOptions;
 use kuryr_openstack::neutron::RequestObserver;
@@ -50,14 +50,6 @@ async fn request(addr: SocketAddr, method: Method, path: &str) -> (StatusCode, S
         content_type,
         String::from_utf8(body.to_vec()).unwrap(),
     )
-}
-
-/// The value of the sample line that starts with `prefix` (name and labels).
-fn sample(text: &str, prefix: &str) -> Option<f64> {
-    text.lines()
-        .find_map(|l| l.strip_prefix(prefix))
-        .and_then(|v| v.trim().split(' ').next())
-        .and_then(|v| v.parse().ok())
 }
 
 fn calls(text: &str, call: &str, outcome: &str) -> Option<f64> {
@@ -274,17 +266,7 @@ async fn plugin_calls_and_neutron_requests_are_scraped_over_tcp() {
     assert!(!text.contains("3f0c0b6e"), "no ids in labels: {text}");
     assert_eq!(sample(&text, "kuryr_networks "), Some(1.0), "{text}");
     assert_eq!(sample(&text, "kuryr_endpoints "), Some(1.0), "{text}");
-    assert_eq!(
-        sample(
-            &text,
-            &format!(
-                "kuryr_build_info{{version=\"{}\"}}",
-                env!("CARGO_PKG_VERSION")
-            )
-        ),
-        Some(1.0),
-        "{text}"
-    );
+    assert_eq!(sample(&text, &build_info_prefix()), Some(1.0), "{text}");
 
     // Only GET /metrics is served.
     for (method, path) in [
@@ -397,11 +379,5 @@ async fn the_daemon_serves_metrics_while_it_waits_for_neutron() {
     child.kill().await.unwrap();
     assert!(sample(&text, transport).is_some_and(|n| n >= 1.0), "{text}");
     assert_eq!(sample(&text, "kuryr_networks "), Some(0.0), "{text}");
-    assert!(
-        text.contains(&format!(
-            "kuryr_build_info{{version=\"{}\"}} 1",
-            env!("CARGO_PKG_VERSION")
-        )),
-        "{text}"
-    );
+    assert_eq!(sample(&text, &build_info_prefix()), Some(1.0), "{text}");
 }

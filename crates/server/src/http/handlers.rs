@@ -81,250 +81,59 @@ pub(crate) async fn activate() -> Response {
     ok_json(&reply, false)
 }
 
+/// One handler per plugin call: decode the body as the call's request type (argument-less calls
+/// take none), run the driver method through [`run`]; `unit` calls answer `{}`.
+macro_rules! plugin_call {
+    ($name:ident: $driver:ident.$method:ident() at $path:ident) => {
+        pub(crate) async fn $name(State(s): State<AppState>) -> Response {
+            let d = s.$driver.clone();
+            run(&s, paths::$path, async move { d.$method().await }).await
+        }
+    };
+    ($name:ident: $driver:ident.$method:ident($req:ty) at $path:ident) => {
+        pub(crate) async fn $name(
+            State(s): State<AppState>,
+            PluginJson(req): PluginJson<$req>,
+        ) -> Response {
+            let d = s.$driver.clone();
+            run(&s, paths::$path, async move { d.$method(req).await }).await
+        }
+    };
+    ($name:ident: $driver:ident.$method:ident($req:ty) -> unit at $path:ident) => {
+        pub(crate) async fn $name(
+            State(s): State<AppState>,
+            PluginJson(req): PluginJson<$req>,
+        ) -> Response {
+            let d = s.$driver.clone();
+            run(&s, paths::$path, unit(async move { d.$method(req).await })).await
+        }
+    };
+}
+
 // NetworkDriver.
-
-pub(crate) async fn net_get_capabilities(State(s): State<AppState>) -> Response {
-    let d = s.network.clone();
-    run(&s, paths::NET_GET_CAPABILITIES, async move {
-        d.get_capabilities().await
-    })
-    .await
-}
-
-pub(crate) async fn create_network(
-    State(s): State<AppState>,
-    PluginJson(req): PluginJson<CreateNetworkRequest>,
-) -> Response {
-    let d = s.network.clone();
-    run(
-        &s,
-        paths::NET_CREATE_NETWORK,
-        unit(async move { d.create_network(req).await }),
-    )
-    .await
-}
-
-pub(crate) async fn delete_network(
-    State(s): State<AppState>,
-    PluginJson(req): PluginJson<NetworkRequest>,
-) -> Response {
-    let d = s.network.clone();
-    run(
-        &s,
-        paths::NET_DELETE_NETWORK,
-        unit(async move { d.delete_network(req).await }),
-    )
-    .await
-}
-
-pub(crate) async fn allocate_network(
-    State(s): State<AppState>,
-    PluginJson(req): PluginJson<AllocateNetworkRequest>,
-) -> Response {
-    let d = s.network.clone();
-    run(&s, paths::NET_ALLOCATE_NETWORK, async move {
-        d.allocate_network(req).await
-    })
-    .await
-}
-
-pub(crate) async fn free_network(
-    State(s): State<AppState>,
-    PluginJson(req): PluginJson<NetworkRequest>,
-) -> Response {
-    let d = s.network.clone();
-    run(
-        &s,
-        paths::NET_FREE_NETWORK,
-        unit(async move { d.free_network(req).await }),
-    )
-    .await
-}
-
-pub(crate) async fn create_endpoint(
-    State(s): State<AppState>,
-    PluginJson(req): PluginJson<CreateEndpointRequest>,
-) -> Response {
-    let d = s.network.clone();
-    run(&s, paths::NET_CREATE_ENDPOINT, async move {
-        d.create_endpoint(req).await
-    })
-    .await
-}
-
-pub(crate) async fn endpoint_oper_info(
-    State(s): State<AppState>,
-    PluginJson(req): PluginJson<EndpointRequest>,
-) -> Response {
-    let d = s.network.clone();
-    run(&s, paths::NET_ENDPOINT_OPER_INFO, async move {
-        d.endpoint_oper_info(req).await
-    })
-    .await
-}
-
-pub(crate) async fn delete_endpoint(
-    State(s): State<AppState>,
-    PluginJson(req): PluginJson<EndpointRequest>,
-) -> Response {
-    let d = s.network.clone();
-    run(
-        &s,
-        paths::NET_DELETE_ENDPOINT,
-        unit(async move { d.delete_endpoint(req).await }),
-    )
-    .await
-}
-
-pub(crate) async fn join(
-    State(s): State<AppState>,
-    PluginJson(req): PluginJson<JoinRequest>,
-) -> Response {
-    let d = s.network.clone();
-    run(&s, paths::NET_JOIN, async move { d.join(req).await }).await
-}
-
-pub(crate) async fn leave(
-    State(s): State<AppState>,
-    PluginJson(req): PluginJson<EndpointRequest>,
-) -> Response {
-    let d = s.network.clone();
-    run(
-        &s,
-        paths::NET_LEAVE,
-        unit(async move { d.leave(req).await }),
-    )
-    .await
-}
-
-pub(crate) async fn discover_new(
-    State(s): State<AppState>,
-    PluginJson(req): PluginJson<DiscoveryNotification>,
-) -> Response {
-    let d = s.network.clone();
-    run(
-        &s,
-        paths::NET_DISCOVER_NEW,
-        unit(async move { d.discover_new(req).await }),
-    )
-    .await
-}
-
-pub(crate) async fn discover_delete(
-    State(s): State<AppState>,
-    PluginJson(req): PluginJson<DiscoveryNotification>,
-) -> Response {
-    let d = s.network.clone();
-    run(
-        &s,
-        paths::NET_DISCOVER_DELETE,
-        unit(async move { d.discover_delete(req).await }),
-    )
-    .await
-}
-
-pub(crate) async fn program_external_connectivity(
-    State(s): State<AppState>,
-    PluginJson(req): PluginJson<ProgramExternalConnectivityRequest>,
-) -> Response {
-    let d = s.network.clone();
-    run(
-        &s,
-        paths::NET_PROGRAM_EXTERNAL_CONNECTIVITY,
-        unit(async move { d.program_external_connectivity(req).await }),
-    )
-    .await
-}
-
-pub(crate) async fn revoke_external_connectivity(
-    State(s): State<AppState>,
-    PluginJson(req): PluginJson<EndpointRequest>,
-) -> Response {
-    let d = s.network.clone();
-    run(
-        &s,
-        paths::NET_REVOKE_EXTERNAL_CONNECTIVITY,
-        unit(async move { d.revoke_external_connectivity(req).await }),
-    )
-    .await
-}
-
-pub(crate) async fn gw_alloc_check(
-    State(s): State<AppState>,
-    PluginJson(req): PluginJson<GwAllocCheckRequest>,
-) -> Response {
-    let d = s.network.clone();
-    run(&s, paths::NET_GW_ALLOC_CHECK, async move {
-        d.gw_alloc_check(req).await
-    })
-    .await
-}
+plugin_call!(net_get_capabilities: network.get_capabilities() at NET_GET_CAPABILITIES);
+plugin_call!(create_network: network.create_network(CreateNetworkRequest) -> unit at NET_CREATE_NETWORK);
+plugin_call!(delete_network: network.delete_network(NetworkRequest) -> unit at NET_DELETE_NETWORK);
+plugin_call!(allocate_network: network.allocate_network(AllocateNetworkRequest) at NET_ALLOCATE_NETWORK);
+plugin_call!(free_network: network.free_network(NetworkRequest) -> unit at NET_FREE_NETWORK);
+plugin_call!(create_endpoint: network.create_endpoint(CreateEndpointRequest) at NET_CREATE_ENDPOINT);
+plugin_call!(endpoint_oper_info: network.endpoint_oper_info(EndpointRequest) at NET_ENDPOINT_OPER_INFO);
+plugin_call!(delete_endpoint: network.delete_endpoint(EndpointRequest) -> unit at NET_DELETE_ENDPOINT);
+plugin_call!(join: network.join(JoinRequest) at NET_JOIN);
+plugin_call!(leave: network.leave(EndpointRequest) -> unit at NET_LEAVE);
+plugin_call!(discover_new: network.discover_new(DiscoveryNotification) -> unit at NET_DISCOVER_NEW);
+plugin_call!(discover_delete: network.discover_delete(DiscoveryNotification) -> unit at NET_DISCOVER_DELETE);
+plugin_call!(program_external_connectivity: network.program_external_connectivity(ProgramExternalConnectivityRequest) -> unit at NET_PROGRAM_EXTERNAL_CONNECTIVITY);
+plugin_call!(revoke_external_connectivity: network.revoke_external_connectivity(EndpointRequest) -> unit at NET_REVOKE_EXTERNAL_CONNECTIVITY);
+plugin_call!(gw_alloc_check: network.gw_alloc_check(GwAllocCheckRequest) at NET_GW_ALLOC_CHECK);
 
 // IpamDriver.
-
-pub(crate) async fn ipam_get_capabilities(State(s): State<AppState>) -> Response {
-    let d = s.ipam.clone();
-    run(&s, paths::IPAM_GET_CAPABILITIES, async move {
-        d.get_capabilities().await
-    })
-    .await
-}
-
-pub(crate) async fn get_default_address_spaces(State(s): State<AppState>) -> Response {
-    let d = s.ipam.clone();
-    run(&s, paths::IPAM_GET_DEFAULT_ADDRESS_SPACES, async move {
-        d.get_default_address_spaces().await
-    })
-    .await
-}
-
-pub(crate) async fn request_pool(
-    State(s): State<AppState>,
-    PluginJson(req): PluginJson<RequestPoolRequest>,
-) -> Response {
-    let d = s.ipam.clone();
-    run(&s, paths::IPAM_REQUEST_POOL, async move {
-        d.request_pool(req).await
-    })
-    .await
-}
-
-pub(crate) async fn release_pool(
-    State(s): State<AppState>,
-    PluginJson(req): PluginJson<ReleasePoolRequest>,
-) -> Response {
-    let d = s.ipam.clone();
-    run(
-        &s,
-        paths::IPAM_RELEASE_POOL,
-        unit(async move { d.release_pool(req).await }),
-    )
-    .await
-}
-
-pub(crate) async fn request_address(
-    State(s): State<AppState>,
-    PluginJson(req): PluginJson<RequestAddressRequest>,
-) -> Response {
-    let d = s.ipam.clone();
-    run(&s, paths::IPAM_REQUEST_ADDRESS, async move {
-        d.request_address(req).await
-    })
-    .await
-}
-
-pub(crate) async fn release_address(
-    State(s): State<AppState>,
-    PluginJson(req): PluginJson<ReleaseAddressRequest>,
-) -> Response {
-    let d = s.ipam.clone();
-    run(
-        &s,
-        paths::IPAM_RELEASE_ADDRESS,
-        unit(async move { d.release_address(req).await }),
-    )
-    .await
-}
+plugin_call!(ipam_get_capabilities: ipam.get_capabilities() at IPAM_GET_CAPABILITIES);
+plugin_call!(get_default_address_spaces: ipam.get_default_address_spaces() at IPAM_GET_DEFAULT_ADDRESS_SPACES);
+plugin_call!(request_pool: ipam.request_pool(RequestPoolRequest) at IPAM_REQUEST_POOL);
+plugin_call!(release_pool: ipam.release_pool(ReleasePoolRequest) -> unit at IPAM_RELEASE_POOL);
+plugin_call!(request_address: ipam.request_address(RequestAddressRequest) at IPAM_REQUEST_ADDRESS);
+plugin_call!(release_address: ipam.release_address(ReleaseAddressRequest) -> unit at IPAM_RELEASE_ADDRESS);
 
 // Anything else.
 
