@@ -30,6 +30,9 @@ pub enum BindingError {
         port_id: String,
         message: String,
     },
+    /// A hook script the daemon refuses to run as root (others could change it).
+    #[error("binding script {path} refused: {reason}")]
+    UnsafeHook { path: String, reason: String },
     /// The host does not support something (e.g. no 8021q module for VLAN children).
     #[error("not supported on this host: {0}")]
     Unsupported(String),

@@ -140,12 +140,34 @@ pub fn find_hook(bindir: &Path, vif_type: &str) -> Result<PathBuf, BindingError>
         return Err(not_supported());
     }
     let meta = std::fs::metadata(&path).map_err(|_| not_supported())?;
-    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
     if !meta.is_file() || meta.permissions().mode() & 0o111 == 0 {
         return Err(not_supported());
     }
+    // The daemon runs hooks as root: one that another user could rewrite is a way in.
+    let unsafe_hook = |reason: &str| BindingError::UnsafeHook {
+        path: path.display().to_string(),
+        reason: reason.to_string(),
+    };
+    if meta.permissions().mode() & 0o022 != 0 {
+        return Err(unsafe_hook("writable by its group or by others"));
+    }
+    let me = own_uid();
+    if meta.uid() != 0 && meta.uid() != me {
+        return Err(unsafe_hook("owned by another user than root"));
+    }
     Ok(path)
 }
+
+/// The daemon's own user id (from /proc, to keep libc out of this crate).
+fn own_uid() -> u32 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self").map_or(0, |m| m.uid())
+}
+
+/// What a hook's environment holds: a standard `PATH` and nothing of the daemon's own (its
+/// `OS_PASSWORD`, tokens and other credentials stay with it).
+pub const HOOK_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// Runs a hook with a timeout; stderr goes into the error. Returns stdout.
 pub async fn run_hook(
@@ -167,6 +189,8 @@ pub async fn run_hook(
     };
     let child = tokio::process::Command::new(path)
         .args(argv)
+        .env_clear()
+        .env("PATH", HOOK_PATH)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -279,6 +303,41 @@ mod tests {
             .to_string();
         assert!(err.contains("no luck with bind"), "{err}");
         assert!(err.contains("port P"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn hooks_get_none_of_the_daemons_environment() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("env");
+        std::fs::write(&path, "#!/bin/sh\nenv\n").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        // A variable of this test process stands for the daemon's OS_PASSWORD.
+        std::env::set_var("KURYR_HOOK_TEST_SECRET", "s3cr3t");
+        let out = run_hook(&path, &["bind".into()], Duration::from_secs(5), "P")
+            .await
+            .unwrap();
+        assert!(!out.contains("s3cr3t"), "{out}");
+        assert!(out.contains(&format!("PATH={HOOK_PATH}")), "{out}");
+    }
+
+    #[test]
+    fn hooks_others_can_write_are_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("vendor");
+        std::fs::write(&path, "#!/bin/sh\n").unwrap();
+        for mode in [0o777, 0o775, 0o757] {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+            let e = find_hook(dir.path(), "vendor").unwrap_err();
+            assert!(
+                matches!(e, BindingError::UnsafeHook { .. }),
+                "{mode:o}: {e}"
+            );
+            assert!(e.to_string().contains("writable"), "{e}");
+        }
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        assert!(find_hook(dir.path(), "vendor").is_ok());
     }
 
     #[tokio::test]

@@ -713,6 +713,50 @@ async fn reconcile_removes_only_stale_host_interfaces() {
 }
 
 #[tokio::test]
+async fn reconcile_never_trusts_a_short_listing() {
+    let t = setup();
+    let net = id("net-short");
+    let (pool_id, ..) = t
+        .network_create(&net, "10.18.0.0/24", "10.18.0.1", &[])
+        .await
+        .unwrap();
+    t.run(&net, &id("ep-hidden"), &pool_id, "", &mac(18))
+        .await
+        .unwrap();
+    // The live port drops out of reconcile's listing (someone changed its owner): its link is
+    // only removed if Neutron says the port itself is gone, which it does not.
+    let n = t.network_of(&net);
+    let port = t.ports_on(&n.id).remove(0);
+    t.neutron
+        .update_port(
+            &port.id,
+            &kuryr_openstack::neutron::PortUpdate {
+                device_owner: Some("compute:nova".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let report = t.restart().driver.reconcile().await.unwrap();
+    assert!(report.removed.is_empty(), "{report:?}");
+    assert_eq!(report.kept.len(), 1, "{report:?}");
+    assert_eq!(t.binding.bound_ports(), vec![port.id.clone()]);
+    // And a failing look-up keeps the link too, with the failure reported.
+    t.neutron.fail_nth(
+        "get_port",
+        1,
+        kuryr_openstack::neutron::NeutronError::from_status(
+            500,
+            kuryr_openstack::neutron::ErrorContext::new("GET", "/v2.0/ports/x", "down"),
+        ),
+    );
+    let report = t.restart().driver.reconcile().await.unwrap();
+    assert!(report.removed.is_empty(), "{report:?}");
+    assert_eq!(report.errors.len(), 1, "{report:?}");
+    assert_eq!(t.binding.bound_ports(), vec![port.id]);
+}
+
+#[tokio::test]
 async fn exposed_ports_become_a_security_group() {
     let t = setup();
     let net = id("net-expose");

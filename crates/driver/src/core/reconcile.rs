@@ -1,5 +1,6 @@
 //! Start-up reconcile: host interfaces Kuryr made for ports that no longer exist in Neutron (the
-//! container was removed while the daemon was down) are removed; live ones are left alone.
+//! container was removed while the daemon was down) are removed; live ones are left alone. A link
+//! goes only when Neutron answers 404 for its own port: a short listing never unplugs anything.
 
 use std::collections::HashSet;
 
@@ -47,6 +48,23 @@ impl PortLifecycle {
             if alive {
                 report.kept.push(link.name.clone());
                 continue;
+            }
+            // The listing can come back partial (a policy or credential change hides ports):
+            // only a port Neutron says, by itself, does not exist makes its link stale.
+            if let Some(id) = &link.port_id {
+                match self.nt.port(id).await {
+                    Ok(None) => {}
+                    Ok(Some(_)) => {
+                        tracing::warn!(link = %link.name, port = %id, "port missing from neutron's listing but alive: kept");
+                        report.kept.push(link.name.clone());
+                        continue;
+                    }
+                    Err(e) => {
+                        report.kept.push(link.name.clone());
+                        report.errors.push(format!("{}: {e}", link.name));
+                        continue;
+                    }
+                }
             }
             match self.binding.remove_owned(link).await {
                 Ok(()) => {
