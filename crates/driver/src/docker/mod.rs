@@ -2,6 +2,7 @@
 //! verb takes the wire request (typed and validated by `kuryr-plugin-api`), maps Docker's
 //! network model onto Neutron's, and hands container ports to the shared [`PortLifecycle`].
 
+mod allocate_network;
 mod capabilities;
 mod create_endpoint;
 mod create_network;
@@ -283,8 +284,17 @@ pub(crate) fn first_host(net: &IpNet) -> IpAddr {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// A driver over an empty in-memory Neutron and host, for the verbs' unit tests.
+    pub(crate) fn driver() -> KuryrDriver {
+        KuryrDriver::new(
+            Arc::new(kuryr_openstack::neutron::FakeNeutron::new()),
+            Arc::new(kuryr_binding::FakeHostBinding::new()),
+            DriverConfig::new("host-1"),
+        )
+    }
 
     #[test]
     fn cidr_checks_and_first_hosts() {

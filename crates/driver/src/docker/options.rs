@@ -73,7 +73,7 @@ impl NeutronOptions {
 
 /// An option as a trimmed, non-empty string: `-o` values are strings, but Docker's API lets
 /// booleans and numbers through.
-fn string_value(opts: &Options, key: &str) -> Option<String> {
+pub(crate) fn string_value(opts: &Options, key: &str) -> Option<String> {
     let s = match opts.get(key)? {
         serde_json::Value::String(s) => s.trim().to_string(),
         serde_json::Value::Null => return None,

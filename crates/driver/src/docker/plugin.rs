@@ -5,10 +5,10 @@ use kuryr_plugin_api::ipam::{
     RequestAddressRequest, RequestAddressResponse, RequestPoolRequest, RequestPoolResponse,
 };
 use kuryr_plugin_api::network::{
-    CapabilitiesResponse, CreateEndpointRequest, CreateEndpointResponse, CreateNetworkRequest,
-    DeleteEndpointRequest, DeleteNetworkRequest, EndpointOperInfoRequest, EndpointOperInfoResponse,
-    JoinRequest, JoinResponse, LeaveRequest, ProgramExternalConnectivityRequest,
-    RevokeExternalConnectivityRequest,
+    AllocateNetworkRequest, AllocateNetworkResponse, CapabilitiesResponse, CreateEndpointRequest,
+    CreateEndpointResponse, CreateNetworkRequest, DeleteEndpointRequest, DeleteNetworkRequest,
+    EndpointOperInfoRequest, EndpointOperInfoResponse, JoinRequest, JoinResponse, LeaveRequest,
+    ProgramExternalConnectivityRequest, RevokeExternalConnectivityRequest,
 };
 use kuryr_plugin_api::{async_trait, IpamDriver, NetworkDriver, PluginError};
 
@@ -38,6 +38,13 @@ impl NetworkDriver for KuryrDriver {
 
     async fn create_network(&self, req: CreateNetworkRequest) -> Result<(), PluginError> {
         Ok(KuryrDriver::create_network(self, &req).await?)
+    }
+
+    async fn allocate_network(
+        &self,
+        req: AllocateNetworkRequest,
+    ) -> Result<AllocateNetworkResponse, PluginError> {
+        Ok(KuryrDriver::allocate_network(self, &req))
     }
 
     async fn delete_network(&self, req: DeleteNetworkRequest) -> Result<(), PluginError> {
