@@ -874,3 +874,66 @@ async fn the_observer_sees_every_attempt() {
         )]
     );
 }
+
+/// A log sink shared with the test.
+#[derive(Clone, Default)]
+struct LogBuf(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogBuf {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// No secret reaches the log at any level: not the password, not the token Keystone issued,
+/// not an application credential secret, even at TRACE and on failures.
+#[tokio::test]
+async fn secrets_never_reach_the_log_even_at_trace() {
+    const APP_SECRET: &str = "app-cr3d-s3cret";
+    let logs = LogBuf::default();
+    let sink = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_writer(move || sink.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let server = MockServer::start().await;
+    keystone(&server, Duration::from_secs(3600)).await;
+    Mock::given(method("GET"))
+        .and(path("/public/v2.0/networks"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(nets(&["a"])))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/public/v2.0/ports"))
+        .respond_with(ResponseTemplate::new(500).set_body_string("boom"))
+        .mount(&server)
+        .await;
+    let n = client(password_opts(&server));
+    n.list_networks(&Filters::new()).await.unwrap();
+    assert!(n.list_ports(&Filters::new()).await.is_err());
+    let app = client(KeystoneOptions {
+        auth_type: some("v3applicationcredential"),
+        auth_url: some(format!("{}/v3", server.uri())),
+        application_credential_id: some("app-id"),
+        application_credential_secret: Some(SecretString::from(APP_SECRET)),
+        ..Default::default()
+    });
+    app.list_networks(&Filters::new()).await.unwrap();
+
+    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    assert!(
+        text.contains("/v2.0/networks"),
+        "the requests were logged: {text}"
+    );
+    for secret in [PASSWORD, APP_SECRET, "tok1", "tok2"] {
+        assert!(!text.contains(secret), "{secret:?} in the log:\n{text}");
+    }
+}
