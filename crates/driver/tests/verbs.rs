@@ -235,22 +235,44 @@ async fn repeated_pool_requests_without_a_pool_get_new_ranges() {
 }
 
 #[tokio::test]
-async fn ip_range_makes_the_pool_on_the_sub_pool() {
+async fn ip_range_narrows_the_allocation_pool_of_the_whole_subnet() {
+    // As Docker's own IPAM: the subnet is --subnet, --ip-range is where containers' addresses
+    // come from, and the gateway may be outside the range.
     let t = setup();
     let net = id("net-range");
     let got = t
         .network_create_full(
             &net,
-            &[("10.4.0.0/16", "10.4.1.0/24", "10.4.1.1")],
+            &[("10.4.0.0/24", "10.4.0.128/28", "10.4.0.1")],
             &[],
             &[],
             &[],
         )
         .await
         .unwrap();
-    assert_eq!(got[0].1, "10.4.1.0/24");
-    assert_eq!(t.neutron.subnetpools()[0].name, "kuryrPool-10.4.1.0/24");
-    assert_eq!(t.neutron.subnets()[0].name, "kuryr-subnet-10.4.1.0/24");
+    assert_eq!(
+        got[0].1, "10.4.0.0/24",
+        "the pool docker gets is the subnet"
+    );
+    assert_eq!(got[0].2, "10.4.0.1/24", "a gateway outside the range");
+    assert_eq!(t.neutron.subnetpools()[0].name, "kuryrPool-10.4.0.0/24");
+    let subnet = t.neutron.subnets()[0].clone();
+    assert_eq!(subnet.name, "kuryr-subnet-10.4.0.0/24");
+    assert_eq!(subnet.gateway_ip, Some(ip_of("10.4.0.1")));
+    assert_eq!(
+        subnet
+            .allocation_pools
+            .iter()
+            .map(|p| (p.start.to_string(), p.end.to_string()))
+            .collect::<Vec<_>>(),
+        vec![("10.4.0.128".to_string(), "10.4.0.143".to_string())]
+    );
+    let ep = id("ep-range");
+    let addr = t.run(&net, &ep, &got[0].0, "", &mac(4)).await.unwrap();
+    let ip: std::net::Ipv4Addr = addr.split('/').next().unwrap().parse().unwrap();
+    assert!((128..=143).contains(&ip.octets()[3]), "{addr} in the range");
+    assert!(addr.ends_with("/24"), "the subnet's netmask: {addr}");
+    t.rm(&net, &ep, &got[0].0, &addr).await;
     t.network_rm(&net, &got).await;
     assert!(t.neutron.is_empty());
 }
@@ -444,6 +466,13 @@ async fn aux_addresses_are_reserved_and_released() {
     let ports = t.ports_on(&n.id);
     assert_eq!(ports.len(), 1);
     assert_eq!(ports[0].fixed_ips[0].ip_address.to_string(), "10.7.0.200");
+    // Kept out of Neutron's hands from the start: its own ports (DHCP, metadata) cannot take it.
+    let pools: Vec<_> = t.neutron.subnets()[0]
+        .allocation_pools
+        .iter()
+        .map(|p| format!("{}-{}", p.start, p.end))
+        .collect();
+    assert_eq!(pools, ["10.7.0.2-10.7.0.199", "10.7.0.201-10.7.0.254"]);
     // The reserved address is never given to a container.
     let e = t
         .run(&net, &id("ep-aux"), &pool_id, "10.7.0.200", &mac(7))

@@ -39,7 +39,10 @@ fn run_scenarios(s: &mut Stack) {
             "network without subnet or gateway (default pool)",
             scenario_default_pool,
         ),
-        ("ip-range sub-pool", scenario_ip_range),
+        (
+            "ip-range with the gateway outside it, and an aux address",
+            scenario_ip_range,
+        ),
         ("docker's own ipam driver", scenario_docker_ipam),
         ("dual stack", scenario_dual_stack),
         ("connect / disconnect", scenario_connect_disconnect),
@@ -253,6 +256,9 @@ fn scenario_default_pool(s: &mut Stack) {
 }
 
 fn scenario_ip_range(s: &mut Stack) {
+    // Docker's IPAM semantics: the subnet is --subnet, containers' addresses come from
+    // --ip-range, the gateway may be outside the range, and --aux-address is kept out of
+    // Neutron's hands from the start (its metadata port picks its address at random).
     let net = s.network_create(
         "range",
         &[
@@ -261,25 +267,43 @@ fn scenario_ip_range(s: &mut Stack) {
             "--ip-range",
             "10.91.3.128/25",
             "--gateway",
-            "10.91.3.129",
+            "10.91.3.1",
+            "--aux-address",
+            "reserved=10.91.3.130",
         ],
     );
     let pools = s
         .neutron
-        .list("subnetpools", &[("name", "kuryrPool-10.91.3.128/25")]);
+        .list("subnetpools", &[("name", "kuryrPool-10.91.3.0/24")]);
+    assert_eq!(pools.len(), 1, "the pool is the subnet's");
+    let n = s.neutron_network_of(&s.docker_network_id(&net));
+    let nid = n["id"].as_str().unwrap().to_string();
+    let subnets = s.neutron.list("subnets", &[("network_id", &nid)]);
+    assert_eq!(subnets[0]["cidr"], "10.91.3.0/24");
+    assert_eq!(subnets[0]["gateway_ip"], "10.91.3.1");
     assert_eq!(
-        pools.len(),
-        1,
-        "the pool is made on the ip-range, as the original"
+        subnets[0]["allocation_pools"],
+        serde_json::json!([
+            {"start": "10.91.3.128", "end": "10.91.3.129"},
+            {"start": "10.91.3.131", "end": "10.91.3.254"}
+        ])
     );
     let c = s.run(&net, &[]);
     let ip: std::net::Ipv4Addr = s.container_ip(&c, &net).parse().unwrap();
-    assert!(ip.octets()[3] >= 128, "{ip} in the range");
+    assert!(
+        ip.octets()[3] >= 128 && ip.octets()[3] != 130,
+        "{ip} in the range"
+    );
+    let mask = s.exec_ok(&c, &["ip", "-o", "-4", "addr", "show", "eth0"]);
+    assert!(
+        mask.contains(&format!("{ip}/24")),
+        "the subnet's netmask: {mask}"
+    );
     s.rm(&c);
     s.network_rm(&net);
     assert!(s
         .neutron
-        .list("subnetpools", &[("name", "kuryrPool-10.91.3.128/25")])
+        .list("subnetpools", &[("name", "kuryrPool-10.91.3.0/24")])
         .is_empty());
 }
 

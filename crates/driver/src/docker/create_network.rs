@@ -177,6 +177,7 @@ impl KuryrDriver {
         undo: &mut Undo,
     ) -> Result<()> {
         let pool_id = self.pool_for_network(w).await?;
+        let range = self.ipam().requested.get(&w.cidr).and_then(|r| r.range);
         let existing = if fresh {
             None
         } else {
@@ -215,7 +216,7 @@ impl KuryrDriver {
                         // ports at the top, out of its way.
                         allocation_pools: match pool_id {
                             None => top_range(w.cidr, w.gateway).into_iter().collect(),
-                            Some(_) => Vec::new(),
+                            Some(_) => allocation_pools(w.cidr, range, w.gateway, &w.aux),
                         },
                     })
                     .await?;
@@ -303,6 +304,57 @@ impl KuryrDriver {
     }
 }
 
+/// Where Neutron may allocate on a subnet Kuryr's IPAM serves: Docker's `--ip-range` (else the
+/// whole subnet) without the gateway and the `--aux-address`es, so that no port Neutron makes for
+/// itself (DHCP, metadata) can take an address Docker reserved. Empty (Neutron's default) when
+/// there is no range and no aux address.
+fn allocation_pools(
+    cidr: IpNet,
+    range: Option<IpNet>,
+    gateway: Option<IpAddr>,
+    aux: &[IpAddr],
+) -> Vec<(IpAddr, IpAddr)> {
+    if range.is_none() && aux.is_empty() {
+        return Vec::new();
+    }
+    let v4 = cidr.addr().is_ipv4();
+    let num = |ip: IpAddr| match ip {
+        IpAddr::V4(a) => u128::from(u32::from(a)),
+        IpAddr::V6(a) => u128::from(a),
+    };
+    let ip = |x: u128| -> IpAddr {
+        if v4 {
+            IpAddr::V4((x as u32).into())
+        } else {
+            IpAddr::V6(x.into())
+        }
+    };
+    // The subnet's hosts: not its network address, nor IPv4's broadcast.
+    let first_host = num(cidr.network()) + 1;
+    let last_host = num(cidr.broadcast()) - u128::from(v4);
+    let span = range.unwrap_or(cidr);
+    let (mut lo, hi) = (
+        num(span.network()).max(first_host),
+        num(span.broadcast()).min(last_host),
+    );
+    let mut taken: Vec<u128> = gateway.iter().chain(aux).map(|a| num(*a)).collect();
+    taken.sort_unstable();
+    let mut pools = Vec::new();
+    for t in taken {
+        if t < lo || t > hi {
+            continue;
+        }
+        if t > lo {
+            pools.push((ip(lo), ip(t - 1)));
+        }
+        lo = t + 1;
+    }
+    if lo <= hi {
+        pools.push((ip(lo), ip(hi)));
+    }
+    pools
+}
+
 /// The last [`NEUTRON_OWN_ADDRESSES`] usable addresses of `cidr` below any gateway there; `None`
 /// for a subnet too small to spare them.
 fn top_range(cidr: IpNet, gateway: Option<IpAddr>) -> Option<(IpAddr, IpAddr)> {
@@ -347,6 +399,59 @@ mod tests {
 
     fn ip(s: &str) -> IpAddr {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn allocation_pools_are_the_range_without_gateway_and_aux() {
+        let n = |s: &str| s.parse::<IpNet>().unwrap();
+        // Gateway outside the range: the whole range.
+        assert_eq!(
+            allocation_pools(
+                n("10.1.4.0/24"),
+                Some(n("10.1.4.128/28")),
+                Some(ip("10.1.4.1")),
+                &[]
+            ),
+            vec![(ip("10.1.4.128"), ip("10.1.4.143"))]
+        );
+        // Aux addresses and a gateway inside: holes.
+        assert_eq!(
+            allocation_pools(
+                n("10.1.5.0/24"),
+                None,
+                Some(ip("10.1.5.1")),
+                &[ip("10.1.5.3"), ip("10.1.5.2"), ip("10.1.5.254")]
+            ),
+            vec![(ip("10.1.5.4"), ip("10.1.5.253"))]
+        );
+        assert_eq!(
+            allocation_pools(
+                n("10.1.6.0/24"),
+                None,
+                Some(ip("10.1.6.1")),
+                &[ip("10.1.6.9")]
+            ),
+            vec![
+                (ip("10.1.6.2"), ip("10.1.6.8")),
+                (ip("10.1.6.10"), ip("10.1.6.254"))
+            ]
+        );
+        // A range up to the subnet's broadcast stops before it.
+        assert_eq!(
+            allocation_pools(n("10.1.7.0/24"), Some(n("10.1.7.128/25")), None, &[]),
+            vec![(ip("10.1.7.128"), ip("10.1.7.254"))]
+        );
+        assert_eq!(
+            allocation_pools(
+                n("fd00:7::/64"),
+                Some(n("fd00:7::100/120")),
+                Some(ip("fd00:7::1")),
+                &[]
+            ),
+            vec![(ip("fd00:7::100"), ip("fd00:7::1ff"))]
+        );
+        // Nothing to narrow: Neutron's default.
+        assert!(allocation_pools(n("10.1.8.0/24"), None, Some(ip("10.1.8.1")), &[]).is_empty());
     }
 
     #[test]

@@ -41,6 +41,8 @@ pub(crate) struct RequestedPool {
     pub pool: PoolRef,
     /// The pool was created by this daemon and no network uses it yet.
     pub fresh: bool,
+    /// Docker's `--ip-range`: where containers' addresses come from (the subnet is the pool).
+    pub range: Option<IpNet>,
 }
 
 #[derive(Default)]

@@ -38,35 +38,50 @@ impl KuryrDriver {
             }
             return self.carve_from_shared_pool(req.v6, opts).await;
         };
-        // The original makes the pool (and so the subnet) on the ip-range when one is given.
-        let cidr = match req.sub_pool {
-            None => check_network_cidr("pool", pool)?,
-            Some(sub) => check_network_cidr("sub-pool", sub)?,
-        };
+        // As Docker's own IPAM: the subnet is the pool, `--ip-range` only narrows where
+        // containers' addresses come from (the subnet's allocation pool), so a gateway outside
+        // the range works and containers get the subnet's netmask.
+        let cidr = check_network_cidr("pool", pool)?;
         if cidr.addr().is_ipv6() != req.v6 {
             return Err(DriverError::InvalidRequest(format!(
                 "pool {cidr} is not an ipv{} cidr",
                 if req.v6 { 6 } else { 4 }
             )));
         }
-        if req.sub_pool.is_some() {
-            let master = check_network_cidr("pool", pool)?;
-            if !master.contains(&cidr) {
-                return Err(DriverError::InvalidRequest(format!(
-                    "sub-pool {cidr} is not inside pool {master}"
-                )));
+        let range = match req.sub_pool {
+            Some(sub) => {
+                let sub = check_network_cidr("sub-pool", sub)?;
+                if !cidr.contains(&sub) {
+                    return Err(DriverError::InvalidRequest(format!(
+                        "sub-pool {sub} is not inside pool {cidr}"
+                    )));
+                }
+                Some(sub)
             }
+            None => None,
+        };
+        let reply = self.pool_for_cidr(cidr, opts, all.shared).await?;
+        if let Some(r) = self.ipam().requested.get_mut(&cidr) {
+            r.range = range;
         }
+        Ok(reply)
+    }
 
+    async fn pool_for_cidr(
+        &self,
+        cidr: IpNet,
+        opts: &FamilyOptions,
+        shared: Option<bool>,
+    ) -> Result<PoolReply> {
         if opts.names_pool() {
             let pool = self.named_pool(opts).await?;
-            if let Some(reply) = self.use_named_pool(&pool, cidr, all.shared).await? {
+            if let Some(reply) = self.use_named_pool(&pool, cidr, shared).await? {
                 return Ok(reply);
             }
             // The named pool does not cover the CIDR: a Kuryr pool for it, as the original.
         }
         let subnet_id = self.option_subnet_id(opts).await?;
-        self.kuryr_pool(cidr, subnet_id, all.shared.unwrap_or(false))
+        self.kuryr_pool(cidr, subnet_id, shared.unwrap_or(false))
             .await
     }
 
@@ -247,9 +262,14 @@ impl KuryrDriver {
     }
 
     pub(crate) fn remember_requested(&self, cidr: IpNet, pool: PoolRef, fresh: bool) {
-        self.ipam()
-            .requested
-            .insert(cidr, RequestedPool { pool, fresh });
+        self.ipam().requested.insert(
+            cidr,
+            RequestedPool {
+                pool,
+                fresh,
+                range: None,
+            },
+        );
     }
 }
 
