@@ -218,17 +218,17 @@ pub async fn neutron_items(config: &KuryrConfig, api: &dyn NeutronApi, report: &
             CheckStatus::Ok,
             "present: resources are found by tags",
         );
-    } else if has(ext::TAG) || has(ext::TAG_EXT) {
-        report.push(
-            "extension standard-attr-tag",
-            CheckStatus::Warn,
-            "missing, legacy tag extensions only",
-        );
     } else {
+        // What `serve` checks too: the two must agree.
         report.push(
             "extension standard-attr-tag",
-            CheckStatus::Warn,
-            "missing: resources are found by name only",
+            CheckStatus::Fail,
+            if has(ext::TAG) || has(ext::TAG_EXT) {
+                "missing (legacy tag extensions only): kuryr-server keeps its state in tags and \
+                 will not start"
+            } else {
+                "missing: kuryr-server keeps its state in tags and will not start"
+            },
         );
     }
     need(
@@ -338,6 +338,11 @@ mod tests {
         neutron_items(&cfg, &fake, &mut r).await;
         assert!(!r.is_ok());
         assert_eq!(r.get("extension trunk").unwrap().status, CheckStatus::Fail);
+        // Without tags `serve` refuses to start: check-config must not say OK.
+        assert_eq!(
+            r.get("extension standard-attr-tag").unwrap().status,
+            CheckStatus::Fail
+        );
         let text = r.to_string();
         assert!(text.contains("[FAIL] extension trunk: missing"), "{text}");
         assert!(
