@@ -314,6 +314,7 @@ fn tcp_settings(dir: &Path, port: u16, enable_ssl: bool) -> ListenSettings {
         ssl_key_file: dir.join("server.key"),
         plugin_name: "kuryr-t".into(),
         spec_dir: dir.join("plugins"),
+        allow_insecure_tcp: false,
     }
 }
 

@@ -32,6 +32,8 @@ pub struct ListenSettings {
     pub plugin_name: String,
     /// Where the `.spec` file is written.
     pub spec_dir: PathBuf,
+    /// `[DEFAULT] allow_insecure_tcp`: serve plain HTTP on a non-loopback address anyway.
+    pub allow_insecure_tcp: bool,
 }
 
 impl ListenSettings {
@@ -45,6 +47,7 @@ impl ListenSettings {
             ssl_key_file: PathBuf::from(&d.ssl_key_file),
             plugin_name: PLUGIN_NAME.into(),
             spec_dir: PathBuf::from(DEFAULT_SPEC_DIR),
+            allow_insecure_tcp: d.allow_insecure_tcp,
         }
     }
 }
@@ -120,6 +123,20 @@ impl ServePlan {
             // kuryr.conf has no client CA option: Docker's `.spec` client sends no certificate.
             client_ca: None,
         });
+        if tls.is_none() {
+            // Whoever reaches the plugin API drives Docker's networking and Kuryr's Neutron
+            // project: plain HTTP only where no one else can listen in or call.
+            if !addr.ip().is_loopback() && !s.allow_insecure_tcp {
+                return Err(invalid(
+                    uri,
+                    "plain http on a non-loopback address lets anyone who reaches it drive \
+                     docker's networking and kuryr's neutron project: set [DEFAULT] enable_ssl \
+                     = true (with ssl_cert_file and ssl_key_file), listen on a loopback address \
+                     or a unix socket, or accept the risk with [DEFAULT] allow_insecure_tcp = true",
+                ));
+            }
+            tracing::warn!(%addr, "the plugin api is served over plain http: every local user can call it");
+        }
         let url_scheme = if tls.is_some() { "https" } else { "http" };
         Ok(ServePlan {
             listen: Listen::Tcp { addr, tls },
@@ -260,6 +277,33 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert_eq!(p.spec.unwrap().url, "http://localhost:23752");
+    }
+
+    #[test]
+    fn plain_http_beyond_loopback_needs_tls_or_an_explicit_risk() {
+        for uri in [
+            "http://0.0.0.0:23753",
+            "http://192.0.2.10:23753",
+            "tcp://[::]:23753",
+        ] {
+            let err = ServePlan::from_settings(&settings(uri, false)).unwrap_err();
+            let msg = err.to_string();
+            assert!(
+                msg.contains("enable_ssl") && msg.contains("allow_insecure_tcp"),
+                "{msg}"
+            );
+            // TLS is fine anywhere; so is plain http when the operator says so.
+            assert!(matches!(
+                plan(uri, true).listen,
+                Listen::Tcp { tls: Some(_), .. }
+            ));
+            let mut s = settings(uri, false);
+            s.allow_insecure_tcp = true;
+            assert!(matches!(
+                ServePlan::from_settings(&s).unwrap().listen,
+                Listen::Tcp { tls: None, .. }
+            ));
+        }
     }
 
     #[test]
