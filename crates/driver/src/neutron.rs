@@ -209,6 +209,8 @@ pub struct NewPort {
     pub device_owner: Option<String>,
     pub device_id: Option<String>,
     pub host_id: Option<String>,
+    /// Carried by the create where Neutron has `tag-creation`, set right after otherwise.
+    pub tags: Vec<String>,
 }
 
 /// Changes to a port (absent fields are left alone).
@@ -274,6 +276,8 @@ use crate::error::{DriverError, Result};
 #[derive(Clone)]
 pub struct Nt {
     api: Arc<dyn NeutronApi>,
+    /// Whether Neutron takes tags in a create's body (`tag-creation`), learnt once.
+    tag_creation: Arc<tokio::sync::OnceCell<bool>>,
 }
 
 fn err(context: String) -> impl FnOnce(NeutronError) -> DriverError {
@@ -416,7 +420,47 @@ fn pairs(list: &[AddressPair]) -> Vec<os::AllowedAddressPair> {
 
 impl Nt {
     pub fn new(api: Arc<dyn NeutronApi>) -> Self {
-        Nt { api }
+        Nt {
+            api,
+            tag_creation: Arc::new(tokio::sync::OnceCell::new()),
+        }
+    }
+
+    /// Whether creates can carry their tags (one request instead of two, and never a resource
+    /// without its tags); a failed look-up means no, and is asked again next time.
+    async fn creates_with_tags(&self) -> bool {
+        let known = self
+            .tag_creation
+            .get_or_try_init(|| async {
+                let exts = self.api.list_extensions().await?;
+                Ok::<_, NeutronError>(
+                    exts.iter()
+                        .any(|e| e.alias == kuryr_openstack::neutron::extensions::TAG_CREATION),
+                )
+            })
+            .await;
+        known.copied().unwrap_or(false)
+    }
+
+    /// Tags a resource just made without them (Neutron lacks `tag-creation`); if that fails the
+    /// resource is deleted again, so that no untagged resource is left for nobody to find.
+    async fn tag_new<T>(
+        &self,
+        k: Kind,
+        id: &str,
+        tags: &[String],
+        made: T,
+        delete: impl std::future::Future<Output = Result<()>>,
+    ) -> Result<T> {
+        match self.set_tags(k, id, tags).await {
+            Ok(()) => Ok(made),
+            Err(e) => {
+                if let Err(d) = delete.await {
+                    tracing::warn!(%id, error = %d, "deleting an untagged new resource failed");
+                }
+                Err(e)
+            }
+        }
     }
 
     pub async fn networks_by_tags(&self, tags: &[String]) -> Result<Vec<Net>> {
@@ -442,17 +486,30 @@ impl Nt {
         Ok(optional(r, format!("show network {id}"))?.map(net))
     }
 
-    pub async fn create_network(&self, name: &str, shared: bool) -> Result<Net> {
+    /// Creates a network carrying `tags` (in the create where Neutron allows it).
+    pub async fn create_network(&self, name: &str, shared: bool, tags: &[String]) -> Result<Net> {
+        let in_body = !tags.is_empty() && self.creates_with_tags().await;
         let r = self
             .api
             .create_network(&os::NewNetwork {
                 name: Some(name.to_string()),
                 admin_state_up: Some(true),
                 shared: Some(shared),
+                tags: in_body.then(|| tags.to_vec()),
                 ..Default::default()
             })
             .await;
-        Ok(net(r.map_err(err(format!("create network {name}")))?))
+        let n = net(r.map_err(err(format!("create network {name}")))?);
+        if in_body || tags.is_empty() {
+            return Ok(n);
+        }
+        let id = n.id.clone();
+        let made = Net {
+            tags: tags.to_vec(),
+            ..n
+        };
+        self.tag_new(Kind::Network, &id, tags, made, self.delete_network(&id))
+            .await
     }
 
     pub async fn delete_network(&self, id: &str) -> Result<()> {
@@ -610,7 +667,9 @@ impl Nt {
         Ok(optional(r, format!("show port {id}"))?.map(port))
     }
 
+    /// Creates a port carrying `p.tags` (in the create where Neutron allows it).
     pub async fn create_port(&self, p: &NewPort) -> Result<Port> {
+        let in_body = !p.tags.is_empty() && self.creates_with_tags().await;
         let r = self
             .api
             .create_port(&os::NewPort {
@@ -622,13 +681,21 @@ impl Nt {
                 device_owner: p.device_owner.clone(),
                 device_id: p.device_id.clone(),
                 binding_host_id: p.host_id.clone(),
+                tags: in_body.then(|| p.tags.clone()),
                 ..Default::default()
             })
             .await;
-        Ok(port(r.map_err(err(format!(
-            "create port on network {}",
-            p.network_id
-        )))?))
+        let made = port(r.map_err(err(format!("create port on network {}", p.network_id)))?);
+        if in_body || p.tags.is_empty() {
+            return Ok(made);
+        }
+        let id = made.id.clone();
+        let made = Port {
+            tags: p.tags.clone(),
+            ..made
+        };
+        self.tag_new(Kind::Port, &id, &p.tags, made, self.delete_port(&id))
+            .await
     }
 
     pub async fn update_port(&self, id: &str, c: &PortChange) -> Result<Port> {

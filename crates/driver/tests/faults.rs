@@ -95,8 +95,8 @@ const NETWORK_CREATE_OPS: &[(&str, usize, &str)] = &[
         1,
         "list networks tagged kuryr.net.uuid.lh:6e65742d6661756c7400000000000000,",
     ),
+    // The network carries its tags in the create (Neutron has tag-creation).
     ("create_network", 1, "create network kuryr-net-6e65742d"),
-    ("replace_tags", 1, "set tags of network "),
     ("create_subnet", 1, "create subnet 10.20.0.0/24 on network "),
 ];
 
@@ -130,6 +130,52 @@ async fn network_create_failures_leave_nothing() {
             assert!(t.neutron.is_empty(), "{op} {what}: retry leaked");
         }
     }
+}
+
+/// Without `tag-creation` the network is tagged right after its create; when that fails the new
+/// network is deleted at once (never left untagged, where no one would find it), and a failed
+/// look-up of the extensions only costs the extra request.
+#[tokio::test]
+async fn without_tag_creation_an_untagged_network_is_never_left() {
+    for f in failures() {
+        let what = f.what;
+        let t = setup();
+        t.neutron
+            .set_extensions(&["binding", "subnet_allocation", "standard-attr-tag"]);
+        t.neutron.fail_nth("replace_tags", 1, f.error.clone());
+        let net = id("net-fault");
+        let err = t
+            .network_create(&net, "10.20.0.0/24", "10.20.0.1", &[])
+            .await
+            .expect_err(&format!("replace_tags {what} must fail the create"));
+        assert_reports(
+            &err,
+            &f,
+            "set tags of network ",
+            &format!("replace_tags {what}"),
+        );
+        assert!(t.neutron.is_empty(), "{what}: {:?}", t.neutron.networks());
+        t.neutron.clear_faults();
+        let pools = t
+            .network_create(&net, "10.20.0.0/24", "10.20.0.1", &[])
+            .await
+            .unwrap();
+        assert_eq!(t.network_of(&net).tags.len(), 2, "tagged after the create");
+        t.network_rm(&net, &[pools]).await;
+        assert!(t.neutron.is_empty());
+    }
+    // The extensions look-up failing: the create goes on, tagging afterwards.
+    let t = setup();
+    t.neutron
+        .fail_nth("list_extensions", 1, failures()[1].error.clone());
+    let net = id("net-noext");
+    let pools = t
+        .network_create(&net, "10.20.0.0/24", "10.20.0.1", &[])
+        .await
+        .unwrap();
+    assert_eq!(t.network_of(&net).tags.len(), 2);
+    t.network_rm(&net, &[pools]).await;
+    assert!(t.neutron.is_empty());
 }
 
 /// Every Neutron operation `docker run` uses, by its position, and how the error names the

@@ -155,6 +155,8 @@ impl PortLifecycle {
         undo: &mut Undo,
     ) -> Result<Port> {
         let ep = req.endpoint.as_str();
+        let mut tags = tags::docker_id_tags(ep);
+        tags.extend([DEVICE_OWNER.to_string(), TAG_PORT_FOREIGN_IPAM.to_string()]);
         let p = self
             .nt
             .create_port(&NewPort {
@@ -165,16 +167,14 @@ impl PortLifecycle {
                 device_owner: Some(DEVICE_OWNER.into()),
                 device_id: Some(ep.to_string()),
                 host_id: self.port_driver.binds_to_host().then(|| self.host.clone()),
+                tags,
             })
             .await?;
         let (nt, id) = (self.nt.clone(), p.id.clone());
         undo.push(format!("delete port {id}"), move || async move {
             nt.delete_port(&id).await
         });
-        let mut want = endpoint_tags(&p, req.endpoint);
-        want.push(TAG_PORT_FOREIGN_IPAM.into());
-        self.nt.set_tags(Kind::Port, &p.id, &want).await?;
-        Ok(Port { tags: want, ..p })
+        Ok(p)
     }
 
     /// The ports on `net` holding any of `ips` (from the reservation just made, else Neutron).
@@ -583,6 +583,7 @@ fn placeholder_again(p: &Port) -> NewPort {
         device_owner: Some(p.device_owner.clone()).filter(|o| !o.is_empty()),
         device_id: Some(p.device_id.clone()).filter(|d| !d.is_empty()),
         host_id: None,
+        tags: p.tags.clone(),
     }
 }
 

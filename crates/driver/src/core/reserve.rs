@@ -111,6 +111,7 @@ impl PortLifecycle {
                 // Bound now, with the owner, in the same request: the attach then only names it
                 // (saves the slow binding update).
                 host_id: bind_here.then(|| self.host.clone()),
+                tags: Vec::new(),
             })
             .await?;
         let ip = address_on(&port, subnet)?;

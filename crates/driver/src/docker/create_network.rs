@@ -109,21 +109,18 @@ impl KuryrDriver {
         } else {
             let net = self
                 .nt
-                .create_network(&network_name(network_id.as_str()), shared.unwrap_or(false))
+                .create_network(
+                    &network_name(network_id.as_str()),
+                    shared.unwrap_or(false),
+                    &id_tags,
+                )
                 .await?;
             let (nt, id) = (self.nt.clone(), net.id.clone());
             undo.push(format!("delete network {id}"), move || async move {
                 nt.delete_network(&id).await
             });
-            self.nt.set_tags(Kind::Network, &net.id, &id_tags).await?;
             tracing::info!(net = %net.id, docker = %network_id, "created network");
-            (
-                Net {
-                    tags: id_tags.clone(),
-                    ..net
-                },
-                true,
-            )
+            (net, true)
         };
 
         for w in wanted {
