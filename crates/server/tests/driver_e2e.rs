@@ -281,12 +281,30 @@ fn scenario_ip_range(s: &mut Stack) {
     let subnets = s.neutron.list("subnets", &[("network_id", &nid)]);
     assert_eq!(subnets[0]["cidr"], "10.91.3.0/24");
     assert_eq!(subnets[0]["gateway_ip"], "10.91.3.1");
+    // Neutron lists the pools in no particular order.
+    let mut ranges: Vec<_> = subnets[0]["allocation_pools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            let ip = |k: &str| {
+                p[k].as_str()
+                    .unwrap()
+                    .parse::<std::net::Ipv4Addr>()
+                    .unwrap()
+            };
+            (ip("start"), ip("end"))
+        })
+        .collect();
+    ranges.sort();
+    let ip = |s: &str| s.parse::<std::net::Ipv4Addr>().unwrap();
     assert_eq!(
-        subnets[0]["allocation_pools"],
-        serde_json::json!([
-            {"start": "10.91.3.128", "end": "10.91.3.129"},
-            {"start": "10.91.3.131", "end": "10.91.3.254"}
-        ])
+        ranges,
+        [
+            (ip("10.91.3.128"), ip("10.91.3.129")),
+            (ip("10.91.3.131"), ip("10.91.3.254"))
+        ],
+        "{subnets:?}"
     );
     let c = s.run(&net, &[]);
     let ip: std::net::Ipv4Addr = s.container_ip(&c, &net).parse().unwrap();
