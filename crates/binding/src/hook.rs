@@ -289,13 +289,23 @@ mod tests {
         assert!(find_hook(dir.path(), "plain").is_err());
     }
 
-    #[tokio::test]
-    async fn failing_hook_reports_stderr() {
+    /// A script `name` in a new directory, with `mode`; the directory lives as long as the guard.
+    fn script(name: &str, body: &str, mode: u32) -> (tempfile::TempDir, std::path::PathBuf) {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("vendor");
-        std::fs::write(&path, "#!/bin/sh\necho \"no luck with $1\" >&2\nexit 3\n").unwrap();
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let path = dir.path().join(name);
+        std::fs::write(&path, body).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+        (dir, path)
+    }
+
+    #[tokio::test]
+    async fn failing_hook_reports_stderr() {
+        let (dir, _path) = script(
+            "vendor",
+            "#!/bin/sh\necho \"no luck with $1\" >&2\nexit 3\n",
+            0o755,
+        );
         let found = find_hook(dir.path(), "vendor").unwrap();
         let err = run_hook(&found, &["bind".into()], Duration::from_secs(5), "P")
             .await
@@ -307,11 +317,7 @@ mod tests {
 
     #[tokio::test]
     async fn hooks_get_none_of_the_daemons_environment() {
-        use std::os::unix::fs::PermissionsExt;
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("env");
-        std::fs::write(&path, "#!/bin/sh\nenv\n").unwrap();
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let (_dir, path) = script("env", "#!/bin/sh\nenv\n", 0o755);
         // A variable of this test process stands for the daemon's OS_PASSWORD.
         std::env::set_var("KURYR_HOOK_TEST_SECRET", "s3cr3t");
         let out = run_hook(&path, &["bind".into()], Duration::from_secs(5), "P")
@@ -324,9 +330,7 @@ mod tests {
     #[test]
     fn hooks_others_can_write_are_refused() {
         use std::os::unix::fs::PermissionsExt;
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("vendor");
-        std::fs::write(&path, "#!/bin/sh\n").unwrap();
+        let (dir, path) = script("vendor", "#!/bin/sh\n", 0o755);
         for mode in [0o777, 0o775, 0o757] {
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
             let e = find_hook(dir.path(), "vendor").unwrap_err();
@@ -342,11 +346,7 @@ mod tests {
 
     #[tokio::test]
     async fn hung_hook_times_out() {
-        use std::os::unix::fs::PermissionsExt;
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("slow");
-        std::fs::write(&path, "#!/bin/sh\nexec sleep 30\n").unwrap();
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let (_dir, path) = script("slow", "#!/bin/sh\nexec sleep 30\n", 0o755);
         let err = run_hook(&path, &["unbind".into()], Duration::from_millis(300), "P")
             .await
             .unwrap_err()

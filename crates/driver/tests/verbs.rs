@@ -722,17 +722,21 @@ async fn a_restarted_daemon_carries_on() {
     assert!(t.neutron.is_empty());
 }
 
+/// A network on `cidr` (gateway `.1`) with one running container; returns the network's id.
+async fn one_container(t: &T, seed: &str, cidr: &str, n: u8) -> String {
+    let net = id(&format!("net-{seed}"));
+    let gw = cidr.replace(".0/24", ".1");
+    let (pool_id, ..) = t.network_create(&net, cidr, &gw, &[]).await.unwrap();
+    t.run(&net, &id(&format!("ep-{seed}")), &pool_id, "", &mac(n))
+        .await
+        .unwrap();
+    net
+}
+
 #[tokio::test]
 async fn reconcile_removes_only_stale_host_interfaces() {
     let t = setup();
-    let net = id("net-rec");
-    let (pool_id, ..) = t
-        .network_create(&net, "10.13.0.0/24", "10.13.0.1", &[])
-        .await
-        .unwrap();
-    t.run(&net, &id("ep-live"), &pool_id, "", &mac(13))
-        .await
-        .unwrap();
+    one_container(&t, "rec", "10.13.0.0/24", 13).await;
     t.binding
         .insert_owned("0dead000-0000-0000-0000-000000000000", &id("ep-gone"));
     let report = t.restart().driver.reconcile().await.unwrap();
@@ -744,14 +748,7 @@ async fn reconcile_removes_only_stale_host_interfaces() {
 #[tokio::test]
 async fn reconcile_never_trusts_a_short_listing() {
     let t = setup();
-    let net = id("net-short");
-    let (pool_id, ..) = t
-        .network_create(&net, "10.18.0.0/24", "10.18.0.1", &[])
-        .await
-        .unwrap();
-    t.run(&net, &id("ep-hidden"), &pool_id, "", &mac(18))
-        .await
-        .unwrap();
+    let net = one_container(&t, "short", "10.18.0.0/24", 18).await;
     // The live port drops out of reconcile's listing (someone changed its owner): its link is
     // only removed if Neutron says the port itself is gone, which it does not.
     let n = t.network_of(&net);

@@ -875,47 +875,38 @@ async fn the_observer_sees_every_attempt() {
     );
 }
 
-/// A log sink shared with the test.
-#[derive(Clone, Default)]
-struct LogBuf(Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for LogBuf {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(b);
-        Ok(b.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 /// No secret reaches the log at any level: not the password, not the token Keystone issued,
 /// not an application credential secret, even at TRACE and on failures.
 #[tokio::test]
 async fn secrets_never_reach_the_log_even_at_trace() {
     const APP_SECRET: &str = "app-cr3d-s3cret";
-    let logs = LogBuf::default();
-    let sink = logs.clone();
+    // The log goes to a file, as a daemon's would.
+    let log = tempfile::NamedTempFile::new().unwrap();
     let subscriber = tracing_subscriber::fmt()
         .with_max_level(tracing::Level::TRACE)
         .with_ansi(false)
-        .with_writer(move || sink.clone())
+        .with_writer(Arc::new(log.reopen().unwrap()))
         .finish();
     let _guard = tracing::subscriber::set_default(subscriber);
 
     let server = MockServer::start().await;
     keystone(&server, Duration::from_secs(3600)).await;
-    Mock::given(method("GET"))
-        .and(path("/public/v2.0/networks"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(nets(&["a"])))
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .and(path("/public/v2.0/ports"))
-        .respond_with(ResponseTemplate::new(500).set_body_string("boom"))
-        .mount(&server)
-        .await;
+    for (p, reply) in [
+        (
+            "/public/v2.0/networks",
+            ResponseTemplate::new(200).set_body_json(nets(&["a"])),
+        ),
+        (
+            "/public/v2.0/ports",
+            ResponseTemplate::new(500).set_body_string("boom"),
+        ),
+    ] {
+        Mock::given(method("GET"))
+            .and(path(p))
+            .respond_with(reply)
+            .mount(&server)
+            .await;
+    }
     let n = client(password_opts(&server));
     n.list_networks(&Filters::new()).await.unwrap();
     assert!(n.list_ports(&Filters::new()).await.is_err());
@@ -928,7 +919,7 @@ async fn secrets_never_reach_the_log_even_at_trace() {
     });
     app.list_networks(&Filters::new()).await.unwrap();
 
-    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let text = std::fs::read_to_string(log.path()).unwrap();
     assert!(
         text.contains("/v2.0/networks"),
         "the requests were logged: {text}"

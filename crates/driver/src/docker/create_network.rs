@@ -401,54 +401,61 @@ mod tests {
     #[test]
     fn allocation_pools_are_the_range_without_gateway_and_aux() {
         let n = |s: &str| s.parse::<IpNet>().unwrap();
-        // Gateway outside the range: the whole range.
-        assert_eq!(
-            allocation_pools(
-                n("10.1.4.0/24"),
-                Some(n("10.1.4.128/28")),
-                Some(ip("10.1.4.1")),
-                &[]
-            ),
-            vec![(ip("10.1.4.128"), ip("10.1.4.143"))]
+        type Case<'a> = (
+            &'a str,
+            Option<&'a str>,
+            Option<&'a str>,
+            &'a [&'a str],
+            &'a [(&'a str, &'a str)],
         );
-        // Aux addresses and a gateway inside: holes.
-        assert_eq!(
-            allocation_pools(
-                n("10.1.5.0/24"),
+        let cases: &[Case] = &[
+            // Gateway outside the range: the whole range.
+            (
+                "10.1.4.0/24",
+                Some("10.1.4.128/28"),
+                Some("10.1.4.1"),
+                &[],
+                &[("10.1.4.128", "10.1.4.143")],
+            ),
+            // Aux addresses and a gateway inside: holes, at the edges or in the middle.
+            (
+                "10.1.5.0/24",
                 None,
-                Some(ip("10.1.5.1")),
-                &[ip("10.1.5.3"), ip("10.1.5.2"), ip("10.1.5.254")]
+                Some("10.1.5.1"),
+                &["10.1.5.3", "10.1.5.2", "10.1.5.254"],
+                &[("10.1.5.4", "10.1.5.253")],
             ),
-            vec![(ip("10.1.5.4"), ip("10.1.5.253"))]
-        );
-        assert_eq!(
-            allocation_pools(
-                n("10.1.6.0/24"),
+            (
+                "10.1.6.0/24",
                 None,
-                Some(ip("10.1.6.1")),
-                &[ip("10.1.6.9")]
+                Some("10.1.6.1"),
+                &["10.1.6.9"],
+                &[("10.1.6.2", "10.1.6.8"), ("10.1.6.10", "10.1.6.254")],
             ),
-            vec![
-                (ip("10.1.6.2"), ip("10.1.6.8")),
-                (ip("10.1.6.10"), ip("10.1.6.254"))
-            ]
-        );
-        // A range up to the subnet's broadcast stops before it.
-        assert_eq!(
-            allocation_pools(n("10.1.7.0/24"), Some(n("10.1.7.128/25")), None, &[]),
-            vec![(ip("10.1.7.128"), ip("10.1.7.254"))]
-        );
-        assert_eq!(
-            allocation_pools(
-                n("fd00:7::/64"),
-                Some(n("fd00:7::100/120")),
-                Some(ip("fd00:7::1")),
-                &[]
+            // A range up to the subnet's broadcast stops before it.
+            (
+                "10.1.7.0/24",
+                Some("10.1.7.128/25"),
+                None,
+                &[],
+                &[("10.1.7.128", "10.1.7.254")],
             ),
-            vec![(ip("fd00:7::100"), ip("fd00:7::1ff"))]
-        );
-        // Nothing to narrow: Neutron's default.
-        assert!(allocation_pools(n("10.1.8.0/24"), None, Some(ip("10.1.8.1")), &[]).is_empty());
+            (
+                "fd00:7::/64",
+                Some("fd00:7::100/120"),
+                Some("fd00:7::1"),
+                &[],
+                &[("fd00:7::100", "fd00:7::1ff")],
+            ),
+            // Nothing to narrow: Neutron's default.
+            ("10.1.8.0/24", None, Some("10.1.8.1"), &[], &[]),
+        ];
+        for (cidr, range, gw, aux, want) in cases {
+            let aux: Vec<IpAddr> = aux.iter().map(|a| ip(a)).collect();
+            let got = allocation_pools(n(cidr), range.map(n), gw.map(ip), &aux);
+            let want: Vec<_> = want.iter().map(|(a, b)| (ip(a), ip(b))).collect();
+            assert_eq!(got, want, "{cidr} {range:?} {gw:?} {aux:?}");
+        }
     }
 
     #[test]

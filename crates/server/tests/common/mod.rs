@@ -3,6 +3,7 @@
 
 #![allow(dead_code)] // each test binary uses a different subset
 
+pub mod http1;
 pub mod memory_driver;
 pub mod skip;
 
@@ -12,7 +13,6 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http::{Request, StatusCode};
 use http_body_util::{BodyExt, Full};
-use hyper_util::rt::TokioIo;
 use kuryr_libnetwork::{router, Limits};
 use memory_driver::MemoryDriver;
 
@@ -76,26 +76,12 @@ pub async fn post_on<S>(
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
-        .await
-        .map_err(|e| format!("handshake: {e}"))?;
-    tokio::spawn(conn);
     let req = Request::post(path)
         .header(http::header::HOST, "plugin.moby.localhost")
         .header(http::header::ACCEPT, DOCKER_ACCEPT)
         .body(Full::new(body.into()))
         .unwrap();
-    let resp = sender
-        .send_request(req)
-        .await
-        .map_err(|e| format!("send: {e}"))?;
-    let status = resp.status();
-    let bytes = resp
-        .into_body()
-        .collect()
-        .await
-        .map_err(|e| format!("body: {e}"))?
-        .to_bytes();
+    let (status, bytes) = http1::exchange(io, req).await?;
     let json = serde_json::from_slice(&bytes).map_err(|e| format!("json: {e}: {bytes:?}"))?;
     Ok((status, json))
 }

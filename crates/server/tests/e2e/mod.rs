@@ -10,10 +10,11 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http::header::{ACCEPT, CONTENT_TYPE, HOST};
 use http::{Method, Request};
-use http_body_util::{BodyExt, Full};
-use hyper_util::rt::TokioIo;
+use http_body_util::Full;
 use serde_json::Value;
 
+#[path = "../common/http1.rs"]
+mod http1;
 #[path = "../common/skip.rs"]
 mod skip;
 pub use skip::skip_or_fail;
@@ -217,10 +218,6 @@ async fn http_request(
     let tcp = tokio::net::TcpStream::connect(host_port)
         .await
         .map_err(|e| format!("connect: {e}"))?;
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
-        .await
-        .map_err(|e| format!("handshake: {e}"))?;
-    tokio::spawn(conn);
     let req = Request::builder()
         .method(Method::from_bytes(method.as_bytes()).map_err(|e| e.to_string())?)
         .uri(path)
@@ -229,18 +226,8 @@ async fn http_request(
         .header(ACCEPT, "application/json")
         .body(Full::new(Bytes::from(body)))
         .map_err(|e| e.to_string())?;
-    let resp = sender
-        .send_request(req)
-        .await
-        .map_err(|e| format!("send: {e}"))?;
-    let status = resp.status().as_u16();
-    let bytes = resp
-        .into_body()
-        .collect()
-        .await
-        .map_err(|e| format!("body: {e}"))?
-        .to_bytes();
-    Ok((status, bytes))
+    let (status, bytes) = http1::exchange(tcp, req).await?;
+    Ok((status.as_u16(), bytes))
 }
 
 /// A loopback address with a port free right now (the daemon binds it moments later).
