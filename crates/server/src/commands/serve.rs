@@ -23,6 +23,9 @@ use tokio::task::JoinHandle;
 
 use crate::Cli;
 
+/// How long the daemon waits at exit for plugin calls still running: one call's own deadline.
+const IN_FLIGHT_GRACE: Duration = Duration::from_secs(60);
+
 /// Start-up attempts to reach Neutron before serving anyway.
 const NEUTRON_ATTEMPTS: u32 = 6;
 
@@ -119,6 +122,12 @@ STATUS=serving the kuryr plugin",
         }
     };
     let served = transport::serve_plan_then(&listen, app, shutdown, listening).await;
+    // Calls answered with a timeout may still be changing Neutron or the host: let them finish
+    // (or unwind) rather than drop them with the runtime.
+    let left = kuryr_libnetwork::http::in_flight::drain(IN_FLIGHT_GRACE).await;
+    if left > 0 {
+        tracing::warn!(calls = left, "exiting with plugin calls still running");
+    }
     if let Some(m) = metrics {
         m.stop().await;
     }

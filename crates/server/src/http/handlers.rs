@@ -38,7 +38,14 @@ where
     let started = Instant::now();
     let ipam = is_ipam_path(path);
     let timeout = state.limits.request_timeout;
-    let task = tokio::spawn(call.instrument(tracing::Span::current()));
+    let running = super::in_flight::Running::start();
+    let task = tokio::spawn(
+        async move {
+            let _running = running;
+            call.await
+        }
+        .instrument(tracing::Span::current()),
+    );
     let result = match tokio::time::timeout(timeout, task).await {
         Ok(Ok(result)) => result,
         Ok(Err(join)) => {

@@ -8,6 +8,7 @@
 
 mod extract;
 mod handlers;
+pub mod in_flight;
 mod reply;
 mod trace;
 
