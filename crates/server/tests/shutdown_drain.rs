@@ -14,12 +14,12 @@ use kuryr_plugin_api::keys::paths;
 
 #[tokio::test]
 async fn shutdown_waits_for_calls_past_their_deadline() {
-    let limits = Limits {
-        request_timeout: Duration::from_millis(100),
-        ..Limits::default()
-    };
-    let (app, driver) = app(limits);
     let hang = Duration::from_millis(700);
+    let deadline = Duration::from_millis(100);
+    let (app, driver) = app(Limits {
+        request_timeout: deadline,
+        ..Limits::default()
+    });
     driver.inject("NetworkDriver.DeleteNetwork", Fault::Hang(hang));
     let started = Instant::now();
     let (status, _, reply) = call(
