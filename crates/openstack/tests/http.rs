@@ -17,18 +17,9 @@ const PASSWORD: &str = "pa55-w0rd-secret";
 
 fn iso(t: SystemTime) -> String {
     // Keystone's format, computed without a date crate: seconds since the epoch to civil time.
-    let secs = t.duration_since(UNIX_EPOCH).unwrap().as_secs() as i64;
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
+    let secs = t.duration_since(UNIX_EPOCH).unwrap().as_secs();
+    let rem = secs % 86_400;
+    let (y, m, d) = kuryr_types::calendar::civil_from_days(secs / 86_400);
     format!(
         "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.000000Z",
         rem / 3600,
@@ -887,7 +878,9 @@ async fn secrets_never_reach_the_log_even_at_trace() {
         .with_ansi(false)
         .with_writer(Arc::new(log.reopen().unwrap()))
         .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    // The process-wide subscriber (a thread-local one misses events whose callsites other tests'
+    // threads cached as unwatched); other tests' logs land here too, and must be as clean.
+    tracing::subscriber::set_global_default(subscriber).expect("the only global subscriber");
 
     let server = MockServer::start().await;
     keystone(&server, Duration::from_secs(3600)).await;

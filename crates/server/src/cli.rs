@@ -129,22 +129,8 @@ fn man_date() -> String {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs())
         });
-    let (y, m, d) = civil_from_days(secs / 86_400);
+    let (y, m, d) = kuryr_types::calendar::civil_from_days(secs / 86_400);
     format!("{y:04}-{m:02}-{d:02}")
-}
-
-/// Gregorian date of a day count since 1970-01-01 (Howard Hinnant's `civil_from_days`).
-fn civil_from_days(days: u64) -> (u64, u64, u64) {
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + u64::from(m <= 2);
-    (y, m, d)
 }
 
 /// One of clap_mangen's `render_*_section` methods.
@@ -271,14 +257,6 @@ mod tests {
         ] {
             assert!(page.contains(&format!(".SH {section}\n")), "no {section}");
         }
-    }
-
-    #[test]
-    fn dates_are_gregorian() {
-        assert_eq!(civil_from_days(0), (1970, 1, 1));
-        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
-        assert_eq!(civil_from_days(20_426), (2025, 12, 4));
-        assert_eq!(civil_from_days(19_782), (2024, 2, 29));
     }
 
     #[test]

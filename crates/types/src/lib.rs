@@ -6,6 +6,7 @@
 
 mod backoff;
 mod boolean;
+pub mod calendar;
 mod docker_id;
 mod error;
 mod mac;

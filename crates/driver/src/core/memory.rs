@@ -54,12 +54,6 @@ impl EndpointMemory {
             .map(|p| &p.id)
             .chain(self.endpoints.values().map(|e| &e.port.id))
             .collect();
-        let keep: Vec<String> = self
-            .requested_macs
-            .keys()
-            .filter(|id| live.contains(id))
-            .cloned()
-            .collect();
-        self.requested_macs.retain(|id, _| keep.contains(id));
+        self.requested_macs.retain(|id, _| live.contains(id));
     }
 }

@@ -315,20 +315,7 @@ fn allocation_pools(
         return Vec::new();
     }
     let v4 = cidr.addr().is_ipv4();
-    let num = |ip: IpAddr| match ip {
-        IpAddr::V4(a) => u128::from(u32::from(a)),
-        IpAddr::V6(a) => u128::from(a),
-    };
-    let ip = |x: u128| -> IpAddr {
-        if v4 {
-            IpAddr::V4((x as u32).into())
-        } else {
-            IpAddr::V6(x.into())
-        }
-    };
-    // The subnet's hosts: not its network address, nor IPv4's broadcast.
-    let first_host = num(cidr.network()) + 1;
-    let last_host = num(cidr.broadcast()) - u128::from(v4);
+    let (first_host, last_host) = hosts(cidr);
     let span = range.unwrap_or(cidr);
     let (mut lo, hi) = (
         num(span.network()).max(first_host),
@@ -342,12 +329,12 @@ fn allocation_pools(
             continue;
         }
         if t > lo {
-            pools.push((ip(lo), ip(t - 1)));
+            pools.push((ip_of(lo, v4), ip_of(t - 1, v4)));
         }
         lo = t + 1;
     }
     if lo <= hi {
-        pools.push((ip(lo), ip(hi)));
+        pools.push((ip_of(lo, v4), ip_of(hi, v4)));
     }
     pools
 }
@@ -356,38 +343,37 @@ fn allocation_pools(
 /// for a subnet too small to spare them.
 fn top_range(cidr: IpNet, gateway: Option<IpAddr>) -> Option<(IpAddr, IpAddr)> {
     let n = u128::from(NEUTRON_OWN_ADDRESSES);
-    let (base, size, v4) = match cidr {
-        IpNet::V4(c) => (
-            u128::from(u32::from(c.network())),
-            1u128 << (32 - c.prefix_len()),
-            true,
-        ),
-        IpNet::V6(c) => (
-            u128::from(c.network()),
-            1u128.checked_shl(128 - u32::from(c.prefix_len()))?,
-            false,
-        ),
-    };
+    let size = (num(cidr.broadcast()) - num(cidr.network())).checked_add(1)?;
     if size < 4 * n {
         return None;
     }
-    // IPv4's broadcast address is not usable.
-    let mut end = base + size - if v4 { 2 } else { 1 };
-    let as_ip = |x: u128| -> IpAddr {
-        if v4 {
-            IpAddr::V4((x as u32).into())
-        } else {
-            IpAddr::V6(x.into())
-        }
-    };
-    let gw = gateway.map(|g| match g {
-        IpAddr::V4(a) => u128::from(u32::from(a)),
-        IpAddr::V6(a) => u128::from(a),
-    });
-    if let Some(g) = gw.filter(|g| *g > end - n && *g <= end) {
+    let v4 = cidr.addr().is_ipv4();
+    let (_, mut end) = hosts(cidr);
+    if let Some(g) = gateway.map(num).filter(|g| *g > end - n && *g <= end) {
         end = g - 1;
     }
-    Some((as_ip(end + 1 - n), as_ip(end)))
+    Some((ip_of(end + 1 - n, v4), ip_of(end, v4)))
+}
+
+/// The subnet's first and last host as numbers: not its network address, nor IPv4's broadcast.
+fn hosts(cidr: IpNet) -> (u128, u128) {
+    let v4 = u128::from(cidr.addr().is_ipv4());
+    (num(cidr.network()) + 1, num(cidr.broadcast()) - v4)
+}
+
+fn num(ip: IpAddr) -> u128 {
+    match ip {
+        IpAddr::V4(a) => u128::from(u32::from(a)),
+        IpAddr::V6(a) => u128::from(a),
+    }
+}
+
+fn ip_of(x: u128, v4: bool) -> IpAddr {
+    if v4 {
+        IpAddr::V4((x as u32).into())
+    } else {
+        IpAddr::V6(x.into())
+    }
 }
 
 #[cfg(test)]
