@@ -19,6 +19,11 @@ pub const HYBRID_OVS_VETH_PREFIX: &str = "qvo";
 /// Linux bridge agent's per-network bridge (`brq<network id[:11]>`).
 pub const LINUX_BRIDGE_PREFIX: &str = "brq";
 
+/// Owner recorded on the links (alias) and OVS port (`vm-uuid`) of a pooled port that no
+/// endpoint holds: a port pool plugged it ahead of time. Not a Docker id anyone can have (Docker's
+/// are 64 hex digits).
+pub const POOL_LINK_OWNER: &str = "kuryrpool";
+
 /// OVS bridge used when vif_details do not name one.
 pub const DEFAULT_OVS_BRIDGE: &str = "br-int";
 /// MTU used when the network has none (kuryr-lib's DEFAULT_NETWORK_MTU).

@@ -17,6 +17,8 @@ pub enum FakeCall {
     Unbind(UnbindRequest),
     ListOwned,
     RemoveOwned(OwnedLink),
+    Claim(BindRequest),
+    Unclaim(UnbindRequest),
 }
 
 #[derive(Default)]
@@ -139,6 +141,35 @@ impl HostBinding for FakeHostBinding {
             links.retain(|l| l != link);
         }
         st.bound.retain(|_, links| !links.is_empty());
+        Ok(())
+    }
+
+    async fn claim(&self, req: &BindRequest) -> Result<bool, BindingError> {
+        let mut st = self.lock();
+        st.calls.push(FakeCall::Claim(req.clone()));
+        let Some(links) = st.bound.get_mut(&req.port_id) else {
+            return Ok(false);
+        };
+        if links
+            .iter()
+            .any(|l| l.endpoint_id.as_deref() != Some(crate::constants::POOL_LINK_OWNER))
+        {
+            return Ok(false);
+        }
+        for l in links.iter_mut() {
+            l.endpoint_id = Some(req.endpoint_id.to_string());
+        }
+        Ok(true)
+    }
+
+    async fn unclaim(&self, req: &UnbindRequest) -> Result<(), BindingError> {
+        let mut st = self.lock();
+        st.calls.push(FakeCall::Unclaim(req.clone()));
+        if let Some(links) = st.bound.get_mut(&req.port_id) {
+            for l in links.iter_mut() {
+                l.endpoint_id = Some(crate::constants::POOL_LINK_OWNER.to_string());
+            }
+        }
         Ok(())
     }
 

@@ -47,6 +47,19 @@ pub trait HostBinding: Send + Sync {
     /// Removes one object returned by `list_owned` ("already gone" is success).
     async fn remove_owned(&self, link: &OwnedLink) -> Result<(), BindingError>;
 
+    /// Hands a port plugged ahead of time (by `bind` for the owner [`constants::POOL_LINK_OWNER`])
+    /// to an endpoint: only its links' owner mark, MAC and MTU change; nothing is re-plugged.
+    /// `Ok(false)` when the port is not so plugged here (the caller binds it instead).
+    async fn claim(&self, _req: &BindRequest) -> Result<bool, BindingError> {
+        Ok(false)
+    }
+
+    /// Marks a claimed port's links as the pool's again (the endpoint left): the mark is what a
+    /// restarted daemon reads to know the port was released. Links already gone are fine.
+    async fn unclaim(&self, _req: &UnbindRequest) -> Result<(), BindingError> {
+        Ok(())
+    }
+
     /// The MAC address of a host interface (nested modes find the VM's own Neutron port by the
     /// MAC of its interface).
     async fn link_mac(&self, ifname: &str) -> Result<MacAddr, BindingError>;

@@ -527,6 +527,55 @@ impl HostBinding for LinuxHostBinding {
         errors.into_result()
     }
 
+    async fn claim(&self, req: &BindRequest) -> Result<bool, BindingError> {
+        if req.mode != BindMode::Veth {
+            return Ok(false);
+        }
+        let mtu = Self::validate(req)?;
+        let (host, container) = naming::veth_pair_names(&req.port_id);
+        let pool_alias = naming::link_alias(POOL_LINK_OWNER, &req.port_id);
+        // Both ends here, the container end not yet in any sandbox and marked as the pool's.
+        let pre_plugged = match self.links.get(&container).await? {
+            Some(c) => c.alias.as_deref() == Some(pool_alias.as_str()),
+            None => false,
+        };
+        if !pre_plugged || self.links.get(&host).await?.is_none() {
+            return Ok(false);
+        }
+        let alias = naming::link_alias(req.endpoint_id.as_str(), &req.port_id);
+        // The pool plugged it before the network's MTU was known to it.
+        let host_cfg = LinkConfig {
+            mtu: Some(mtu),
+            alias: Some(alias.clone()),
+            up: true,
+            ..Default::default()
+        };
+        self.links.configure(&host, &host_cfg).await?;
+        let c_cfg = LinkConfig {
+            mtu: Some(mtu),
+            mac: Some(req.mac),
+            alias: Some(alias),
+            up: true,
+        };
+        self.links.configure(&container, &c_cfg).await?;
+        Ok(true)
+    }
+
+    async fn unclaim(&self, req: &UnbindRequest) -> Result<(), BindingError> {
+        let (host, container) = naming::veth_pair_names(&req.port_id);
+        let mark = LinkConfig {
+            alias: Some(naming::link_alias(POOL_LINK_OWNER, &req.port_id)),
+            ..Default::default()
+        };
+        // The host end first: it stays here whatever happened to the container end.
+        for name in [&host, &container] {
+            if self.links.get(name).await?.is_some() {
+                self.links.configure(name, &mark).await?;
+            }
+        }
+        Ok(())
+    }
+
     async fn list_owned(&self) -> Result<Vec<OwnedLink>, BindingError> {
         let mut out: Vec<OwnedLink> = self
             .links

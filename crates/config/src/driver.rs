@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use crate::{BindingSection, ConfigError, DefaultSection, KuryrConfig, NeutronSection};
+use crate::{
+    BindingSection, ConfigError, DefaultSection, KuryrConfig, NeutronSection, VifPoolSection,
+};
 
 /// How container ports reach the host: `[DEFAULT] default_port_driver`, by the last component
 /// of the Python original's module path (`kuryr_libnetwork.port_driver.drivers.veth` = `veth`).
@@ -71,6 +73,56 @@ pub struct DriverConfig {
     /// `[binding] veth_dst_prefix`: Docker names the container interface `<prefix><n>`.
     pub veth_dst_prefix: String,
     pub port_driver: PortDriverKind,
+    /// `[vif_pool]`: `None` when pools are off.
+    pub pool: Option<PoolConfig>,
+}
+
+/// Port pools' sizes and pace (`[vif_pool]`), checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolConfig {
+    pub pre_plug: bool,
+    pub min: usize,
+    /// `usize::MAX` when `ports_pool_max` is 0 (no limit).
+    pub max: usize,
+    pub batch: usize,
+    pub update_frequency: Duration,
+}
+
+impl PoolConfig {
+    fn from_section(s: &VifPoolSection) -> Result<Option<Self>, ConfigError> {
+        if !s.enabled {
+            return Ok(None);
+        }
+        let invalid = |key: &str, message: String| ConfigError::Value {
+            where_: "kuryr.conf".into(),
+            section: crate::defaults::SECTION_VIF_POOL.into(),
+            key: key.into(),
+            message,
+        };
+        let max = if s.max == 0 { usize::MAX } else { s.max };
+        if s.batch == 0 {
+            return Err(invalid("ports_pool_batch", "must be at least 1".into()));
+        }
+        if s.min > max {
+            return Err(invalid(
+                "ports_pool_min",
+                format!("{} is above ports_pool_max {}", s.min, s.max),
+            ));
+        }
+        if s.update_frequency == 0 {
+            return Err(invalid(
+                "ports_pool_update_frequency",
+                "must be at least 1 second".into(),
+            ));
+        }
+        Ok(Some(PoolConfig {
+            pre_plug: s.pre_plug,
+            min: s.min,
+            max,
+            batch: s.batch,
+            update_frequency: Duration::from_secs(s.update_frequency),
+        }))
+    }
 }
 
 impl DriverConfig {
@@ -85,6 +137,7 @@ impl DriverConfig {
             &DefaultSection::default(),
             &NeutronSection::default(),
             &BindingSection::default(),
+            &VifPoolSection::default(),
         )
         .expect("the built-in defaults are a valid configuration")
     }
@@ -94,6 +147,7 @@ impl DriverConfig {
         d: &DefaultSection,
         n: &NeutronSection,
         b: &BindingSection,
+        p: &VifPoolSection,
     ) -> Result<Self, ConfigError> {
         let invalid = |key: &str, message: String| ConfigError::Value {
             where_: "kuryr.conf".into(),
@@ -134,6 +188,7 @@ impl DriverConfig {
             vif_plugging_timeout: Duration::from_secs(n.vif_plugging_timeout),
             veth_dst_prefix: b.veth_dst_prefix.clone(),
             port_driver,
+            pool: PoolConfig::from_section(p)?,
         })
     }
 
@@ -158,7 +213,13 @@ impl KuryrConfig {
             Some(h) if !h.is_empty() => h.to_string(),
             _ => system_host_name()?,
         };
-        DriverConfig::from_sections(host, &self.default, &self.neutron, &self.binding)
+        DriverConfig::from_sections(
+            host,
+            &self.default,
+            &self.neutron,
+            &self.binding,
+            &self.vif_pool,
+        )
     }
 }
 

@@ -27,7 +27,7 @@
 mod driver;
 pub mod oslo;
 
-pub use driver::{DriverConfig, PortDriverKind};
+pub use driver::{DriverConfig, PoolConfig, PortDriverKind};
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
@@ -44,6 +44,7 @@ pub mod defaults {
     pub const SECTION_NEUTRON: &str = "neutron";
     pub const SECTION_BINDING: &str = "binding";
     pub const SECTION_METRICS: &str = "metrics";
+    pub const SECTION_VIF_POOL: &str = "vif_pool";
 
     pub const KURYR_URI: &str = "http://127.0.0.1:23750";
     pub const CAPABILITY_SCOPE: &str = "local";
@@ -58,6 +59,11 @@ pub mod defaults {
     pub const SUBNETPOOL_V6: &str = "kuryr6";
     pub const ENDPOINT_TYPE: &str = "public";
     pub const VETH_DST_PREFIX: &str = "eth";
+    /// `[vif_pool]`: sized for a small Docker host (a few networks, tens of containers).
+    pub const POOL_MIN: usize = 5;
+    pub const POOL_MAX: usize = 20;
+    pub const POOL_BATCH: usize = 10;
+    pub const POOL_UPDATE_FREQUENCY_SECS: u64 = 20;
     pub const BINDING_DRIVER: &str = "kuryr.lib.binding.drivers.veth";
 
     /// Environment variables that replace built-in defaults (not file values).
@@ -218,6 +224,37 @@ pub struct MetricsSection {
     pub listen_address: Option<SocketAddr>,
 }
 
+/// `[vif_pool]`: ports made ahead of time per network, named like kuryr-kubernetes' options.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VifPoolSection {
+    /// `enabled`: pools on (the default) or off (every container makes its own port).
+    pub enabled: bool,
+    /// `pre_plug`: a pooled port gets its veth pair and OVS port when it enters the pool, so
+    /// it is ACTIVE before a container asks for it.
+    pub pre_plug: bool,
+    /// `ports_pool_min`: refill when fewer ports than this are free.
+    pub min: usize,
+    /// `ports_pool_max`: never hold more free ports than this (0: no limit).
+    pub max: usize,
+    /// `ports_pool_batch`: ports made in one bulk request.
+    pub batch: usize,
+    /// `ports_pool_update_frequency`: seconds between checks of the pools' ports.
+    pub update_frequency: u64,
+}
+
+impl Default for VifPoolSection {
+    fn default() -> Self {
+        VifPoolSection {
+            enabled: true,
+            pre_plug: true,
+            min: defaults::POOL_MIN,
+            max: defaults::POOL_MAX,
+            batch: defaults::POOL_BATCH,
+            update_frequency: defaults::POOL_UPDATE_FREQUENCY_SECS,
+        }
+    }
+}
+
 /// Where configuration comes from, in command-line order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ConfigSource {
@@ -234,6 +271,7 @@ pub struct KuryrConfig {
     pub neutron: NeutronSection,
     pub binding: BindingSection,
     pub metrics: MetricsSection,
+    pub vif_pool: VifPoolSection,
     /// Unknown options and deprecated names, one human-readable line each.
     pub warnings: Vec<String>,
     /// The files read, in order.
@@ -698,11 +736,25 @@ impl KuryrConfig {
         };
         r.unknown(&[], &mut warnings);
 
+        let mut r = Reader::new(raw, env, SECTION_VIF_POOL);
+        let vif_pool = VifPoolSection {
+            enabled: r.boolean("enabled", true)?,
+            pre_plug: r.boolean("pre_plug", true)?,
+            min: r.number("ports_pool_min")?.unwrap_or(POOL_MIN),
+            max: r.number("ports_pool_max")?.unwrap_or(POOL_MAX),
+            batch: r.number("ports_pool_batch")?.unwrap_or(POOL_BATCH),
+            update_frequency: r
+                .number("ports_pool_update_frequency")?
+                .unwrap_or(POOL_UPDATE_FREQUENCY_SECS),
+        };
+        r.unknown(&[], &mut warnings);
+
         Ok(KuryrConfig {
             default,
             neutron,
             binding,
             metrics,
+            vif_pool,
             warnings,
             files: Vec::new(),
         })

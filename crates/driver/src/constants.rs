@@ -27,6 +27,13 @@ pub const NET_NAME_ID_LEN: usize = 8;
 pub const SUBNET_NAME_PREFIX: &str = "kuryr-subnet-";
 /// Name of a port created by IPAM before the endpoint exists.
 pub const UNBOUND_PORT_NAME: &str = "kuryr-unbound-port";
+/// Name of a port waiting in this host's port pool.
+pub const POOL_PORT_NAME: &str = "kuryr-pool-port";
+/// Tag prefix of a pooled port: `kuryr.pool:<host>`, the host whose pool it belongs to (it stays
+/// while a container holds the port, which goes back to that pool when released).
+pub const TAG_POOL: &str = "kuryr.pool:";
+/// Neutron's longest tag.
+pub const MAX_TAG_LEN: usize = 255;
 /// Name of a port reserving a Docker `--aux-address` (never handed to a container).
 pub const AUX_PORT_NAME: &str = "kuryr-aux-port";
 /// Suffix of endpoint port names (`<EndpointID>-port`).

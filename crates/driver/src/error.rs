@@ -3,6 +3,9 @@
 //! logs). The `Display` text reaches Docker (and so the user) as is: short, lowercase, free of
 //! internal detail.
 
+/// Neutron's error type for a subnet without free addresses.
+const NEUTRON_NO_MORE_ADDRESSES: &str = "IpAddressGenerationFailure";
+
 use kuryr_binding::BindingError;
 use kuryr_openstack::NeutronError;
 use kuryr_types::Joined;
@@ -115,6 +118,13 @@ impl DriverError {
     pub fn is_conflict(&self) -> bool {
         matches!(self, DriverError::Conflict(_))
             || self.neutron_source().is_some_and(NeutronError::is_conflict)
+    }
+
+    /// Whether Neutron has no free address left on the subnet.
+    pub fn is_address_exhausted(&self) -> bool {
+        self.neutron_source()
+            .and_then(NeutronError::neutron_kind)
+            .is_some_and(|k| k == NEUTRON_NO_MORE_ADDRESSES)
     }
 
     /// How Docker should see this error.

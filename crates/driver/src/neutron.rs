@@ -107,6 +107,8 @@ pub struct PortQuery {
     pub tags: Vec<String>,
     /// Each entry is `subnet_id=` and/or `ip_address=` of one fixed IP filter.
     pub fixed_ips: Vec<(Option<String>, Option<IpAddr>)>,
+    /// Any of these ports (empty: no filter).
+    pub ids: Vec<String>,
 }
 
 impl SubnetQuery {
@@ -655,6 +657,9 @@ impl Nt {
             f = f.fixed_ip(s.as_deref(), *ip);
         }
         f = f.tags(&q.tags);
+        for id in &q.ids {
+            f = f.id(id);
+        }
         let r = self.api.list_ports(&f).await;
         Ok(r.map_err(err("list ports".into()))?
             .into_iter()
@@ -696,6 +701,33 @@ impl Nt {
         };
         self.tag_new(Kind::Port, &id, &p.tags, made, self.delete_port(&id))
             .await
+    }
+
+    /// Creates several ports in one request (all or none), each carrying its tags (a port that
+    /// cannot be tagged is deleted with the others).
+    pub async fn create_ports(&self, ports: &[NewPort]) -> Result<Vec<Port>> {
+        let bodies: Vec<os::NewPort> = ports
+            .iter()
+            .map(|p| os::NewPort {
+                network_id: p.network_id.clone(),
+                name: Some(p.name.clone()),
+                fixed_ips: Some(fixed_ip_requests(&p.fixed_ips)),
+                mac_address: p.mac_address,
+                admin_state_up: Some(true),
+                device_owner: p.device_owner.clone(),
+                device_id: p.device_id.clone(),
+                binding_host_id: p.host_id.clone(),
+                tags: (!p.tags.is_empty()).then(|| p.tags.clone()),
+                ..Default::default()
+            })
+            .collect();
+        let what = format!(
+            "create {} ports on network {}",
+            ports.len(),
+            ports.first().map_or("", |p| p.network_id.as_str())
+        );
+        let r = self.api.create_ports(&bodies).await;
+        Ok(r.map_err(err(what))?.into_iter().map(port).collect())
     }
 
     pub async fn update_port(&self, id: &str, c: &PortChange) -> Result<Port> {

@@ -12,6 +12,7 @@ use kuryr_config::DriverConfig;
 use kuryr_types::{Backoff, DockerId, MacAddr, PortStatus};
 
 use super::memory::{EndpointMemory, EndpointRecord};
+use super::pool::{PoolOwner, PortPools};
 use crate::constants::*;
 use crate::error::{teardown_result, with_rollback, DriverError, Result};
 use crate::locks::KeyedLocks;
@@ -45,6 +46,8 @@ pub struct PortLifecycle {
     plugging_fatal: bool,
     pub(crate) locks: Arc<KeyedLocks>,
     memory: Mutex<EndpointMemory>,
+    /// `None` when `[vif_pool] enabled = false`.
+    pub(crate) pools: Option<PortPools>,
 }
 
 impl PortLifecycle {
@@ -55,7 +58,17 @@ impl PortLifecycle {
         cfg: &DriverConfig,
         locks: Arc<KeyedLocks>,
     ) -> Self {
+        let pools = cfg.pool.clone().map(|p| {
+            PortPools::new(
+                p,
+                &cfg.host,
+                nt.clone(),
+                binding.clone(),
+                port_driver.clone(),
+            )
+        });
         PortLifecycle {
+            pools,
             nt,
             binding,
             port_driver,
@@ -71,6 +84,36 @@ impl PortLifecycle {
         self.memory.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// This host's port pools, when on.
+    pub fn pools(&self) -> Option<&PortPools> {
+        self.pools.as_ref()
+    }
+
+    /// The pools when `p` is one of their ports.
+    pub(crate) fn pooled(&self, p: &Port) -> Option<&PortPools> {
+        self.pools
+            .as_ref()
+            .filter(|pools| pools.owner(p) == PoolOwner::ThisHost)
+    }
+
+    /// The pools when `p` is one of their ports that a container just took.
+    pub(crate) fn claimed_pool_port(&self, p: &Port) -> Option<&PortPools> {
+        self.pooled(p).filter(|pools| pools.is_claimed(&p.id))
+    }
+
+    /// Starts the pools' periodic check, when pools are on.
+    pub fn spawn_pool_maintenance(&self) -> Option<tokio::task::JoinHandle<()>> {
+        self.pools.as_ref().map(PortPools::spawn_maintenance)
+    }
+
+    /// Deletes the free ports of a network's pools (the network is being deleted).
+    pub(crate) async fn drain_network(&self, network_id: &str) -> Result<()> {
+        match &self.pools {
+            Some(p) => p.drain_network(network_id).await,
+            None => Ok(()),
+        }
+    }
+
     /// Attaches an endpoint; returns its port. On failure everything this call changed is undone.
     pub async fn attach(&self, req: &AttachRequest<'_>) -> Result<Port> {
         if req.ips.is_empty() {
@@ -84,8 +127,13 @@ impl PortLifecycle {
         match self.attach_steps(req, &mut undo, &mut cosmetic).await {
             Ok(port) => {
                 undo.commit();
-                if let Some(change) = cosmetic {
-                    self.update_port_in_background(&port.id, change);
+                match self.claimed_pool_port(&port) {
+                    Some(pools) => pools.write_claim(&port, req.endpoint),
+                    None => {
+                        if let Some(change) = cosmetic {
+                            self.update_port_in_background(&port.id, change);
+                        }
+                    }
                 }
                 self.memory().endpoints.insert(
                     req.endpoint.clone(),
@@ -121,6 +169,7 @@ impl PortLifecycle {
 
         let iface_mac = self.port_driver.iface_mac(&port, req.mac);
         let mode = self.port_driver.attach(&port, iface_mac, undo).await?;
+        let pre_plugged = self.claimed_pool_port(&port).is_some_and(|p| p.pre_plugs());
         let bind = BindRequest {
             port_id: port.id.clone(),
             endpoint_id: req.endpoint.clone(),
@@ -132,10 +181,20 @@ impl PortLifecycle {
             vif_details: port.vif_details.clone(),
             mode,
         };
-        self.binding
-            .bind(&bind)
-            .await
-            .map_err(|e| DriverError::binding(format!("plug port {}", port.id), e))?;
+        // A pooled port plugged ahead of time only changes hands; else (or if its plug is gone)
+        // it is plugged now.
+        let claimed = pre_plugged
+            && self
+                .binding
+                .claim(&bind)
+                .await
+                .map_err(|e| DriverError::binding(format!("claim port {}", port.id), e))?;
+        if !claimed {
+            self.binding
+                .bind(&bind)
+                .await
+                .map_err(|e| DriverError::binding(format!("plug port {}", port.id), e))?;
+        }
         let (binding, unbind) = (self.binding.clone(), UnbindRequest::from(&bind));
         undo.push(format!("unplug port {}", port.id), move || async move {
             binding.unbind(&unbind).await
@@ -221,9 +280,30 @@ impl PortLifecycle {
         undo: &mut Undo,
     ) -> Result<(Port, Option<PortChange>)> {
         check_found_ports(req.endpoint, &found)?;
-        let (keep, placeholders) = split_kept_port(found)?;
+        let (mut keep, placeholders) = split_kept_port(found)?;
         let fixed_ips = self.merge_placeholders(&keep, &placeholders, undo).await?;
-        let (change, cosmetic) = self.endpoint_change(req, &keep, fixed_ips);
+        let (mut change, cosmetic) = self.endpoint_change(req, &keep, fixed_ips);
+        if change.mac_address.is_some() && !keep.host_id.is_empty() {
+            // A user's --mac-address (Docker no longer passes MACs to the IPAM): Neutron refuses
+            // a new MAC on a bound port, so it is unbound first and bound again with the MAC. A
+            // pooled port leaves its pool (its plug has the old MAC).
+            if let Some(pools) = self.claimed_pool_port(&keep) {
+                pools.leave(&keep).await;
+                keep.tags.retain(|t| pools.owner_tag() != t);
+            }
+            self.nt
+                .update_port(
+                    &keep.id,
+                    &PortChange {
+                        host_id: Some(String::new()),
+                        ..Default::default()
+                    },
+                )
+                .await?;
+            if self.port_driver.binds_to_host() {
+                change.host_id = Some(self.host.clone());
+            }
+        }
         let port = self
             .apply_endpoint_change(req.endpoint, &keep, change, undo)
             .await?;
@@ -308,6 +388,8 @@ impl PortLifecycle {
         undo: &mut Undo,
     ) -> Result<Port> {
         let want = endpoint_tags(keep, endpoint);
+        // A pooled port's tags are written once Docker has its answer (`write_claim`).
+        let tags_later = self.claimed_pool_port(keep).is_some();
         let update = async {
             if change.is_empty() {
                 Ok(None)
@@ -316,7 +398,7 @@ impl PortLifecycle {
             }
         };
         let tag = async {
-            if want == keep.tags {
+            if want == keep.tags || tags_later {
                 Ok(false)
             } else {
                 self.nt
@@ -449,8 +531,18 @@ impl PortLifecycle {
         // Kuryr's own port is deleted by the release that follows: untagging it first would
         // only add a request to every container's removal.
         let released_next = !foreign_ipam && is_kuryr_port(p);
+        // A pooled port keeps its plug until it is recycled; marking its links as the pool's
+        // records the release on the host (what a restarted daemon reads).
+        let pooled = self.pooled(p).is_some();
+        let host_side = async {
+            if pooled {
+                self.binding.unclaim(&req).await
+            } else {
+                self.binding.unbind(&req).await
+            }
+        };
         // Host and Neutron sides are independent: one wait instead of two.
-        let (unbound, neutron_side) = tokio::join!(self.binding.unbind(&req), async {
+        let (unbound, neutron_side) = tokio::join!(host_side, async {
             if foreign_ipam {
                 self.nt.delete_port(&p.id).await
             } else if released_next {

@@ -1,9 +1,11 @@
 //! Start-up reconcile: host interfaces Kuryr made for ports that no longer exist in Neutron (the
 //! container was removed while the daemon was down) are removed; live ones are left alone. A link
 //! goes only when Neutron answers 404 for its own port: a short listing never unplugs anything.
+//! Then this host's pooled ports are adopted back into their pools.
 
 use std::collections::HashSet;
 
+use super::pool::{AdoptReport, PortPools};
 use super::ports::PortLifecycle;
 use crate::constants::DEVICE_OWNER;
 use crate::error::{DriverError, Result};
@@ -12,6 +14,8 @@ use crate::neutron::PortQuery;
 /// What reconcile did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ReconcileReport {
+    /// What became of this host's pooled ports.
+    pub pool: AdoptReport,
     /// Names of host objects removed.
     pub removed: Vec<String>,
     /// Names of host objects kept (their port is alive).
@@ -21,7 +25,16 @@ pub struct ReconcileReport {
 }
 
 impl PortLifecycle {
+    /// Removes stale host interfaces, then puts this host's pooled ports back where they
+    /// belong (or deletes them when pools are off).
     pub async fn reconcile(&self) -> Result<ReconcileReport> {
+        let mut report = self.remove_stale_links().await?;
+        report.pool =
+            PortPools::adopt_all(&self.nt, &self.binding, self.pools.as_ref(), &self.host).await?;
+        Ok(report)
+    }
+
+    async fn remove_stale_links(&self) -> Result<ReconcileReport> {
         let owned = self
             .binding
             .list_owned()

@@ -2,26 +2,49 @@
 //! user's port adopted), and its release deletes Kuryr's port or gives an adopted one back.
 
 use std::net::IpAddr;
+use std::time::Duration;
 
 use kuryr_types::MacAddr;
 
+use super::pool::PoolOwner;
 use super::ports::{ip_on_subnet, is_kuryr_port, PortLifecycle};
 use crate::constants::*;
 use crate::error::{teardown_result, DriverError, Result};
 use crate::neutron::{Kind, NewPort, Port, PortChange, PortQuery, Subnet};
 use crate::tags;
 
+/// Who an address is reserved for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AddressFor {
+    /// A container; `mac` when Docker passed one (a daemon that read the old capability, or
+    /// the CNI front end).
+    Container { mac: Option<MacAddr> },
+    /// Docker's `--aux-address`: held, never handed to a container.
+    Aux,
+}
+
+/// How long a request for a specific address waits for the pooled port holding it to come back
+/// from recycling.
+const RECYCLE_WAIT: Duration = Duration::from_secs(30);
+/// How long a container start on a full subnet waits for pooled ports still being made.
+const FULL_SUBNET_WAIT: Duration = Duration::from_secs(30);
+
 impl PortLifecycle {
     /// Finds (adopting a user's port) or makes the port holding an address on `subnet`: `addr`
-    /// when given, any otherwise. A `mac` means a container's address (the port is then made
-    /// bound to this host, ready for the attach); no MAC with an address is Docker's
-    /// `--aux-address`. Returns the address and, when this call made the port, its id.
+    /// when given, any otherwise. A container's address comes from this host's port pool when it
+    /// has one (no Neutron request), else its port is made bound to this host, ready for the
+    /// attach. Returns the address and, when this call made the port, its id.
     pub(crate) async fn reserve(
         &self,
         subnet: &Subnet,
         addr: Option<IpAddr>,
-        mac: Option<MacAddr>,
+        purpose: AddressFor,
     ) -> Result<(IpAddr, Option<String>)> {
+        let mac = match purpose {
+            AddressFor::Container { mac } => mac,
+            AddressFor::Aux => None,
+        };
+        let container = purpose != AddressFor::Aux;
         // Serialise duplicates of one request (same MAC or same address), not the whole pool.
         let key = match (mac, addr) {
             (Some(m), _) => Some(format!("mac:{}:{m}", subnet.network_id)),
@@ -33,12 +56,20 @@ impl PortLifecycle {
             None => None,
         };
 
+        if let (true, None, Some(pools)) = (container, mac, &self.pools) {
+            if let Some(p) = pools.take(&subnet.id, &subnet.network_id, addr) {
+                return self.remember_reserved(subnet, p).map(|ip| (ip, None));
+            }
+        }
         if let Some(a) = addr {
             if let Some(p) = self.port_at(subnet, a).await? {
-                if mac.is_some() && p.name == AUX_PORT_NAME {
+                if container && p.name == AUX_PORT_NAME {
                     return Err(DriverError::Conflict(format!(
                         "address {a} is reserved as an aux address of the network"
                     )));
+                }
+                if let Some(p) = self.take_pooled_at(&p, a, container).await? {
+                    return self.remember_reserved(subnet, p).map(|ip| (ip, None));
                 }
                 self.adopt_or_reuse(&p, subnet).await?;
                 return Ok((a, None));
@@ -49,7 +80,71 @@ impl PortLifecycle {
                 return Ok((self.use_port_found_by_mac(p, subnet, addr).await?, None));
             }
         }
-        self.make_reservation(subnet, addr, mac).await
+        match self.make_reservation(subnet, addr, purpose).await {
+            Err(e) if e.is_address_exhausted() => {
+                self.reserve_on_full_subnet(subnet, addr, purpose, e).await
+            }
+            other => other,
+        }
+    }
+
+    /// A pooled port found holding an address asked for: taken from this host's pool (a
+    /// container's request), refused when another host's pool or an aux address wants it.
+    /// `Ok(None)`: not a pooled port.
+    async fn take_pooled_at(&self, p: &Port, a: IpAddr, container: bool) -> Result<Option<Port>> {
+        let Some(pools) = &self.pools else {
+            return Ok(None);
+        };
+        match pools.owner(p) {
+            PoolOwner::NoPool => Ok(None),
+            PoolOwner::OtherHost => Err(DriverError::Conflict(format!(
+                "address {a} is held by port {} of another host's port pool",
+                p.id
+            ))),
+            PoolOwner::ThisHost if !container => Err(DriverError::Conflict(format!(
+                "address {a} is held by port {} of this host's port pool",
+                p.id
+            ))),
+            PoolOwner::ThisHost => match pools.take_by_id(&p.id, RECYCLE_WAIT).await? {
+                Some(p) => Ok(Some(p)),
+                // Pooled, but neither free nor held here (a restart left it): as any Kuryr port.
+                None => Ok(None),
+            },
+        }
+    }
+
+    /// The subnet had no address left for a new port: a container start takes a pooled port
+    /// still being made; anything else gets an address back from the pool and tries again.
+    async fn reserve_on_full_subnet(
+        &self,
+        subnet: &Subnet,
+        addr: Option<IpAddr>,
+        purpose: AddressFor,
+        full: DriverError,
+    ) -> Result<(IpAddr, Option<String>)> {
+        let Some(pools) = &self.pools else {
+            return Err(full);
+        };
+        if let (AddressFor::Container { mac: None }, None) = (purpose, addr) {
+            if let Some(p) = pools
+                .wait_for_free(&subnet.id, &subnet.network_id, FULL_SUBNET_WAIT)
+                .await
+            {
+                return self.remember_reserved(subnet, p).map(|ip| (ip, None));
+            }
+        }
+        if !pools.evict_one(&subnet.id).await {
+            return Err(full);
+        }
+        self.make_reservation(subnet, addr, purpose).await
+    }
+
+    /// Records a port taken from the pool for the CreateEndpoint that follows; its address.
+    fn remember_reserved(&self, subnet: &Subnet, p: Port) -> Result<IpAddr> {
+        let ip = address_on(&p, subnet)?;
+        tracing::debug!(port = %p.id, %ip, "address from the port pool");
+        self.memory().reserved.insert((subnet.id.clone(), ip), p);
+        Ok(ip)
     }
 
     async fn port_at(&self, subnet: &Subnet, a: IpAddr) -> Result<Option<Port>> {
@@ -89,15 +184,18 @@ impl PortLifecycle {
         &self,
         subnet: &Subnet,
         addr: Option<IpAddr>,
-        mac: Option<MacAddr>,
+        purpose: AddressFor,
     ) -> Result<(IpAddr, Option<String>)> {
-        let bind_here = mac.is_some() && self.port_driver.binds_to_host();
+        let (aux, mac) = match purpose {
+            AddressFor::Container { mac } => (false, mac),
+            AddressFor::Aux => (true, None),
+        };
+        let bind_here = !aux && self.port_driver.binds_to_host();
         let mac_on_port = self.port_driver.mac_on_port();
         let port = self
             .nt
             .create_port(&NewPort {
-                // An address without a MAC is Docker's --aux-address reservation.
-                name: if mac.is_none() && addr.is_some() {
+                name: if aux {
                     AUX_PORT_NAME
                 } else {
                     UNBOUND_PORT_NAME
@@ -192,6 +290,23 @@ impl PortLifecycle {
         };
         let mut errors = Vec::new();
         for p in ports {
+            if let Some(pools) = self.pooled(&p) {
+                // Back to its pool (recycled in the background); Docker need not wait. A port
+                // no container holds is free or being recycled already (a repeated release).
+                self.memory().forget_port(&p.id);
+                if pools.is_claimed(&p.id) {
+                    pools.give_back(p);
+                }
+                continue;
+            }
+            if self
+                .pools
+                .as_ref()
+                .is_some_and(|pools| pools.owner(&p) == PoolOwner::OtherHost)
+            {
+                tracing::debug!(port = %p.id, "address held by another host's port pool");
+                continue;
+            }
             let result = if tags::has(&p.tags, TAG_PORT_EXISTING) {
                 self.give_back_port(&p).await
             } else if is_kuryr_port(&p) {

@@ -23,8 +23,9 @@ impl KuryrDriver {
 
     pub fn ipam_capabilities(&self) -> IpamCapabilitiesResponse {
         IpamCapabilitiesResponse {
-            // Docker then passes its MAC to RequestAddress, so the port gets it at creation.
-            requires_mac_address: true,
+            // Neutron chooses MACs as it chooses addresses: a port taken from a pool already
+            // has one. A user's --mac-address still reaches CreateEndpoint.
+            requires_mac_address: false,
             // Everything is in Neutron: nothing to replay.
             requires_request_replay: false,
         }

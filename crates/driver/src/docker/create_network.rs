@@ -12,6 +12,7 @@ use kuryr_types::PoolRef;
 use super::options::{FamilyOptions, NeutronOptions};
 use super::{check_network_cidr, check_shared, KuryrDriver};
 use crate::constants::*;
+use crate::core::AddressFor;
 use crate::error::{with_rollback, DriverError, Result};
 use crate::neutron::{Kind, Net, NewSubnet, SubnetQuery};
 use crate::tags;
@@ -226,7 +227,10 @@ impl KuryrDriver {
             }
         };
         for a in &w.aux {
-            let (_, created) = self.ports.reserve(&subnet, Some(*a), None).await?;
+            let (_, created) = self
+                .ports
+                .reserve(&subnet, Some(*a), AddressFor::Aux)
+                .await?;
             // Only ports this call created are undone (an adopted/replayed one is kept).
             if let Some(port_id) = created {
                 let nt = self.nt.clone();

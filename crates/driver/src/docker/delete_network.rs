@@ -26,6 +26,10 @@ impl KuryrDriver {
         }
         let mut errors = Vec::new();
         for net in nets {
+            // Pooled ports would keep Neutron from deleting the network.
+            if let Err(e) = self.ports.drain_network(&net.id).await {
+                errors.push(e);
+            }
             let subnets = self.nt.subnets(&SubnetQuery::on_network(&net.id)).await?;
             let kuryr_subnets: Vec<_> = subnets
                 .iter()

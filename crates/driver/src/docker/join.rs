@@ -52,13 +52,38 @@ impl KuryrDriver {
         Ok(resp)
     }
 
-    /// A network's subnets, re-read after [`SUBNETS_FRESH_FOR`]: every container start needs
-    /// their gateways and routes, which change rarely.
+    /// A network's subnets: every container start needs their gateways and routes, which change
+    /// rarely. Read once, then re-read in the background when older than [`SUBNETS_FRESH_FOR`]
+    /// (the container start does not wait for Neutron).
     async fn network_subnets(&self, network_id: &str) -> Result<Vec<Subnet>> {
-        if let Some((at, list)) = self.networks().subnets_of.get(network_id) {
-            if at.elapsed() < SUBNETS_FRESH_FOR {
-                return Ok(list.clone());
+        let cached = self.networks().subnets_of.get(network_id).cloned();
+        if let Some((at, list)) = cached {
+            if at.elapsed() >= SUBNETS_FRESH_FOR {
+                // Marked fresh now so that one refresh runs, not one per container.
+                self.networks()
+                    .subnets_of
+                    .insert(network_id.to_string(), (Instant::now(), list.clone()));
+                let (nt, cache, id) = (
+                    self.nt.clone(),
+                    self.networks.clone(),
+                    network_id.to_string(),
+                );
+                tokio::spawn(async move {
+                    match nt.subnets(&SubnetQuery::on_network(&id)).await {
+                        Ok(fresh) => {
+                            let mut c = cache.lock().unwrap_or_else(|e| e.into_inner());
+                            // Not brought back if the network was deleted meanwhile.
+                            if let Some(entry) = c.subnets_of.get_mut(&id) {
+                                *entry = (Instant::now(), fresh);
+                            }
+                        }
+                        Err(e) => {
+                            tracing::warn!(network = %id, error = %e, "re-reading subnets failed")
+                        }
+                    }
+                });
             }
+            return Ok(list);
         }
         let list = self
             .nt

@@ -48,7 +48,7 @@ pub struct KuryrDriver {
     pub(crate) cfg: DriverConfig,
     pub(crate) ports: PortLifecycle,
     pub(crate) locks: Arc<KeyedLocks>,
-    networks: Mutex<NetworkCache>,
+    networks: Arc<Mutex<NetworkCache>>,
     ipam: Mutex<IpamMemory>,
 }
 
@@ -69,7 +69,7 @@ impl KuryrDriver {
             cfg,
             ports,
             locks,
-            networks: Mutex::new(NetworkCache::default()),
+            networks: Arc::new(Mutex::new(NetworkCache::default())),
             ipam: Mutex::new(IpamMemory::default()),
         }
     }

@@ -8,6 +8,7 @@ use kuryr_plugin_api::ipam::{RequestAddressRequest, RequestAddressResponse};
 
 use super::{first_host, pool_ref, KuryrDriver};
 use crate::constants::*;
+use crate::core::AddressFor;
 use crate::error::{DriverError, Result};
 use crate::neutron::Subnet;
 
@@ -51,6 +52,10 @@ impl KuryrDriver {
             };
         }
 
+        // Docker sends aux addresses (`--aux-address`) without a MAC or any option, as it does a
+        // container's `--ip` now that the IPAM asks for no MAC: they are told apart by when they
+        // come, between RequestPool and the CreateNetwork that takes the pool.
+        let aux = mac.is_none() && addr.is_some() && self.pool_awaits_network(&pool);
         let Some(subnet) = subnet else {
             if let (Some(a), None) = (addr, mac) {
                 // --aux-address during network create: CreateNetwork reserves it once the
@@ -62,8 +67,21 @@ impl KuryrDriver {
                 req.pool_id
             )));
         };
-        let (ip, _) = self.ports.reserve(&subnet, addr, mac).await?;
+        let purpose = if aux {
+            AddressFor::Aux
+        } else {
+            AddressFor::Container { mac }
+        };
+        let (ip, _) = self.ports.reserve(&subnet, addr, purpose).await?;
         with_len(ip)
+    }
+}
+
+impl KuryrDriver {
+    /// Whether RequestPool handed out this pool and no CreateNetwork has taken it yet (the
+    /// network is being created).
+    fn pool_awaits_network(&self, pool: &kuryr_types::PoolRef) -> bool {
+        self.ipam().requested.values().any(|r| r.pool == *pool)
     }
 }
 

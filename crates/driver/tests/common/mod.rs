@@ -494,3 +494,17 @@ pub fn mac(n: u8) -> String {
 pub fn ip_of(addr: &str) -> IpAddr {
     addr.split('/').next().unwrap().parse().unwrap()
 }
+
+/// A restarted daemon with another configuration, over the same Neutron and host.
+pub fn setup_over(t: &T, cfg: DriverConfig) -> T {
+    T {
+        neutron: t.neutron.clone(),
+        binding: t.binding.clone(),
+        driver: Arc::new(KuryrDriver::new(
+            t.neutron.clone(),
+            t.binding.clone(),
+            cfg.clone(),
+        )),
+        cfg,
+    }
+}

@@ -84,6 +84,10 @@ pub async fn run(cli: &Cli) -> anyhow::Result<()> {
             tracing::info!(
                 removed = r.removed.len(),
                 kept = r.kept.len(),
+                pool_free = r.pool.free,
+                pool_held = r.pool.held,
+                pool_recycled = r.pool.recycled,
+                pool_deleted = r.pool.deleted,
                 "start-up reconcile done"
             );
             for e in r.errors {
@@ -93,6 +97,8 @@ pub async fn run(cli: &Cli) -> anyhow::Result<()> {
         // Not fatal: Docker must be able to reach the plugin even if Neutron is slow to start.
         Err(e) => tracing::warn!("start-up reconcile skipped: {e}"),
     }
+
+    let _pool_maintenance = driver.ports().spawn_pool_maintenance();
 
     let app = match &metrics {
         Some(m) => {

@@ -1,0 +1,351 @@
+//! Port pools against the fake Neutron and host: a warm pool starts a container with no Neutron
+//! request, released ports come back, `network rm` drains, a restart re-adopts, and a pool never
+//! makes fail what works without it.
+
+mod common;
+
+use common::*;
+use kuryr_binding::FakeCall;
+use kuryr_driver::constants::*;
+use kuryr_driver::*;
+use kuryr_openstack::neutron::{FixedIpRequest, NeutronApi, NewPort};
+use kuryr_plugin_api::network::CreateEndpointResponse;
+
+/// This host's pool tag.
+fn pool_tag() -> String {
+    format!("{TAG_POOL}{HOST}")
+}
+
+impl T {
+    /// `docker run` as a Docker that reads `RequiresMACAddress: false`: RequestAddress without a
+    /// MAC, CreateEndpoint with the user's `--mac-address` if any, Join. Returns the address and
+    /// the MAC the driver answered.
+    async fn start(
+        &self,
+        net: &str,
+        ep: &str,
+        pool_id: &str,
+        ip: &str,
+        user_mac: &str,
+    ) -> Result<(String, String), DriverError> {
+        let addr = self
+            .driver
+            .request_address(&addr_req(pool_id, ip, &[]))
+            .await?
+            .address
+            .to_string();
+        let resp: CreateEndpointResponse = self
+            .driver
+            .create_endpoint(&create_ep_req(net, ep, &addr, "", user_mac))
+            .await?;
+        self.driver.join(&join_req(net, ep)).await?;
+        let mac = resp
+            .interface
+            .and_then(|i| i.mac_address)
+            .map_or(user_mac.to_string(), |m| m.to_string());
+        Ok((addr, mac))
+    }
+
+    fn subnet_id(&self) -> String {
+        self.neutron.subnets()[0].id.clone()
+    }
+
+    fn free(&self) -> usize {
+        self.driver.ports().pools().map_or(0, |p| p.sizes().0)
+    }
+
+    /// Waits until the pool holds `n` free ports and nothing is in flight.
+    async fn pool_settles_at(&self, n: usize) {
+        let pools = self.driver.ports().pools().expect("pools on");
+        self.settle(|| pools.sizes() == (n, 0)).await;
+        assert_eq!(pools.sizes(), (n, 0), "free and pending ports");
+    }
+
+    /// A network with one IPv4 pool and, after a first container (its port made on demand)
+    /// came and went, a full pool: one batch.
+    async fn warm_network(&self, net: &str, cidr: &str) -> (String, String, String) {
+        let created = self.network_create(net, cidr, "", &[]).await.unwrap();
+        let warm = id(&format!("{net}-warm"));
+        let (addr, _) = self.start(net, &warm, &created.0, "", "").await.unwrap();
+        self.rm(net, &warm, &created.0, &addr).await;
+        self.pool_settles_at(10).await;
+        created
+    }
+}
+
+#[tokio::test]
+async fn a_warm_pool_starts_a_container_without_neutron() {
+    let t = setup();
+    let net = id("pool-warm");
+    let (pool_id, _, _) = t.warm_network(&net, "10.20.0.0/24").await;
+    let n = t.network_of(&net);
+    // Pooled ports: made in one bulk request, bound here, tagged, plugged for the pool.
+    let pooled = t.ports_on(&n.id);
+    assert_eq!(pooled.len(), 10);
+    for p in &pooled {
+        assert_eq!(p.name, POOL_PORT_NAME);
+        assert_eq!(p.binding_host_id, HOST);
+        assert!(p.tags.contains(&pool_tag()), "{:?}", p.tags);
+        assert!(t.binding.bound_ports().contains(&p.id));
+    }
+
+    t.neutron.reset_calls();
+    let ep = id("pool-warm-ep");
+    let (addr, mac) = t.start(&net, &ep, &pool_id, "", "").await.unwrap();
+    assert!(
+        t.neutron.calls().is_empty(),
+        "no Neutron request before Docker has its answers: {:?}",
+        t.neutron.calls()
+    );
+    assert!(
+        t.binding
+            .calls()
+            .iter()
+            .any(|c| matches!(c, FakeCall::Claim(r) if r.endpoint_id.as_str() == ep)),
+        "the pre-plugged port changes hands"
+    );
+    let ip = addr.split('/').next().unwrap().to_string();
+    let port = t
+        .ports_on(&n.id)
+        .into_iter()
+        .find(|p| p.fixed_ips[0].ip_address.to_string() == ip)
+        .unwrap();
+    assert_eq!(mac, port.mac_address.to_string(), "the port's own MAC");
+
+    // The endpoint's tags and name follow in the background.
+    t.settle(|| {
+        t.neutron
+            .ports()
+            .iter()
+            .any(|p| p.id == port.id && p.device_id == ep)
+    })
+    .await;
+    let port = t
+        .neutron
+        .ports()
+        .into_iter()
+        .find(|p| p.id == port.id)
+        .unwrap();
+    assert_eq!(port.name, format!("{ep}-port"));
+    for tag in tags::docker_id_tags(&ep) {
+        assert!(port.tags.contains(&tag));
+    }
+    assert!(port.tags.contains(&pool_tag()));
+
+    // Released: back in the pool, reset; nothing else made or deleted.
+    t.rm(&net, &ep, &pool_id, &addr).await;
+    t.pool_settles_at(10).await;
+    let back = t
+        .neutron
+        .ports()
+        .into_iter()
+        .find(|p| p.id == port.id)
+        .unwrap();
+    assert_eq!(back.name, POOL_PORT_NAME);
+    assert_eq!(back.device_id, "");
+    assert!(!back.tags.iter().any(|t| t.starts_with(TAG_LH)));
+    assert_eq!(t.ports_on(&n.id).len(), 10);
+}
+
+#[tokio::test]
+async fn network_rm_drains_the_pool() {
+    let t = setup();
+    let net = id("pool-drain");
+    let created = t.warm_network(&net, "10.21.0.0/24").await;
+    let n = t.network_of(&net);
+    t.network_rm(&net, &[created]).await;
+    assert!(t.ports_on(&n.id).is_empty());
+    assert!(t.neutron.networks().is_empty(), "the network went");
+    assert!(t.binding.bound_ports().is_empty(), "no plug left");
+    assert_eq!(t.free(), 0);
+}
+
+#[tokio::test]
+async fn an_address_asked_for_gets_the_pooled_port_holding_it() {
+    let t = setup();
+    let net = id("pool-ip");
+    let (pool_id, _, _) = t.warm_network(&net, "10.22.0.0/24").await;
+    let n = t.network_of(&net);
+    let pooled = t.ports_on(&n.id)[3].clone();
+    let ip = pooled.fixed_ips[0].ip_address.to_string();
+    t.neutron.reset_calls();
+    let ep = id("pool-ip-ep");
+    let (addr, _) = t.start(&net, &ep, &pool_id, &ip, "").await.unwrap();
+    assert_eq!(addr, format!("{ip}/24"));
+    assert_eq!(t.neutron.count("create_port"), 0);
+    t.settle(|| t.neutron.ports().iter().any(|p| p.device_id == ep))
+        .await;
+    let holder = t
+        .neutron
+        .ports()
+        .into_iter()
+        .find(|p| p.device_id == ep)
+        .unwrap();
+    assert_eq!(holder.id, pooled.id);
+}
+
+#[tokio::test]
+async fn a_users_mac_takes_the_port_out_of_the_pool() {
+    let t = setup();
+    let net = id("pool-mac");
+    let (pool_id, _, _) = t.warm_network(&net, "10.23.0.0/24").await;
+    let ep = id("pool-mac-ep");
+    let user_mac = "02:00:00:aa:bb:cc";
+    let (addr, mac) = t.start(&net, &ep, &pool_id, "", user_mac).await.unwrap();
+    assert_eq!(mac, user_mac);
+    let n = t.network_of(&net);
+    let port = t
+        .ports_on(&n.id)
+        .into_iter()
+        .find(|p| p.mac_address.to_string() == user_mac)
+        .expect("the port carries the user's MAC");
+    assert_eq!(
+        port.binding_host_id, HOST,
+        "bound again after the MAC change"
+    );
+    assert!(!port.tags.contains(&pool_tag()), "no longer pooled");
+    // Released like a port made on demand: deleted.
+    t.rm(&net, &ep, &pool_id, &addr).await;
+    assert!(t.neutron.ports().iter().all(|p| p.id != port.id));
+}
+
+#[tokio::test]
+async fn a_restart_adopts_the_pool_and_recycles_what_was_released_meanwhile() {
+    let t = setup();
+    let net = id("pool-restart");
+    let (pool_id, _, _) = t.warm_network(&net, "10.24.0.0/24").await;
+    let held_ep = id("pool-restart-held");
+    let (held_addr, _) = t.start(&net, &held_ep, &pool_id, "", "").await.unwrap();
+    let gone_ep = id("pool-restart-gone");
+    let (gone_addr, _) = t.start(&net, &gone_ep, &pool_id, "", "").await.unwrap();
+    t.settle(|| {
+        t.neutron
+            .ports()
+            .iter()
+            .filter(|p| !p.device_id.is_empty())
+            .count()
+            >= 2
+    })
+    .await;
+    // The daemon dies between DeleteEndpoint and ReleaseAddress of one container.
+    t.driver
+        .delete_endpoint(&ep_req(&net, &gone_ep))
+        .await
+        .unwrap();
+
+    let t2 = t.restart();
+    let report = t2.driver.reconcile().await.unwrap();
+    assert_eq!(report.pool.free, 8);
+    assert_eq!(report.pool.held, 1);
+    assert_eq!(report.pool.recycled, 1);
+    t2.pool_settles_at(9).await;
+    // Docker's late release of the recycled one is a no-op; the held one comes back.
+    t2.driver
+        .release_address(&release_addr_req(&pool_id, &gone_addr))
+        .await
+        .unwrap();
+    t2.rm(&net, &held_ep, &pool_id, &held_addr).await;
+    t2.pool_settles_at(10).await;
+    let n = t2.network_of(&net);
+    assert_eq!(t2.ports_on(&n.id).len(), 10, "nothing leaked, nothing lost");
+}
+
+#[tokio::test]
+async fn pools_turned_off_delete_free_ports_at_restart() {
+    let t = setup();
+    let net = id("pool-off");
+    t.warm_network(&net, "10.25.0.0/24").await;
+    let mut cfg = t.cfg.clone();
+    cfg.pool = None;
+    let t2 = setup_over(&t, cfg);
+    let report = t2.driver.reconcile().await.unwrap();
+    assert_eq!(report.pool.deleted, 10);
+    let n = t2.network_of(&net);
+    assert!(t2.ports_on(&n.id).is_empty());
+    assert!(t2.binding.bound_ports().is_empty());
+}
+
+#[tokio::test]
+async fn another_hosts_pool_is_never_touched() {
+    let t = setup();
+    let net = id("pool-other");
+    let (pool_id, _, _) = t.warm_network(&net, "10.26.0.0/24").await;
+    let n = t.network_of(&net);
+    let theirs = t
+        .neutron
+        .create_port(&NewPort {
+            network_id: n.id.clone(),
+            name: Some(POOL_PORT_NAME.into()),
+            fixed_ips: Some(vec![FixedIpRequest {
+                subnet_id: Some(t.subnet_id()),
+                ip_address: Some("10.26.0.200".parse().unwrap()),
+            }]),
+            binding_host_id: Some("host-2".into()),
+            device_owner: Some(DEVICE_OWNER.into()),
+            tags: Some(vec![format!("{TAG_POOL}host-2")]),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let e = t
+        .start(&net, &id("pool-other-ep"), &pool_id, "10.26.0.200", "")
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("another host's port pool"), "{e}");
+    let report = t.restart().driver.reconcile().await.unwrap();
+    assert_eq!(report.pool.free, 10, "only this host's ports");
+    assert!(t.neutron.ports().iter().any(|p| p.id == theirs.id));
+}
+
+#[tokio::test]
+async fn a_full_subnet_hands_out_pooled_ports_and_gives_addresses_back() {
+    let t = setup();
+    let net = id("pool-full");
+    // A /28: 13 addresses for ports after the gateway and DHCP.
+    let (pool_id, _, _) = t
+        .network_create(&net, "10.27.0.0/28", "", &[])
+        .await
+        .unwrap();
+    let first = id("pool-full-0");
+    let (a0, _) = t.start(&net, &first, &pool_id, "", "").await.unwrap();
+    let pools = t.driver.ports().pools().unwrap();
+    t.settle(|| pools.sizes().1 == 0 && pools.sizes().0 > 0)
+        .await;
+    // Every address is now held by a container or the pool; more containers still start.
+    let mut started = vec![(first, a0)];
+    for i in 1..8 {
+        let ep = id(&format!("pool-full-{i}"));
+        let (a, _) = t.start(&net, &ep, &pool_id, "", "").await.unwrap();
+        started.push((ep, a));
+    }
+    // A MAC's request (the direct path) gets an address the pool gives back.
+    let ep = id("pool-full-mac");
+    let a = t
+        .driver
+        .request_address(&mac_addr_req(&pool_id, "", &mac(9)))
+        .await
+        .expect("the pool gives an address back");
+    t.driver
+        .create_endpoint(&create_ep_req(
+            &net,
+            &ep,
+            &a.address.to_string(),
+            "",
+            &mac(9),
+        ))
+        .await
+        .unwrap();
+    started.push((ep, a.address.to_string()));
+    for (ep, addr) in &started {
+        t.rm(&net, ep, &pool_id, addr).await;
+    }
+    let pools = t.driver.ports().pools().unwrap();
+    t.settle(|| pools.sizes().1 == 0).await;
+    let n = t.network_of(&net);
+    let held: usize = t.ports_on(&n.id).len();
+    assert_eq!(
+        held,
+        pools.sizes().0,
+        "every port left is a free pooled one"
+    );
+}
