@@ -61,14 +61,14 @@ impl T {
         assert_eq!(pools.sizes(), (n, 0), "free and pending ports");
     }
 
-    /// A network with one IPv4 pool and, after a first container (its port made on demand)
-    /// came and went, a full pool: one batch.
+    /// A network with one IPv4 pool and, after a first container came and went, a full pool:
+    /// one batch, and the first container's port (made on demand, then pooled on release).
     async fn warm_network(&self, net: &str, cidr: &str) -> (String, String, String) {
         let created = self.network_create(net, cidr, "", &[]).await.unwrap();
         let warm = id(&format!("{net}-warm"));
         let (addr, _) = self.start(net, &warm, &created.0, "", "").await.unwrap();
         self.rm(net, &warm, &created.0, &addr).await;
-        self.pool_settles_at(10).await;
+        self.pool_settles_at(11).await;
         created
     }
 }
@@ -81,7 +81,7 @@ async fn a_warm_pool_starts_a_container_without_neutron() {
     let n = t.network_of(&net);
     // Pooled ports: made in one bulk request, bound here, tagged, plugged for the pool.
     let pooled = t.ports_on(&n.id);
-    assert_eq!(pooled.len(), 10);
+    assert_eq!(pooled.len(), 11);
     for p in &pooled {
         assert_eq!(p.name, POOL_PORT_NAME);
         assert_eq!(p.binding_host_id, HOST);
@@ -134,7 +134,7 @@ async fn a_warm_pool_starts_a_container_without_neutron() {
 
     // Released: back in the pool, reset; nothing else made or deleted.
     t.rm(&net, &ep, &pool_id, &addr).await;
-    t.pool_settles_at(10).await;
+    t.pool_settles_at(11).await;
     let back = t
         .neutron
         .ports()
@@ -144,7 +144,7 @@ async fn a_warm_pool_starts_a_container_without_neutron() {
     assert_eq!(back.name, POOL_PORT_NAME);
     assert_eq!(back.device_id, "");
     assert!(!back.tags.iter().any(|t| t.starts_with(TAG_LH)));
-    assert_eq!(t.ports_on(&n.id).len(), 10);
+    assert_eq!(t.ports_on(&n.id).len(), 11);
 }
 
 #[tokio::test]
@@ -235,19 +235,19 @@ async fn a_restart_adopts_the_pool_and_recycles_what_was_released_meanwhile() {
 
     let t2 = t.restart();
     let report = t2.driver.reconcile().await.unwrap();
-    assert_eq!(report.pool.free, 8);
+    assert_eq!(report.pool.free, 9);
     assert_eq!(report.pool.held, 1);
     assert_eq!(report.pool.recycled, 1);
-    t2.pool_settles_at(9).await;
+    t2.pool_settles_at(10).await;
     // Docker's late release of the recycled one is a no-op; the held one comes back.
     t2.driver
         .release_address(&release_addr_req(&pool_id, &gone_addr))
         .await
         .unwrap();
     t2.rm(&net, &held_ep, &pool_id, &held_addr).await;
-    t2.pool_settles_at(10).await;
+    t2.pool_settles_at(11).await;
     let n = t2.network_of(&net);
-    assert_eq!(t2.ports_on(&n.id).len(), 10, "nothing leaked, nothing lost");
+    assert_eq!(t2.ports_on(&n.id).len(), 11, "nothing leaked, nothing lost");
 }
 
 #[tokio::test]
@@ -259,7 +259,7 @@ async fn pools_turned_off_delete_free_ports_at_restart() {
     cfg.pool = None;
     let t2 = setup_over(&t, cfg);
     let report = t2.driver.reconcile().await.unwrap();
-    assert_eq!(report.pool.deleted, 10);
+    assert_eq!(report.pool.deleted, 11);
     let n = t2.network_of(&net);
     assert!(t2.ports_on(&n.id).is_empty());
     assert!(t2.binding.bound_ports().is_empty());
@@ -293,7 +293,7 @@ async fn another_hosts_pool_is_never_touched() {
         .unwrap_err();
     assert!(e.to_string().contains("another host's port pool"), "{e}");
     let report = t.restart().driver.reconcile().await.unwrap();
-    assert_eq!(report.pool.free, 10, "only this host's ports");
+    assert_eq!(report.pool.free, 11, "only this host's ports");
     assert!(t.neutron.ports().iter().any(|p| p.id == theirs.id));
 }
 

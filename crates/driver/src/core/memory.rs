@@ -2,7 +2,7 @@
 //! the only state: every entry here can be found again in Neutron (by the endpoint's tags or the
 //! port's address) after a restart; the memory only saves the look-ups.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::time::Instant;
 
@@ -26,6 +26,9 @@ pub(crate) struct EndpointMemory {
     pub reserved: HashMap<(String, IpAddr), Port>,
     /// Port id → the MAC asked for, where the port keeps Neutron's own (nested macvlan).
     pub requested_macs: HashMap<String, MacAddr>,
+    /// Ports carrying a MAC Docker or the user chose: never pooled (a later `--mac-address`
+    /// looks them up by that MAC).
+    pub chosen_macs: HashSet<String>,
     /// Endpoint → its port.
     pub endpoints: HashMap<DockerId, EndpointRecord>,
     /// (subnet id, address) → the port of an endpoint just detached, as it was left, for the
@@ -39,6 +42,7 @@ impl EndpointMemory {
         self.reserved.retain(|_, p| p.id != port_id);
         self.detached.retain(|_, p| p.id != port_id);
         self.requested_macs.remove(port_id);
+        self.chosen_macs.remove(port_id);
         self.endpoints.retain(|_, e| e.port.id != port_id);
     }
 
@@ -55,5 +59,6 @@ impl EndpointMemory {
             .chain(self.endpoints.values().map(|e| &e.port.id))
             .collect();
         self.requested_macs.retain(|id, _| live.contains(id));
+        self.chosen_macs.retain(|id| live.contains(id));
     }
 }

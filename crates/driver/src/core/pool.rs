@@ -245,7 +245,11 @@ impl PortPools {
             }
             taken
         };
-        self.refill_if_low(subnet_id);
+        // A miss refills after the container's attach (`refill_if_low` from there): a refill
+        // now would compete with the port being made for it.
+        if taken.is_some() {
+            self.refill_if_low(subnet_id);
+        }
         taken
     }
 
@@ -385,6 +389,32 @@ impl PortPools {
         self.inner.after(&id, async move {
             inner.recycle(port, subnet).await;
         });
+    }
+
+    /// A port made on demand (the pool was empty) and now released joins the pool instead of
+    /// being deleted, when its subnet has a pool with room. `Err` gives it back to the caller.
+    pub(crate) fn take_in(&self, port: Port) -> std::result::Result<(), Port> {
+        let subnet = match port.fixed_ips.as_slice() {
+            [only] => only.subnet_id.clone(),
+            _ => return Err(port),
+        };
+        {
+            let mut st = self.state();
+            let Some(pool) = st.pools.get_mut(&subnet) else {
+                return Err(port);
+            };
+            let room = pool.free.len() + pool.pending < self.inner.cfg.max;
+            if pool.draining || pool.eligible == Some(false) || !room {
+                return Err(port);
+            }
+            pool.pending += 1;
+        }
+        let inner = self.inner.clone();
+        let id = port.id.clone();
+        self.inner.after(&id, async move {
+            inner.recycle(port, Some(subnet)).await;
+        });
+        Ok(())
     }
 
     /// Empties the pools of a network that is being deleted: waits for their work in flight,
@@ -594,7 +624,7 @@ impl PortPools {
 
     /// Starts a refill of the subnet's pool when it holds fewer than the minimum (free and
     /// coming) and none runs.
-    fn refill_if_low(&self, subnet_id: &str) {
+    pub(crate) fn refill_if_low(&self, subnet_id: &str) {
         let network_id = {
             let mut st = self.state();
             let Some(pool) = st.pools.get_mut(subnet_id) else {
@@ -904,12 +934,16 @@ impl Inner {
             DriverError::NotFound(format!("pooled port {} was deleted", released.id))
         })?;
         let port = &port;
-        let kept: Vec<String> = port
+        let mut kept: Vec<String> = port
             .tags
             .iter()
             .filter(|t| !tags::is_kuryr_id_tag(t))
             .cloned()
             .collect();
+        // A port made on demand joins the pool.
+        if !kept.contains(&self.tag) {
+            kept.push(self.tag.clone());
+        }
         if kept != port.tags {
             self.nt.set_tags(Kind::Port, &port.id, &kept).await?;
         }

@@ -133,6 +133,12 @@ impl PortLifecycle {
                         if let Some(change) = cosmetic {
                             self.update_port_in_background(&port.id, change);
                         }
+                        // The pool this container found empty fills now.
+                        if let Some(pools) = &self.pools {
+                            for f in &port.fixed_ips {
+                                pools.refill_if_low(&f.subnet_id);
+                            }
+                        }
                     }
                 }
                 self.memory().endpoints.insert(
@@ -303,6 +309,9 @@ impl PortLifecycle {
             if self.port_driver.binds_to_host() {
                 change.host_id = Some(self.host.clone());
             }
+        }
+        if change.mac_address.is_some() {
+            self.memory().chosen_macs.insert(keep.id.clone());
         }
         let port = self
             .apply_endpoint_change(req.endpoint, &keep, change, undo)

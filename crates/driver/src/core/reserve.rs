@@ -77,6 +77,12 @@ impl PortLifecycle {
         }
         if let Some(m) = mac {
             if let Some(p) = self.port_with_mac(subnet, m).await? {
+                if let Some(pools) = self.pooled(&p) {
+                    // A pooled port never goes to two containers.
+                    if pools.take_by_id(&p.id, RECYCLE_WAIT).await?.is_some() {
+                        self.memory().chosen_macs.insert(p.id.clone());
+                    }
+                }
                 return Ok((self.use_port_found_by_mac(p, subnet, addr).await?, None));
             }
         }
@@ -216,8 +222,14 @@ impl PortLifecycle {
         tracing::debug!(port = %port.id, %ip, "reserved address");
         let id = port.id.clone();
         let mut mem = self.memory();
-        if let (Some(m), false) = (mac, mac_on_port) {
-            mem.requested_macs.insert(id.clone(), m);
+        match (mac, mac_on_port) {
+            (Some(m), false) => {
+                mem.requested_macs.insert(id.clone(), m);
+            }
+            (Some(_), true) => {
+                mem.chosen_macs.insert(id.clone());
+            }
+            _ => {}
         }
         mem.reserved.insert((subnet.id.clone(), ip), port);
         Ok((ip, Some(id)))
@@ -307,10 +319,18 @@ impl PortLifecycle {
                 tracing::debug!(port = %p.id, "address held by another host's port pool");
                 continue;
             }
+            let chosen_mac = self.memory().chosen_macs.contains(&p.id);
             let result = if tags::has(&p.tags, TAG_PORT_EXISTING) {
                 self.give_back_port(&p).await
             } else if is_kuryr_port(&p) {
-                self.nt.delete_port(&p.id).await
+                let poolable = !chosen_mac && p.name != AUX_PORT_NAME;
+                match self.pools.as_ref().filter(|_| poolable) {
+                    Some(pools) => match pools.take_in(p.clone()) {
+                        Ok(()) => Ok(()),
+                        Err(p) => self.nt.delete_port(&p.id).await,
+                    },
+                    None => self.nt.delete_port(&p.id).await,
+                }
             } else {
                 tracing::debug!(port = %p.id, owner = %p.device_owner, "address held by a foreign port");
                 Ok(())
