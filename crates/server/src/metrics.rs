@@ -8,6 +8,10 @@
 //! - `kuryr_neutron_request_duration_seconds{method, resource, status}`: each HTTP attempt to
 //!   Neutron (retries included), by collection (never an id) and status code, or `timeout` /
 //!   `transport` when there was no answer.
+//! - `kuryr_neutron_requests_in_calls_total{call}`: the Neutron attempts made while a plugin call
+//!   ran, that is on Docker's path (background work, such as refilling port pools, not counted).
+//! - `kuryr_port_pool_ports{state}`: ports in this host's port pools, `free` or `pending` (being
+//!   made or recycled), read at scrape time.
 //! - `kuryr_networks`, `kuryr_endpoints`: Docker networks and endpoints known to this daemon since
 //!   it started (its memory, not Neutron's count), read at scrape time.
 //! - `kuryr_build_info{version}`: always 1.
@@ -70,6 +74,16 @@ struct NeutronLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct InCallLabels {
+    call: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PoolLabels {
+    state: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct BuildLabels {
     version: String,
 }
@@ -77,15 +91,23 @@ struct BuildLabels {
 /// Reads `(networks, endpoints)` held by the driver.
 type HeldSource = Box<dyn Fn() -> (usize, usize) + Send + Sync>;
 
+tokio::task_local! {
+    /// The plugin call (its route) the current task runs; unset in background tasks.
+    pub static PLUGIN_CALL: &'static str;
+}
+
 /// The registry and every metric family. Cheap to share behind an `Arc`.
 pub struct Metrics {
     registry: Registry,
     plugin_calls: Histograms<CallLabels>,
     plugin_errors: Family<ErrorLabels, Counter>,
     neutron_requests: Histograms<NeutronLabels>,
+    in_calls: Family<InCallLabels, Counter>,
+    pool_ports: Family<PoolLabels, Gauge>,
     networks: Gauge,
     endpoints: Gauge,
     held: Mutex<Option<HeldSource>>,
+    pools: Mutex<Option<HeldSource>>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -140,6 +162,18 @@ impl Metrics {
             "HTTP attempts to Neutron, by method, resource and status (or timeout, transport)",
             neutron_requests.clone(),
         );
+        let in_calls = Family::<InCallLabels, Counter>::default();
+        registry.register(
+            "kuryr_neutron_requests_in_calls",
+            "Neutron attempts made while a plugin call ran (on Docker's path), by call",
+            in_calls.clone(),
+        );
+        let pool_ports = Family::<PoolLabels, Gauge>::default();
+        registry.register(
+            "kuryr_port_pool_ports",
+            "Ports in this host's port pools: free, or pending (being made or recycled)",
+            pool_ports.clone(),
+        );
         let networks = Gauge::default();
         registry.register(
             "kuryr_networks",
@@ -165,9 +199,12 @@ impl Metrics {
             plugin_calls,
             plugin_errors,
             neutron_requests,
+            in_calls,
+            pool_ports,
             networks,
             endpoints,
             held: Mutex::new(None),
+            pools: Mutex::new(None),
         }
     }
 
@@ -175,6 +212,11 @@ impl Metrics {
     /// `held()`); both stay 0 without one.
     pub fn track_held(&self, source: impl Fn() -> (usize, usize) + Send + Sync + 'static) {
         *self.held.lock().unwrap_or_else(|e| e.into_inner()) = Some(Box::new(source));
+    }
+
+    /// Where `kuryr_port_pool_ports` is read at each scrape: `(free, pending)`.
+    pub fn track_pools(&self, source: impl Fn() -> (usize, usize) + Send + Sync + 'static) {
+        *self.pools.lock().unwrap_or_else(|e| e.into_inner()) = Some(Box::new(source));
     }
 
     /// One plugin call the driver ran (`path` is its route, `/NetworkDriver.Join`).
@@ -211,6 +253,19 @@ impl Metrics {
             self.endpoints
                 .set(i64::try_from(endpoints).unwrap_or(i64::MAX));
         }
+        if let Some(source) = self
+            .pools
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+        {
+            let (free, pending) = source();
+            for (state, n) in [("free", free), ("pending", pending)] {
+                self.pool_ports
+                    .get_or_create(&PoolLabels { state })
+                    .set(i64::try_from(n).unwrap_or(i64::MAX));
+            }
+        }
         let mut out = String::new();
         if let Err(e) = encode(&mut out, &self.registry) {
             // Writing to a String cannot fail; say so in the output rather than panic.
@@ -222,6 +277,13 @@ impl Metrics {
 
 impl RequestObserver for Metrics {
     fn observe(&self, method: &str, path: &str, outcome: RequestOutcome, elapsed: Duration) {
+        if let Ok(call) = PLUGIN_CALL.try_with(|c| *c) {
+            self.in_calls
+                .get_or_create(&InCallLabels {
+                    call: call_label(call),
+                })
+                .inc();
+        }
         self.neutron_requests
             .get_or_create(&NeutronLabels {
                 method: method.to_string(),

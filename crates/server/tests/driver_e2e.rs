@@ -59,13 +59,233 @@ fn run_scenarios(s: &mut Stack) {
             scenario_router,
         ),
     ];
+    let pool_scenarios: &[Scenario] = &[
+        (
+            "port pool: refill, warm start without neutron, --ip, --mac-address, kill -9, drain",
+            scenario_pool,
+        ),
+        (
+            "port pool: a subnet exhausted with pooled ports",
+            scenario_pool_full_subnet,
+        ),
+    ];
+    // The on-demand path first (pools off), then the defaults (pools on).
+    s.set_pools(false);
     for (name, f) in scenarios {
-        eprintln!("=== scenario: {name}");
-        let t = std::time::Instant::now();
-        f(s);
-        s.assert_no_kuryr_leftovers(name);
-        eprintln!("=== ok ({:.1}s): {name}", t.elapsed().as_secs_f64());
+        run_scenario(s, name, *f);
     }
+    s.set_pools(true);
+    for (name, f) in pool_scenarios {
+        run_scenario(s, name, *f);
+    }
+}
+
+fn run_scenario(s: &mut Stack, name: &str, f: fn(&mut Stack)) {
+    eprintln!("=== scenario: {name}");
+    let t = std::time::Instant::now();
+    f(s);
+    s.assert_no_kuryr_leftovers(name);
+    eprintln!("=== ok ({:.1}s): {name}", t.elapsed().as_secs_f64());
+}
+
+/// Neutron requests made on Docker's path so far (all plugin calls).
+fn requests_in_calls(s: &Stack) -> f64 {
+    s.scrape_metrics()
+        .lines()
+        .filter(|l| l.starts_with("kuryr_neutron_requests_in_calls_total{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// Free pooled ports: no endpoint holds them, ACTIVE, plugged on this host.
+fn free_pool_ports(s: &Stack, nid: &str) -> Vec<serde_json::Value> {
+    s.pool_ports(nid)
+        .into_iter()
+        .filter(|p| {
+            p["status"] == "ACTIVE"
+                && p["device_id"] == ""
+                && !tags_of(p)
+                    .iter()
+                    .any(|t| t.starts_with("kuryr.net.uuid.lh:"))
+        })
+        .collect()
+}
+
+fn scenario_pool(s: &mut Stack) {
+    let net = s.network_create(
+        "pool",
+        &["--subnet", "10.91.20.0/24", "--gateway", "10.91.20.1"],
+    );
+    let nid = s.neutron_network_of(&s.docker_network_id(&net))["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // The first container finds the pool empty; a batch is made after it, bound here, plugged
+    // and ACTIVE before any container asks.
+    let c0 = s.run(&net, &[]);
+    assert!(
+        wait_until(60, || s
+            .metric("kuryr_port_pool_ports", &[r#"state="free""#])
+            >= 10.0),
+        "pool refilled: {:?}",
+        s.pool_ports(&nid)
+    );
+    assert!(free_pool_ports(s, &nid).len() >= 10);
+    for p in free_pool_ports(s, &nid) {
+        let id = p["id"].as_str().unwrap();
+        assert_eq!(p["name"], "kuryr-pool-port");
+        assert_eq!(p["binding:host_id"], s.env.chassis.as_str());
+        assert!(s.host_has_link(&tap_name(id)), "pre-plugged tap of {id}");
+        assert!(
+            s.ovs_has_port(&tap_name(id)),
+            "pre-plugged ovs port of {id}"
+        );
+    }
+
+    // A warm start: no Neutron request on Docker's path, and the container reaches the first.
+    let before = requests_in_calls(s);
+    let c1 = s.run(&net, &[]);
+    assert_eq!(
+        requests_in_calls(s) - before,
+        0.0,
+        "neutron requests while docker waited"
+    );
+    let ip0 = s.container_ip(&c0, &net);
+    s.exec_ok(&c1, &["ping", "-c", "2", "-W", "3", &ip0]);
+    // Its port is the endpoint's in Neutron soon after.
+    let ip1 = s.container_ip(&c1, &net);
+    assert!(wait_until(10, || s.pool_ports(&nid).iter().any(|p| {
+        p["fixed_ips"][0]["ip_address"] == ip1.as_str() && p["device_id"] != ""
+    })));
+
+    // --ip of a pooled address gets that very port.
+    let pooled = free_pool_ports(s, &nid)[0].clone();
+    let pooled_ip = pooled["fixed_ips"][0]["ip_address"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let c2 = s.run(&net, &["--ip", &pooled_ip]);
+    assert_eq!(s.container_ip(&c2, &net), pooled_ip);
+    assert!(wait_until(10, || s
+        .neutron
+        .get("ports", pooled["id"].as_str().unwrap())
+        .is_some_and(|p| p["device_id"] != "")));
+    s.exec_ok(&c2, &["ping", "-c", "1", "-W", "3", &ip0]);
+
+    // --mac-address: the container has it, so does its (no longer pooled) Neutron port.
+    let mac = "02:00:00:91:20:03";
+    let c3 = s.run(&net, &["--mac-address", mac]);
+    let got = s.exec_ok(&c3, &["cat", "/sys/class/net/eth0/address"]);
+    assert_eq!(got.trim(), mac);
+    let with_mac = s
+        .neutron
+        .list("ports", &[("network_id", &nid), ("mac_address", mac)]);
+    assert_eq!(with_mac.len(), 1, "{with_mac:?}");
+    assert_eq!(with_mac[0]["status"], "ACTIVE");
+    s.exec_ok(&c3, &["ping", "-c", "1", "-W", "3", &ip0]);
+
+    // Removed containers' ports go back to the pool (recycled), the user's MAC's port goes.
+    for c in [&c0, &c1, &c2, &c3] {
+        s.rm(c);
+    }
+    assert!(
+        wait_until(60, || s
+            .metric("kuryr_port_pool_ports", &[r#"state="pending""#])
+            == 0.0
+            && free_pool_ports(s, &nid).len() == s.pool_ports(&nid).len()),
+        "every pooled port free again: {:?}",
+        s.pool_ports(&nid)
+    );
+    assert!(s
+        .neutron
+        .list("ports", &[("network_id", &nid), ("mac_address", mac)])
+        .is_empty());
+
+    // kill -9 with a full pool, then a restart: the same ports, re-adopted, nothing new.
+    let ids = |s: &Stack| {
+        let mut v: Vec<String> = s
+            .pool_ports(&nid)
+            .iter()
+            .map(|p| p["id"].as_str().unwrap().to_string())
+            .collect();
+        v.sort();
+        v
+    };
+    let before = ids(s);
+    s.kill_daemon();
+    s.start_daemon();
+    assert!(
+        wait_until(30, || s
+            .metric("kuryr_port_pool_ports", &[r#"state="free""#])
+            == before.len() as f64),
+        "pool re-adopted:\n{}",
+        s.log_tail()
+    );
+    assert_eq!(ids(s), before, "no pooled port made or lost by the restart");
+    let c4 = s.run(&net, &[]);
+    let ip4 = s.container_ip(&c4, &net);
+    assert!(s
+        .pool_ports(&nid)
+        .iter()
+        .any(|p| p["fixed_ips"][0]["ip_address"] == ip4.as_str()));
+    s.rm(&c4);
+
+    // network rm drains the pool: no port, tap or OVS port left (checked after the scenario).
+    s.network_rm(&net);
+    assert!(s.neutron.get("networks", &nid).is_none());
+}
+
+fn scenario_pool_full_subnet(s: &mut Stack) {
+    let net = s.network_create(
+        "poolfull",
+        &["--subnet", "10.91.21.0/28", "--gateway", "10.91.21.1"],
+    );
+    let nid = s.neutron_network_of(&s.docker_network_id(&net))["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // 13 addresses after the gateway, minus Neutron's own ports (OVN's metadata port).
+    let neutron_own = s.neutron.list("ports", &[("network_id", &nid)]).len();
+    let room = 13 - neutron_own;
+    let first = s.run(&net, &[]);
+    // Let the pool take what it can; every address is then held by a container or the pool.
+    assert!(wait_until(60, || s
+        .metric("kuryr_port_pool_ports", &[r#"state="pending""#])
+        == 0.0
+        && !free_pool_ports(s, &nid).is_empty()));
+    let mut running = vec![first];
+    for _ in 1..room {
+        running.push(s.run(&net, &[]));
+    }
+    let mut ips: Vec<String> = running.iter().map(|c| s.container_ip(c, &net)).collect();
+    ips.sort();
+    ips.dedup();
+    assert_eq!(ips.len(), room, "every address used once");
+    // One more: a clear error, and nothing left half-made.
+    let name = s.unique("poolfull-extra");
+    let image = s.env.image.clone();
+    let err = docker_cmd(&[
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "--network",
+        &net,
+        &image,
+        "sleep",
+        "60",
+    ])
+    .expect_err("the subnet is full");
+    s.track_container(&name);
+    assert!(
+        err.contains("IP address") || err.contains("No more"),
+        "{err}"
+    );
+    for c in &running {
+        s.rm(c);
+    }
+    s.rm(&name);
+    s.network_rm(&net);
 }
 
 fn scenario_basic(s: &mut Stack) {

@@ -228,7 +228,9 @@ impl PortPools {
                 .pools
                 .entry(subnet_id.to_string())
                 .or_insert_with(|| SubnetPool::new(network_id));
-            let taken = if pool.eligible == Some(true) && !pool.draining {
+            // Unchecked (adopted after a restart) is fine: ports were only made for a subnet
+            // that could have a pool, and Docker adds no subnet to an existing network.
+            let taken = if pool.eligible != Some(false) && !pool.draining {
                 let at = match addr {
                     None => (!pool.free.is_empty()).then_some(0),
                     Some(a) => pool.free.iter().position(|p| holds(p, a)),

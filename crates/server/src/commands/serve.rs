@@ -105,6 +105,13 @@ pub async fn run(cli: &Cli) -> anyhow::Result<()> {
             let held = Arc::downgrade(&driver);
             m.metrics
                 .track_held(move || held.upgrade().map_or((0, 0), |d| d.held()));
+            let pooled = Arc::downgrade(&driver);
+            m.metrics.track_pools(move || {
+                pooled
+                    .upgrade()
+                    .and_then(|d| d.ports().pools().map(|p| p.sizes()))
+                    .unwrap_or((0, 0))
+            });
             router_with_metrics(driver.clone(), driver, Limits::default(), m.metrics.clone())
         }
         None => router(driver.clone(), driver, Limits::default()),

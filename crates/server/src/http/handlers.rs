@@ -42,7 +42,7 @@ where
     let task = tokio::spawn(
         async move {
             let _running = running;
-            call.await
+            crate::metrics::PLUGIN_CALL.scope(path, call).await
         }
         .instrument(tracing::Span::current()),
     );

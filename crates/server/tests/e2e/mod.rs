@@ -265,6 +265,18 @@ pub fn tags_of(v: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// Polls `cond` every 100 ms for up to `secs` seconds; whether it became true.
+pub fn wait_until(secs: u64, mut cond: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(secs) {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    cond()
+}
+
 pub fn tap_name(port_id: &str) -> String {
     format!("tap{}", &port_id[..11])
 }
@@ -306,6 +318,9 @@ pub struct Stack {
     seen_ports: std::cell::RefCell<std::collections::BTreeSet<String>>,
     /// `127.0.0.1:<port>` of the daemon's metrics endpoint.
     pub metrics_addr: String,
+    /// `[vif_pool] enabled`: the on-demand scenarios run without pools, the pool scenarios with
+    /// the defaults.
+    pools: bool,
 }
 
 impl Stack {
@@ -338,6 +353,7 @@ impl Stack {
             seen_nets: Default::default(),
             seen_ports: Default::default(),
             metrics_addr: free_loopback_addr(),
+            pools: false,
         };
         s.default_pool_v4 = s.ensure_pool("kuryr", "10.90.0.0/16", 24);
         s.default_pool_v6 = s.ensure_pool("kuryr6", "fd90::/48", 64);
@@ -365,11 +381,13 @@ impl Stack {
             "[DEFAULT]\ndebug = true\nhost = {chassis}\nkuryr_uri = unix://{sock}\ncapability_scope = local\nprocess_external_connectivity = true\n\n\
              [neutron]\nauth_type = none\nendpoint = {url}\ndefault_subnetpool_v4 = kuryr\n\
              default_subnetpool_v6 = kuryr6\nvif_plugging_is_fatal = true\nvif_plugging_timeout = 30\n\
-             \n[binding]\nveth_dst_prefix = eth\n\n[metrics]\nlisten_address = {metrics}\n",
+             \n[binding]\nveth_dst_prefix = eth\n\n[metrics]\nlisten_address = {metrics}\n\n\
+             [vif_pool]\nenabled = {pools}\n",
             url = self.env.neutron_url,
             chassis = self.env.chassis,
             sock = socket(),
-            metrics = self.metrics_addr
+            metrics = self.metrics_addr,
+            pools = self.pools
         );
         std::fs::write(self.dir.join("kuryr.conf"), conf).unwrap();
     }
@@ -410,6 +428,33 @@ impl Stack {
             );
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// Restarts the daemon with port pools on (the defaults) or off.
+    pub fn set_pools(&mut self, on: bool) {
+        self.stop_daemon();
+        self.pools = on;
+        self.write_config();
+        self.start_daemon();
+    }
+
+    /// Ports in this host's port pool on a network (free or held by a container).
+    pub fn pool_ports(&self, net_id: &str) -> Vec<Value> {
+        let tag = format!("kuryr.pool:{}", self.env.chassis);
+        let ports = self
+            .neutron
+            .list("ports", &[("network_id", net_id), ("tags", &tag)]);
+        for p in &ports {
+            self.seen_ports
+                .borrow_mut()
+                .insert(p["id"].as_str().unwrap().to_string());
+        }
+        ports
+    }
+
+    /// A metric's value, 0 when absent.
+    pub fn metric(&self, name: &str, labels: &[&str]) -> f64 {
+        metric_value(&self.scrape_metrics(), name, labels).unwrap_or(0.0)
     }
 
     /// SIGKILL: no clean shutdown, as in a crash.
