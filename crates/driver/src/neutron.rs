@@ -15,6 +15,8 @@ pub struct Net {
     pub shared: bool,
     pub tags: Vec<String>,
     pub project_id: String,
+    /// Ids of its subnets, as Neutron listed them when the network was read or made.
+    pub subnets: Vec<String>,
 }
 
 /// A Neutron subnet.
@@ -278,7 +280,8 @@ use crate::error::{DriverError, Result};
 #[derive(Clone)]
 pub struct Nt {
     api: Arc<dyn NeutronApi>,
-    /// Whether Neutron takes tags in a create's body (`tag-creation`), learnt once.
+    /// Whether Neutron has `tag-creation` (several tags added in one request), learnt once per
+    /// process: from the start-up check ([`Nt::learn_extensions`]) or by asking when first needed.
     tag_creation: Arc<tokio::sync::OnceCell<bool>>,
 }
 
@@ -324,6 +327,7 @@ fn net(n: os::Network) -> Net {
         shared: n.shared,
         tags: n.tags,
         project_id: n.project_id,
+        subnets: n.subnets,
     }
 }
 
@@ -428,9 +432,16 @@ impl Nt {
         }
     }
 
-    /// Whether creates can carry their tags (one request instead of two, and never a resource
-    /// without its tags); a failed look-up means no, and is asked again next time.
-    async fn creates_with_tags(&self) -> bool {
+    /// What Neutron's extension list, read at start-up, says: saves asking again.
+    pub fn learn_extensions(&self, aliases: &[&str]) {
+        let has = aliases.contains(&kuryr_openstack::neutron::extensions::TAG_CREATION);
+        // Already known (asked by a call that ran first): same answer, keep it.
+        let _ = self.tag_creation.set(has);
+    }
+
+    /// Whether Neutron has `tag-creation`; a failed look-up means no, and is asked again next
+    /// time.
+    async fn tag_creation(&self) -> bool {
         let known = self
             .tag_creation
             .get_or_try_init(|| async {
@@ -488,30 +499,20 @@ impl Nt {
         Ok(optional(r, format!("show network {id}"))?.map(net))
     }
 
-    /// Creates a network carrying `tags` (in the create where Neutron allows it).
+    /// Creates a network carrying `tags`: the client tags it right after the create (Neutron
+    /// refuses tags in the body) and deletes it again if that fails, so none is left untagged.
     pub async fn create_network(&self, name: &str, shared: bool, tags: &[String]) -> Result<Net> {
-        let in_body = !tags.is_empty() && self.creates_with_tags().await;
         let r = self
             .api
             .create_network(&os::NewNetwork {
                 name: Some(name.to_string()),
                 admin_state_up: Some(true),
                 shared: Some(shared),
-                tags: in_body.then(|| tags.to_vec()),
+                tags: (!tags.is_empty()).then(|| tags.to_vec()),
                 ..Default::default()
             })
             .await;
-        let n = net(r.map_err(err(format!("create network {name}")))?);
-        if in_body || tags.is_empty() {
-            return Ok(n);
-        }
-        let id = n.id.clone();
-        let made = Net {
-            tags: tags.to_vec(),
-            ..n
-        };
-        self.tag_new(Kind::Network, &id, tags, made, self.delete_network(&id))
-            .await
+        Ok(net(r.map_err(err(format!("create network {name}")))?))
     }
 
     pub async fn delete_network(&self, id: &str) -> Result<()> {
@@ -531,6 +532,23 @@ impl Nt {
     pub async fn add_tag(&self, k: Kind, id: &str, tag: &str) -> Result<()> {
         let r = self.api.add_tag(kind(k), id, tag).await;
         r.map_err(err(format!("tag {} {id} with {tag}", k.as_str())))
+    }
+
+    /// Adds tags to a resource that is not only Kuryr's, never rewriting its tag list: one
+    /// request with `tag-creation`, one per tag without.
+    pub async fn add_tags(&self, k: Kind, id: &str, tags: &[String]) -> Result<()> {
+        if tags.len() > 1 && self.tag_creation().await {
+            let r = self.api.add_tags(kind(k), id, tags).await;
+            return r.map_err(err(format!(
+                "tag {} {id} with {}",
+                k.as_str(),
+                tags.join(",")
+            )));
+        }
+        for t in tags {
+            self.add_tag(k, id, t).await?;
+        }
+        Ok(())
     }
 
     /// A tag (or resource) already gone is fine.
@@ -612,12 +630,14 @@ impl Nt {
         Ok(optional(r, format!("show subnetpool {id}"))?.map(pool))
     }
 
+    /// Creates a subnetpool carrying `tags` (tagged by the client right after, as networks).
     pub async fn create_pool(
         &self,
         name: &str,
         prefixes: &[IpNet],
         default_prefixlen: u8,
         shared: bool,
+        tags: &[String],
     ) -> Result<Pool> {
         let r = self
             .api
@@ -626,6 +646,7 @@ impl Nt {
                 prefixes: prefixes.to_vec(),
                 default_prefixlen: Some(default_prefixlen),
                 shared: Some(shared),
+                tags: (!tags.is_empty()).then(|| tags.to_vec()),
                 ..Default::default()
             })
             .await;
@@ -674,7 +695,7 @@ impl Nt {
 
     /// Creates a port carrying `p.tags` (in the create where Neutron allows it).
     pub async fn create_port(&self, p: &NewPort) -> Result<Port> {
-        let in_body = !p.tags.is_empty() && self.creates_with_tags().await;
+        let in_body = !p.tags.is_empty() && self.tag_creation().await;
         let r = self
             .api
             .create_port(&os::NewPort {

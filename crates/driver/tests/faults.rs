@@ -5,7 +5,7 @@ mod common;
 
 use common::*;
 use kuryr_driver::{DriverError, ErrorClass};
-use kuryr_openstack::neutron::{ErrorContext, NeutronError};
+use kuryr_openstack::neutron::{ErrorContext, NeutronApi, NeutronError};
 
 /// One injected Neutron failure and what Docker must see of it.
 struct Failure {
@@ -90,13 +90,11 @@ const NETWORK_CREATE_OPS: &[(&str, usize, &str)] = &[
         1,
         "create subnetpool kuryrPool-10.20.0.0/24",
     ),
-    (
-        "list_networks",
-        1,
-        "list networks tagged kuryr.net.uuid.lh:6e65742d6661756c7400000000000000,",
-    ),
-    // The network carries its tags in the create (Neutron has tag-creation).
+    // No look-up of the network: RequestPool just made its pool, so it cannot exist yet.
     ("create_network", 1, "create network kuryr-net-6e65742d"),
+    // The network's tags, set right after its create (Neutron refuses them in the body): on
+    // failure the network is deleted at once, never left untagged where no one would find it.
+    ("replace_tags", 1, "create network kuryr-net-6e65742d"),
     ("create_subnet", 1, "create subnet 10.20.0.0/24 on network "),
 ];
 
@@ -132,50 +130,80 @@ async fn network_create_failures_leave_nothing() {
     }
 }
 
-/// Without `tag-creation` the network is tagged right after its create; when that fails the new
-/// network is deleted at once (never left untagged, where no one would find it), and a failed
-/// look-up of the extensions only costs the extra request.
+/// Adopting a network adds Kuryr's tags to the owner's (all at once with `tag-creation`, one by
+/// one without, or when the extensions cannot be read); when that fails half-way the network is
+/// left with exactly the owner's tags.
 #[tokio::test]
-async fn without_tag_creation_an_untagged_network_is_never_left() {
-    for f in failures() {
-        let what = f.what;
-        let t = setup();
-        t.neutron
-            .set_extensions(&["binding", "subnet_allocation", "standard-attr-tag"]);
-        t.neutron.fail_nth("replace_tags", 1, f.error.clone());
-        let net = id("net-fault");
-        let err = t
-            .network_create(&net, "10.20.0.0/24", "10.20.0.1", &[])
-            .await
-            .expect_err(&format!("replace_tags {what} must fail the create"));
-        assert_reports(
-            &err,
-            &f,
-            "set tags of network ",
-            &format!("replace_tags {what}"),
-        );
-        assert!(t.neutron.is_empty(), "{what}: {:?}", t.neutron.networks());
-        t.neutron.clear_faults();
-        let pools = t
-            .network_create(&net, "10.20.0.0/24", "10.20.0.1", &[])
-            .await
-            .unwrap();
-        assert_eq!(t.network_of(&net).tags.len(), 2, "tagged after the create");
-        t.network_rm(&net, &[pools]).await;
-        assert!(t.neutron.is_empty());
+async fn a_failed_adoption_leaves_the_owners_tags_alone() {
+    let cases: &[(&str, bool, &str, usize)] = &[
+        ("with tag-creation", true, "add_tags", 1),
+        ("without tag-creation", false, "add_tag", 2),
+    ];
+    for (label, tag_creation, op, nth) in cases {
+        for f in failures() {
+            let what = f.what;
+            let t = setup();
+            if !tag_creation {
+                t.neutron
+                    .set_extensions(&["binding", "subnet_allocation", "standard-attr-tag"]);
+            }
+            let owner = vec!["owner-tag".to_string()];
+            let user_net = t
+                .neutron
+                .create_network(&kuryr_openstack::neutron::NewNetwork {
+                    name: Some("user-net".into()),
+                    tags: Some(owner.clone()),
+                    ..Default::default()
+                })
+                .await
+                .unwrap();
+            t.neutron.fail_nth(op, *nth, f.error.clone());
+            let net = id("net-fault");
+            let err = t
+                .network_create(
+                    &net,
+                    "10.20.0.0/24",
+                    "10.20.0.1",
+                    &[(kuryr_driver::constants::OPT_NET_NAME, "user-net")],
+                )
+                .await
+                .expect_err(&format!("{label}: {op} {what} must fail the create"));
+            assert_reports(
+                &err,
+                &f,
+                &format!("tag network {}", user_net.id),
+                &format!("{label}: {op} {what}"),
+            );
+            let n = &t.neutron.networks()[0];
+            assert_eq!(n.tags, owner, "{label} {what}");
+            assert!(t.neutron.subnetpools().is_empty(), "{label} {what}");
+        }
     }
-    // The extensions look-up failing: the create goes on, tagging afterwards.
+    // The extensions cannot be read: the adoption goes on, one tag at a time.
     let t = setup();
     t.neutron
         .fail_nth("list_extensions", 1, failures()[1].error.clone());
-    let net = id("net-noext");
-    let pools = t
-        .network_create(&net, "10.20.0.0/24", "10.20.0.1", &[])
+    t.neutron
+        .create_network(&kuryr_openstack::neutron::NewNetwork {
+            name: Some("user-net".into()),
+            ..Default::default()
+        })
         .await
         .unwrap();
-    assert_eq!(t.network_of(&net).tags.len(), 2);
+    let net = id("net-noext");
+    let pools = t
+        .network_create(
+            &net,
+            "10.20.0.0/24",
+            "10.20.0.1",
+            &[(kuryr_driver::constants::OPT_NET_NAME, "user-net")],
+        )
+        .await
+        .unwrap();
+    assert_eq!(t.network_of(&net).tags.len(), 3);
+    assert_eq!(t.neutron.count("add_tag"), 3);
     t.network_rm(&net, &[pools]).await;
-    assert!(t.neutron.is_empty());
+    assert!(t.neutron.networks()[0].tags.is_empty());
 }
 
 /// Every Neutron operation `docker run` uses, by its position, and how the error names the

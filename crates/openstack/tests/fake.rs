@@ -498,3 +498,91 @@ async fn get_and_list_of_every_resource_follow_neutron() {
     }
     assert_eq!(n.count("get_trunk"), 1);
 }
+
+/// A tagged network, subnet or subnetpool costs what HttpNeutron sends (Neutron refuses tags in
+/// their create body): the create and the tagging, the resource deleted again when the tagging
+/// fails. Several tags at once need `tag-creation` and keep the tags already there.
+#[tokio::test]
+async fn tagged_creates_count_as_two_requests_and_tags_add_in_one() {
+    let n = FakeNeutron::new();
+    let tags = Some(vec!["k".to_string()]);
+    let net = n
+        .create_network(&NewNetwork {
+            name: Some("n".into()),
+            tags: tags.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    n.create_subnet(&NewSubnet {
+        network_id: net.id.clone(),
+        ip_version: 4,
+        cidr: Some("10.5.0.0/24".parse().unwrap()),
+        tags: tags.clone(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let pool = n
+        .create_subnetpool(&NewSubnetPool {
+            name: "p".into(),
+            prefixes: vec!["10.6.0.0/24".parse().unwrap()],
+            tags: tags.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(pool.tags, vec!["k".to_string()]);
+    let ops: Vec<_> = n.calls().into_iter().map(|c| c.op).collect();
+    assert_eq!(
+        ops,
+        [
+            "create_network",
+            "replace_tags",
+            "create_subnet",
+            "replace_tags",
+            "create_subnetpool",
+            "replace_tags"
+        ]
+    );
+
+    n.reset_calls();
+    n.fail_next(
+        "replace_tags",
+        NeutronError::from_status(500, ErrorContext::new("PUT", "/v2.0/x", "boom")),
+    );
+    let e = n
+        .create_subnetpool(&NewSubnetPool {
+            name: "q".into(),
+            prefixes: vec!["10.7.0.0/24".parse().unwrap()],
+            tags,
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.status(), Some(500));
+    assert_eq!(
+        n.subnetpools().len(),
+        1,
+        "the untagged pool is deleted again"
+    );
+    let ops: Vec<_> = n.calls().into_iter().map(|c| c.op).collect();
+    assert_eq!(
+        ops,
+        ["create_subnetpool", "replace_tags", "delete_subnetpool"]
+    );
+
+    n.add_tags(ResourceKind::Network, &net.id, &["a".into(), "k".into()])
+        .await
+        .unwrap();
+    assert_eq!(
+        n.get_network(&net.id).await.unwrap().tags,
+        vec!["k".to_string(), "a".to_string()]
+    );
+    n.set_extensions(&[extensions::STANDARD_ATTR_TAG]);
+    let e = n
+        .add_tags(ResourceKind::Network, &net.id, &["b".into()])
+        .await
+        .unwrap_err();
+    assert!(e.is_not_found(), "no tag-creation, no such route: {e}");
+}

@@ -705,6 +705,23 @@ async fn create_with_tags_tags_in_a_second_request_and_unwinds() {
 }
 
 #[tokio::test]
+async fn several_tags_are_added_in_one_post_keeping_the_others() {
+    let server = MockServer::start().await;
+    // `tag-creation`: POST on the tag collection adds, where PUT would replace the whole list.
+    Mock::given(method("POST"))
+        .and(path("/v2.0/networks/net-1/tags"))
+        .and(body_partial_json(json!({"tags": ["a", "b"]})))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({"tags": ["a", "b"]})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let n = client(noauth(server.uri()));
+    n.add_tags(ResourceKind::Network, "net-1", &["a".into(), "b".into()])
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
 async fn every_resource_uses_its_own_path_and_json_keys() {
     let server = MockServer::start().await;
     Mock::given(method("GET"))

@@ -1,8 +1,9 @@
 //! NetworkDriver.CreateNetwork: find (by tags), adopt (`neutron.net.*`) or create the Neutron
 //! network, then its subnets. A replay finds everything and changes nothing; a failure unwinds
-//! what this call made.
+//! what this call made. The find is skipped when RequestPool has just made the network's pools.
 
 use std::net::IpAddr;
+use std::time::Instant;
 
 use ipnet::IpNet;
 use kuryr_plugin_api::network::CreateNetworkRequest;
@@ -14,7 +15,7 @@ use super::{check_network_cidr, check_shared, KuryrDriver};
 use crate::constants::*;
 use crate::core::AddressFor;
 use crate::error::{with_rollback, DriverError, Result};
-use crate::neutron::{Kind, Net, NewSubnet, SubnetQuery};
+use crate::neutron::{Kind, Net, NewSubnet, Subnet, SubnetQuery};
 use crate::tags;
 use crate::undo::Undo;
 
@@ -24,6 +25,15 @@ struct Wanted {
     gateway: Option<IpAddr>,
     aux: Vec<IpAddr>,
     opts: FamilyOptions,
+}
+
+/// What CreateNetwork leaves in Neutron, remembered once the call succeeded.
+struct Made {
+    net: Net,
+    /// The network was created by this call (so `subnets` are all it has).
+    fresh: bool,
+    /// The subnet for each wanted entry, in order, and the pool it serves (if Kuryr's IPAM).
+    subnets: Vec<(Subnet, Option<String>)>,
 }
 
 impl KuryrDriver {
@@ -49,19 +59,72 @@ impl KuryrDriver {
             .create_network_steps(&req.network_id, &opts, &wanted, &mut undo)
             .await
         {
-            Ok(net) => {
+            Ok(made) => {
                 undo.commit();
-                let mut c = self.networks();
-                c.subnets_of.remove(&net.id);
-                c.nets.insert(req.network_id.clone(), net);
+                self.remember_network(&req.network_id, &wanted, made);
                 Ok(())
             }
             Err(e) => {
                 let errors = undo.unwind().await;
                 self.networks().nets.remove(&req.network_id);
+                // Something may be left (a failed undo, a timed-out request): a retry looks.
+                let mut c = self.ipam();
+                for w in &wanted {
+                    if let Some(r) = c.requested.get_mut(&w.cidr) {
+                        r.fresh = false;
+                    }
+                }
                 Err(with_rollback(e, errors))
             }
         }
+    }
+
+    /// What RequestAddress, ReleasePool, DeleteNetwork and Join then need without asking.
+    fn remember_network(&self, network_id: &DockerId, wanted: &[Wanted], made: Made) {
+        let Made {
+            mut net,
+            fresh,
+            subnets,
+        } = made;
+        let mut by_pool = Vec::new();
+        {
+            let mut c = self.ipam();
+            for (w, (s, pool_id)) in wanted.iter().zip(&subnets) {
+                if let Some(r) = c.requested.remove(&w.cidr) {
+                    if let PoolRef::Carved { pool_id, cidr } = &r.pool {
+                        c.carved.remove(&(pool_id.clone(), *cidr));
+                    }
+                    by_pool.push((r.pool, s.clone()));
+                }
+                // A pool one network now uses is no longer fresh for another.
+                if let Some(pool_id) = pool_id {
+                    for r in c.requested.values_mut() {
+                        if r.pool.pool_id() == pool_id {
+                            r.fresh = false;
+                        }
+                    }
+                }
+            }
+        }
+        let subnets: Vec<Subnet> = subnets.into_iter().map(|(s, _)| s).collect();
+        for s in &subnets {
+            if !net.subnets.contains(&s.id) {
+                net.subnets.push(s.id.clone());
+            }
+        }
+        let mut c = self.networks();
+        for (pool, s) in by_pool {
+            // RequestAddress for containers now finds the subnet without asking Neutron.
+            c.pool_subnets.insert(pool.to_string(), s);
+        }
+        if fresh {
+            // A network just made has exactly these subnets, as Neutron returned them.
+            c.subnets_of
+                .insert(net.id.clone(), (Instant::now(), subnets));
+        } else {
+            c.subnets_of.remove(&net.id);
+        }
+        c.nets.insert(network_id.clone(), net);
     }
 
     async fn create_network_steps(
@@ -70,10 +133,14 @@ impl KuryrDriver {
         opts: &NeutronOptions,
         wanted: &[Wanted],
         undo: &mut Undo,
-    ) -> Result<Net> {
+    ) -> Result<Made> {
         let shared = opts.shared;
         let id_tags = tags::docker_id_tags(network_id.as_str());
-        let known = self.nt.networks_by_tags(&id_tags).await?;
+        let known = if self.is_first_create(wanted) {
+            Vec::new()
+        } else {
+            self.nt.networks_by_tags(&id_tags).await?
+        };
         if known.len() > 1 {
             return Err(DriverError::Conflict(format!(
                 "several neutron networks carry the tags of docker network {network_id}"
@@ -84,29 +151,27 @@ impl KuryrDriver {
             (net, false)
         } else if let Some(net) = self.adoptable_network(opts).await? {
             check_shared("network", &net.id, net.shared, shared)?;
-            let mut new_tags = net.tags.clone();
-            for t in id_tags
-                .iter()
-                .cloned()
-                .chain([tags::existing_net_tag(network_id.as_str())])
-            {
-                if !new_tags.contains(&t) {
-                    new_tags.push(t);
-                }
-            }
-            self.nt.set_tags(Kind::Network, &net.id, &new_tags).await?;
-            let (nt, id, old) = (self.nt.clone(), net.id.clone(), net.tags.clone());
+            let ours: Vec<String> = adoption_tags(network_id)
+                .into_iter()
+                .filter(|t| !net.tags.contains(t))
+                .collect();
+            // Only Kuryr's tags are added (and taken back), the owner's list is never rewritten.
+            // Pushed first: a failure half-way leaves no tag behind.
+            let (nt, id, added) = (self.nt.clone(), net.id.clone(), ours.clone());
             undo.push(format!("untag network {id}"), move || async move {
-                nt.set_tags(Kind::Network, &id, &old).await
+                let mut r = Ok(());
+                for t in &added {
+                    if let Err(e) = nt.remove_tag(Kind::Network, &id, t).await {
+                        r = Err(e);
+                    }
+                }
+                r
             });
+            self.nt.add_tags(Kind::Network, &net.id, &ours).await?;
             tracing::info!(net = %net.id, docker = %network_id, "adopted existing network");
-            (
-                Net {
-                    tags: new_tags,
-                    ..net
-                },
-                false,
-            )
+            let mut net = net;
+            net.tags.extend(ours);
+            (net, false)
         } else {
             let net = self
                 .nt
@@ -124,10 +189,30 @@ impl KuryrDriver {
             (net, true)
         };
 
+        let mut subnets = Vec::with_capacity(wanted.len());
         for w in wanted {
-            self.ensure_subnet(&net, fresh, w, undo).await?;
+            subnets.push(self.ensure_subnet(&net, fresh, w, undo).await?);
         }
-        Ok(net)
+        Ok(Made {
+            net,
+            fresh,
+            subnets,
+        })
+    }
+
+    /// Whether this CreateNetwork is the first for its Docker network, known without asking
+    /// Neutron: each of its pools was made (or a range reserved) by this daemon's RequestPool for
+    /// the network being created, and no network has used it since. A replay of CreateNetwork
+    /// would find its pools in use, or not remembered (after a restart). Only for local scope:
+    /// with global scope other hosts create the network from pools this host's IPAM made.
+    fn is_first_create(&self, wanted: &[Wanted]) -> bool {
+        if self.cfg.capability_scope == "global" || wanted.is_empty() {
+            return false;
+        }
+        let c = self.ipam();
+        wanted
+            .iter()
+            .all(|w| c.requested.get(&w.cidr).is_some_and(|r| r.fresh))
     }
 
     /// The network named by `neutron.net.uuid` / `neutron.net.name`, if given.
@@ -173,7 +258,7 @@ impl KuryrDriver {
         fresh: bool,
         w: &Wanted,
         undo: &mut Undo,
-    ) -> Result<()> {
+    ) -> Result<(Subnet, Option<String>)> {
         let pool_id = self.pool_for_network(w).await?;
         let range = self.ipam().requested.get(&w.cidr).and_then(|r| r.range);
         let existing = if fresh {
@@ -186,7 +271,7 @@ impl KuryrDriver {
                 .next()
         };
         let subnet = match existing {
-            Some(s) => {
+            Some(mut s) => {
                 // An adopted subnet is tagged with the pool id so RequestAddress finds it even
                 // when several networks have the same CIDR.
                 if let Some(pool_id) = &pool_id {
@@ -196,6 +281,7 @@ impl KuryrDriver {
                         undo.push(format!("untag subnet {id}"), move || async move {
                             nt.remove_tag(Kind::Subnet, &id, &tag).await
                         });
+                        s.tags.push(pool_id.clone());
                     }
                 }
                 s
@@ -239,25 +325,7 @@ impl KuryrDriver {
                 });
             }
         }
-        let requested = self.ipam().requested.remove(&w.cidr);
-        if let Some(r) = &requested {
-            // RequestAddress for containers now finds the subnet without asking Neutron.
-            self.networks()
-                .pool_subnets
-                .insert(r.pool.to_string(), subnet.clone());
-        }
-        let mut c = self.ipam();
-        if let Some(PoolRef::Carved { pool_id, cidr }) = requested.map(|r| r.pool) {
-            c.carved.remove(&(pool_id, cidr));
-        }
-        if let Some(pool_id) = &pool_id {
-            for r in c.requested.values_mut() {
-                if r.pool.pool_id() == pool_id {
-                    r.fresh = false;
-                }
-            }
-        }
-        Ok(())
+        Ok((subnet, pool_id))
     }
 
     /// Which subnetpool the subnet for a Docker pool comes from: what RequestPool answered
@@ -303,6 +371,14 @@ impl KuryrDriver {
         }
         Ok(None)
     }
+}
+
+/// The tags an adopted network carries for the Docker network `id`: its id's, and the mark that
+/// the network is not Kuryr's to delete.
+pub(super) fn adoption_tags(id: &DockerId) -> Vec<String> {
+    let mut t = tags::docker_id_tags(id.as_str());
+    t.push(tags::existing_net_tag(id.as_str()));
+    t
 }
 
 /// Where Neutron may allocate on a subnet Kuryr's IPAM serves: Docker's `--ip-range` (else the

@@ -74,6 +74,11 @@ impl KuryrDriver {
         }
     }
 
+    /// The Neutron extensions the daemon found at start-up, so that the driver need not ask.
+    pub fn learn_extensions(&self, aliases: &[&str]) {
+        self.nt.learn_extensions(aliases);
+    }
+
     pub fn config(&self) -> &DriverConfig {
         &self.cfg
     }

@@ -1,6 +1,7 @@
 //! IpamDriver.ReleasePool. Adopted and default pools are only untagged, never deleted; a Kuryr
 //! pool is deleted once no subnet uses it (DeleteNetwork, which Docker calls after this, deletes
-//! it when its network's subnet was still there).
+//! it when its network's subnet was still there). The pool and its subnet, when this daemon
+//! remembers them, spare the look-ups.
 
 use kuryr_plugin_api::ipam::ReleasePoolRequest;
 use kuryr_types::PoolRef;
@@ -8,7 +9,7 @@ use kuryr_types::PoolRef;
 use super::{pool_ref, KuryrDriver};
 use crate::constants::*;
 use crate::error::{teardown_result, Result};
-use crate::neutron::{Kind, SubnetQuery};
+use crate::neutron::{Kind, Pool, SubnetQuery};
 use crate::tags;
 
 impl KuryrDriver {
@@ -21,34 +22,57 @@ impl KuryrDriver {
                 c.carved.remove(&(pool_id.clone(), *cidr));
             }
         }
-        self.networks().pool_subnets.remove(&pool_ref.to_string());
+        // The pool's subnet stays remembered: DeleteNetwork, next, forgets it with its network.
         let PoolRef::Whole(id) = pool_ref else {
             // A range of a shared pool: its subnet goes with the network.
             return Ok(());
         };
-        let Some(pool) = self.nt.pool(&id).await? else {
+        let Some(pool) = self.known_pool(&id).await? else {
             return Ok(());
         };
         let _guard = self.locks.lock(&format!("pool:{}", pool.name)).await;
         let mut errors = Vec::new();
-        // Adopted subnets were tagged with this pool id by CreateNetwork.
-        let tagged = self.nt.subnets(&SubnetQuery::tagged(&id)).await?;
+        // The subnet CreateNetwork made from the pool, or adopted and tagged with its id.
+        let subnet = self.networks().pool_subnets.get(&id).cloned();
+        let tagged = match &subnet {
+            Some(s) if tags::has(&s.tags, &id) => vec![s.clone()],
+            Some(_) => Vec::new(),
+            None => self.nt.subnets(&SubnetQuery::tagged(&id)).await?,
+        };
         for s in tagged {
-            if let Err(e) = self.nt.remove_tag(Kind::Subnet, &s.id, &id).await {
-                errors.push(e);
+            match self.nt.remove_tag(Kind::Subnet, &s.id, &id).await {
+                Ok(()) => {
+                    if let Some(m) = self.networks().pool_subnets.get_mut(&id) {
+                        m.tags.retain(|t| *t != id);
+                    }
+                }
+                Err(e) => errors.push(e),
             }
         }
         if tags::has(&pool.tags, TAG_SUBNETPOOL_EXISTING) {
-            if let Err(e) = self
+            match self
                 .nt
                 .remove_tag(Kind::SubnetPool, &id, TAG_SUBNETPOOL_EXISTING)
                 .await
             {
-                errors.push(e);
+                Ok(()) => {
+                    if let Some(p) = self.networks().pools.get_mut(&id) {
+                        p.tags.retain(|t| t != TAG_SUBNETPOOL_EXISTING);
+                    }
+                }
+                Err(e) => errors.push(e),
             }
         } else if self.is_kuryr_pool(&pool) {
-            let used = self.nt.subnets(&SubnetQuery::from_pool(&id)).await?;
-            if used.is_empty() {
+            // A subnet made from the pool still exists (Docker releases before DeleteNetwork):
+            // no need to ask whether the pool is used.
+            let in_use = subnet.is_some_and(|s| s.subnetpool_id.as_deref() == Some(id.as_str()));
+            if !in_use
+                && self
+                    .nt
+                    .subnets(&SubnetQuery::from_pool(&id))
+                    .await?
+                    .is_empty()
+            {
                 if let Err(e) = self.delete_pool_if_unused(&id).await {
                     errors.push(e);
                 }
@@ -57,11 +81,24 @@ impl KuryrDriver {
         teardown_result(format!("release subnetpool {id}"), errors)
     }
 
+    /// The pool as this daemon remembers it, else as Neutron has it (`None`: gone).
+    pub(crate) async fn known_pool(&self, id: &str) -> Result<Option<Pool>> {
+        if let Some(p) = self.networks().pools.get(id) {
+            return Ok(Some(p.clone()));
+        }
+        let pool = self.nt.pool(id).await?;
+        if let Some(p) = &pool {
+            self.remember_pool(p.clone());
+        }
+        Ok(pool)
+    }
+
     /// Deletes a Kuryr pool; "in use" (another host's network) and "not found" are fine.
     pub(crate) async fn delete_pool_if_unused(&self, id: &str) -> Result<()> {
         match self.nt.delete_pool(id).await {
             Ok(()) => {
                 tracing::info!(pool = %id, "deleted subnetpool");
+                self.networks().pools.remove(id);
                 Ok(())
             }
             Err(e) if e.is_conflict() => {

@@ -13,7 +13,6 @@ use crate::constants::*;
 use crate::error::{DriverError, Result};
 use crate::neutron::{Kind, Pool, SubnetQuery};
 use crate::tags;
-use crate::undo::Undo;
 
 /// What RequestPool hands out: the PoolID and the pool's CIDR.
 type PoolReply = (PoolRef, IpNet);
@@ -159,12 +158,21 @@ impl KuryrDriver {
     pub(crate) async fn mark_pool_existing(&self, pool: &Pool) -> Result<()> {
         let is_default = pool.name == self.cfg.default_subnetpool_v4
             || pool.name == self.cfg.default_subnetpool_v6;
+        let mut pool = pool.clone();
         if !is_default && !tags::has(&pool.tags, TAG_SUBNETPOOL_EXISTING) {
             self.nt
                 .add_tag(Kind::SubnetPool, &pool.id, TAG_SUBNETPOOL_EXISTING)
                 .await?;
+            pool.tags.push(TAG_SUBNETPOOL_EXISTING.to_string());
         }
+        self.remember_pool(pool);
         Ok(())
+    }
+
+    /// Keeps what a pool is (its name and tags say whether Kuryr may delete it) for the
+    /// ReleasePool and DeleteNetwork of the network it serves.
+    pub(crate) fn remember_pool(&self, pool: Pool) {
+        self.networks().pools.insert(pool.id.clone(), pool);
     }
 
     /// Finds or creates `kuryrPool-<cidr>` (tagged with the subnet id when a subnet was named).
@@ -180,28 +188,20 @@ impl KuryrDriver {
         // Reusing an existing pool of that name is deliberate (the original's multi-host
         // sharing) and makes Docker's replays harmless.
         if let Some(pool) = self.unique_pool_by_name(&name, &with_tags).await? {
-            let pool_ref = PoolRef::Whole(pool.id);
+            let pool_ref = PoolRef::Whole(pool.id.clone());
+            self.remember_pool(pool);
             self.remember_requested(cidr, pool_ref.clone(), false);
             return Ok((pool_ref, cidr));
         }
+        // Tagged (with the subnet id) by the create itself: a pool whose tagging fails is
+        // deleted again, not left for the look-up above to miss and make a second one.
         let pool = self
             .nt
-            .create_pool(&name, &[cidr], cidr.prefix_len(), shared)
+            .create_pool(&name, &[cidr], cidr.prefix_len(), shared, &with_tags)
             .await?;
-        let mut undo = Undo::new();
-        if let Some(subnet_id) = &subnet_id {
-            let nt = self.nt.clone();
-            let id = pool.id.clone();
-            undo.push(format!("delete subnetpool {id}"), move || async move {
-                nt.delete_pool(&id).await
-            });
-            if let Err(e) = self.nt.add_tag(Kind::SubnetPool, &pool.id, subnet_id).await {
-                return Err(crate::error::with_rollback(e, undo.unwind().await));
-            }
-        }
-        undo.commit();
         tracing::info!(pool = %pool.id, %name, "created subnetpool");
-        let pool_ref = PoolRef::Whole(pool.id);
+        let pool_ref = PoolRef::Whole(pool.id.clone());
+        self.remember_pool(pool);
         self.remember_requested(cidr, pool_ref.clone(), true);
         Ok((pool_ref, cidr))
     }
@@ -220,11 +220,13 @@ impl KuryrDriver {
             } else {
                 &self.cfg.default_subnetpool_v4
             };
-            self.unique_pool_by_name(name, &[]).await?.ok_or_else(|| {
+            let p = self.unique_pool_by_name(name, &[]).await?.ok_or_else(|| {
                 DriverError::NotFound(format!(
                     "default subnetpool {name} does not exist: create it or give --subnet"
                 ))
-            })?
+            })?;
+            self.remember_pool(p.clone());
+            p
         };
         let _guard = self.locks.lock(&format!("carve:{}", pool.id)).await;
         let used: Vec<IpNet> = self

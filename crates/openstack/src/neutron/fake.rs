@@ -8,7 +8,12 @@
 //! `MacAddressInUse`, subnet allocation from subnet pools by `prefixlen` or CIDR (overlap and out of
 //! pool are errors), in-use checks on delete, security groups with their default egress rules,
 //! trunks with subports and the parent port's `trunk_details`, tag validation (60 characters, no
-//! comma), tags on create.
+//! comma), tags on create, several tags added at once (`tag-creation`). A network, subnet or
+//! subnetpool created with tags is recorded as the two requests [`HttpNeutron`] sends (Neutron
+//! refuses `tags` in their create body): the create, then `replace_tags`; when that fails the new
+//! resource is deleted again, as the HTTP client does.
+//!
+//! [`HttpNeutron`]: super::HttpNeutron
 //!
 //! Test controls: [`FakeNeutron::fail_nth`] makes the Nth next call of an operation fail with a
 //! chosen error, [`FakeNeutron::calls`] / [`FakeNeutron::count`] tell what was called, and
@@ -744,6 +749,32 @@ impl State {
         }
     }
 
+    /// The tagging request that follows the create of a tagged network, subnet or subnetpool
+    /// over HTTP: recorded (and failing when a fault is due), the new resource deleted again on
+    /// failure.
+    fn tag_after_create(&mut self, kind: ResourceKind, id: &str, tags: bool) -> Result<()> {
+        if !tags {
+            return Ok(());
+        }
+        if let Err(e) = self.enter("replace_tags", id) {
+            let (op, gone) = match kind {
+                ResourceKind::Network => ("delete_network", self.networks.remove(id).is_some()),
+                ResourceKind::Subnet => ("delete_subnet", self.subnets.remove(id).is_some()),
+                ResourceKind::SubnetPool => ("delete_subnetpool", self.pools.remove(id).is_some()),
+                _ => ("", false),
+            };
+            if gone {
+                self.calls.push(Call {
+                    op,
+                    target: id.to_string(),
+                    failed: false,
+                });
+            }
+            return Err(e);
+        }
+        Ok(())
+    }
+
     fn allocate_from_pool(&self, pool: &SubnetPool, s: &NewSubnet) -> Result<IpNet> {
         let path = "/v2.0/subnets".to_string();
         let taken: Vec<IpNet> = self
@@ -1155,7 +1186,8 @@ impl NeutronApi for FakeNeutron {
             provider_physical_network: n.provider_physical_network.clone(),
             provider_segmentation_id: Some(n.provider_segmentation_id.unwrap_or(id.len() as u32)),
         };
-        s.networks.insert(id, net.clone());
+        s.networks.insert(id.clone(), net.clone());
+        s.tag_after_create(ResourceKind::Network, &id, !net.tags.is_empty())?;
         Ok(net)
     }
 
@@ -1230,6 +1262,7 @@ impl NeutronApi for FakeNeutron {
         let r = s.build_subnet(n);
         let subnet = s.mark_failed(r)?;
         s.subnets.insert(subnet.id.clone(), subnet.clone());
+        s.tag_after_create(ResourceKind::Subnet, &subnet.id, !subnet.tags.is_empty())?;
         Ok(subnet)
     }
 
@@ -1347,7 +1380,8 @@ impl NeutronApi for FakeNeutron {
             tags: dedup_tags(n.tags.as_deref().unwrap_or_default()),
             project_id: n.project_id.clone().unwrap_or_else(|| s.project_id.clone()),
         };
-        s.pools.insert(id, pool.clone());
+        s.pools.insert(id.clone(), pool.clone());
+        s.tag_after_create(ResourceKind::SubnetPool, &id, !pool.tags.is_empty())?;
         Ok(pool)
     }
 
@@ -1596,6 +1630,36 @@ impl NeutronApi for FakeNeutron {
             Some(tags) => {
                 if !tags.iter().any(|t| t == tag) {
                     tags.push(tag.to_string());
+                }
+                Ok(())
+            }
+            None => s.mark_failed(Err(not_found(kind, id))),
+        }
+    }
+
+    async fn add_tags(&self, kind: ResourceKind, id: &str, tags: &[String]) -> Result<()> {
+        let mut s = self.lock();
+        s.enter("add_tags", id)?;
+        let path = format!("/v2.0/{}/{id}/tags", kind.collection());
+        if !s.extensions.iter().any(|e| e == ext::TAG_CREATION) {
+            // Without the extension Neutron has no such route.
+            let e = err(
+                404,
+                "POST",
+                path,
+                "HTTPNotFound",
+                "the resource could not be found".into(),
+            );
+            return s.mark_failed(Err(e));
+        }
+        let r = check_tags(tags, path);
+        s.mark_failed(r)?;
+        match s.tags_of(kind, id) {
+            Some(have) => {
+                for t in tags {
+                    if !have.contains(t) {
+                        have.push(t.clone());
+                    }
                 }
                 Ok(())
             }

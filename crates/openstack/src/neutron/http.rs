@@ -625,6 +625,18 @@ impl NeutronApi for HttpNeutron {
         .await
         .map(|_| ())
     }
+    async fn add_tags(&self, kind: ResourceKind, id: &str, tags: &[String]) -> Result<()> {
+        // Adding tags that are there already changes nothing: safe to retry.
+        self.call(
+            Method::POST,
+            &[kind.collection(), id, "tags"],
+            &[],
+            Some(&json!({ "tags": tags })),
+            true,
+        )
+        .await
+        .map(|_| ())
+    }
     async fn remove_tag(&self, kind: ResourceKind, id: &str, tag: &str) -> Result<()> {
         self.call(
             Method::DELETE,

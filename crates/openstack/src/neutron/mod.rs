@@ -24,7 +24,9 @@ pub use types::*;
 pub mod extensions {
     /// Tags on all standard-attribute resources (networks, subnets, pools, ports, SGs, trunks).
     pub const STANDARD_ATTR_TAG: &str = "standard-attr-tag";
-    /// `POST /{resource}/{id}/tags` adds several tags at once (not tags in the create body).
+    /// `POST /{resource}/{id}/tags` adds several tags at once, keeping the others. It does not
+    /// let tags into a create's body: Neutron (29 at least) refuses `tags` when creating a
+    /// network, subnet or subnetpool.
     pub const TAG_CREATION: &str = "tag-creation";
     /// Legacy tag extensions (pre standard-attr-tag).
     pub const TAG: &str = "tag";
@@ -73,8 +75,13 @@ pub trait NeutronApi: Send + Sync {
     async fn update_port(&self, id: &str, update: &PortUpdate) -> Result<Port>;
     async fn delete_port(&self, id: &str) -> Result<()>;
 
-    // Tags (any [`ResourceKind`]).
+    // Tags (any [`ResourceKind`]). A create's `tags` are set by the create itself (over HTTP a
+    // second request, as Neutron refuses them in the body; the new resource is deleted again
+    // when that fails).
     async fn add_tag(&self, kind: ResourceKind, id: &str, tag: &str) -> Result<()>;
+    /// Adds several tags in one request, leaving the others alone; needs the
+    /// [`extensions::TAG_CREATION`] extension (without it Neutron answers 404).
+    async fn add_tags(&self, kind: ResourceKind, id: &str, tags: &[String]) -> Result<()>;
     /// Removing a tag the resource does not have is [`NeutronError::NotFound`].
     async fn remove_tag(&self, kind: ResourceKind, id: &str, tag: &str) -> Result<()>;
     /// Replace the whole tag set; returns the tags Neutron now holds.

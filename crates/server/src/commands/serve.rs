@@ -62,7 +62,7 @@ pub async fn run(cli: &Cli) -> anyhow::Result<()> {
     let neutron: Arc<dyn NeutronApi> =
         kuryr_openstack::client_with_observer(&cfg.neutron.auth, observer)
             .context("cannot build the neutron client")?;
-    check_neutron(neutron.as_ref()).await?;
+    let extensions = check_neutron(neutron.as_ref()).await?;
     let binding: Arc<dyn HostBinding> = Arc::new(
         LinuxHostBinding::new(BindingConfig {
             bindir: PathBuf::from(&cfg.default.bindir),
@@ -79,6 +79,10 @@ pub async fn run(cli: &Cli) -> anyhow::Result<()> {
             .with_context(|| format!("[binding] link_iface {link}"))?;
     }
     let driver = Arc::new(KuryrDriver::new(neutron, binding, driver_cfg));
+    if let Some(aliases) = &extensions {
+        // Read once per process: the driver need not ask again.
+        driver.learn_extensions(&aliases.iter().map(String::as_str).collect::<Vec<_>>());
+    }
     match driver.reconcile().await {
         Ok(r) => {
             tracing::info!(
@@ -198,8 +202,9 @@ fn log_target(log: &LogSettings) -> String {
 }
 
 /// Neutron must have tags (the only state Kuryr keeps). It may still be starting: retry a while
-/// with back-off, as the original does, but start anyway so Docker is not blocked.
-async fn check_neutron(api: &dyn NeutronApi) -> anyhow::Result<()> {
+/// with back-off, as the original does, but start anyway so Docker is not blocked. Returns the
+/// extension aliases when Neutron answered.
+async fn check_neutron(api: &dyn NeutronApi) -> anyhow::Result<Option<Vec<String>>> {
     let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(8));
     for attempt in 1..=NEUTRON_ATTEMPTS {
         match api.list_extensions().await {
@@ -213,7 +218,7 @@ async fn check_neutron(api: &dyn NeutronApi) -> anyhow::Result<()> {
                         extensions::STANDARD_ATTR_TAG
                     );
                 }
-                return Ok(());
+                return Ok(Some(exts.into_iter().map(|e| e.alias).collect()));
             }
             Err(e) if attempt < NEUTRON_ATTEMPTS => {
                 tracing::warn!(attempt, "neutron not reachable yet: {e}");
@@ -224,5 +229,5 @@ async fn check_neutron(api: &dyn NeutronApi) -> anyhow::Result<()> {
             }
         }
     }
-    Ok(())
+    Ok(None)
 }
