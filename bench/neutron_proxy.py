@@ -7,15 +7,20 @@ says `Connection: close`, which is what Neutron's uwsgi does anyway: the proxy c
 client can observe except a small, per-request constant delay, equal for both daemons.
 
 One line per request is appended to the log file (tab separated):
-    <unix time> <method> <path without query> <status> <upstream ms> <proxy ms>
+    <unix time> <method> <path without query> <status> <upstream ms> <proxy ms> <created port ids>
 where `proxy ms` is the time spent in the proxy itself (total minus upstream), so the harness can
-report the proxy's overhead.
+report the proxy's overhead, and the last column lists (comma separated) the ids of the ports a
+successful `POST .../ports` created (one, or several for a bulk create), so the harness can check
+afterwards that none of them is left in Neutron, OVS or the host's links; empty otherwise.
 """
 import argparse
+import gzip
+import json
 import socket
 import socketserver
 import threading
 import time
+import zlib
 
 HEADER_LIMIT = 256 * 1024
 # Hop-by-hop headers that the proxy sets itself.
@@ -59,6 +64,23 @@ def read_chunked(sock, buf):
         if size == 0:
             return body, buf
         body += data[:size]
+
+
+def created_port_ids(method, path, status, headers, body):
+    """Ids of the ports a successful POST .../ports created (bulk or single); [] otherwise."""
+    if method != b"POST" or not path.rstrip("/").endswith("/ports") or not status.startswith("2"):
+        return []
+    try:
+        enc = (header(headers, b"content-encoding") or b"").lower()
+        if enc == b"gzip":
+            body = gzip.decompress(body)
+        elif enc == b"deflate":
+            body = zlib.decompress(body)
+        doc = json.loads(body)
+        ports = doc.get("ports") or [doc.get("port") or {}]
+        return [p["id"] for p in ports if isinstance(p, dict) and p.get("id")]
+    except (ValueError, OSError, zlib.error, AttributeError, TypeError):
+        return []
 
 
 def parse_headers(head):
@@ -135,8 +157,9 @@ class Handler(socketserver.BaseRequestHandler):
 
         status = rstart.split(b" ", 2)[1].decode()
         path = target.split(b"?", 1)[0].decode(errors="replace")
-        line = "%.3f\t%s\t%s\t%s\t%.1f\t%.2f\n" % (
-            time.time(), method.decode(), path, status, upstream_ms, total_ms - upstream_ms)
+        created = ",".join(created_port_ids(method, path, status, rheaders, rbody))
+        line = "%.3f\t%s\t%s\t%s\t%.1f\t%.2f\t%s\n" % (
+            time.time(), method.decode(), path, status, upstream_ms, total_ms - upstream_ms, created)
         with self.server.log_lock:
             self.server.log.write(line)
             self.server.log.flush()

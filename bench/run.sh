@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # The side-by-side benchmark (`./dev.sh bench`): Docker's bridge driver, the Python
-# kuryr-libnetwork 18.0.0 and ours, on the local stack, one driver at a time. Writes
-# docs/benchmarks/results.md, results.json and latency.png. See docs/benchmarks/README.md.
+# kuryr-libnetwork 18.0.0 and ours (with and without port pools), on the local stack, one driver
+# at a time. Writes docs/benchmarks/results.md, results.json and latency.png. See
+# docs/benchmarks/README.md.
 #
-#   bench/run.sh [--quick] [--reps N] [--burst-reps N] [--bursts 1,10,50]
-#                [--drivers bridge,python,ours] [--wait-active] [--out DIR]
+#   bench/run.sh [--quick] [--reps N] [--burst-reps N] [--bursts 1,10,50] [--rounds N]
+#                [--drivers bridge,python,ours,ours-nopool,ours-noprep]
+#                [--scale N] [--scale-drivers bridge,ours,ours-nopool] [--scale-parallel N]
+#                [--settle S] [--wait-active] [--out DIR]
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -40,14 +43,15 @@ make_venv() {
   echo "$stamp" >"$dir/.kuryr-stamp"
 }
 
+# Whether any variant of ours (ours, ours-nopool, ours-noprep) runs: then it needs the build.
 wants_ours() {
-  local prev="" a drivers="bridge,python,ours"
+  local prev="" a drivers="ours" # without --drivers, ours always runs
   for a in "$@"; do
     [[ $prev == --drivers ]] && drivers=$a
     [[ $a == --drivers=* ]] && drivers=${a#--drivers=}
     prev=$a
   done
-  [[ ,$drivers, == *,ours,* ]]
+  [[ ,$drivers, == *,ours[,-]* ]]
 }
 
 main() {
@@ -62,8 +66,9 @@ main() {
     (cd "$REPO" && cargo build --release --locked -q -p kuryr-libnetwork) || die "cargo build failed"
   fi
 
-  # A kuryr-server from `./dev.sh up` owns the `kuryr` socket: stop it for the run, restart after.
-  if [[ -f $DEV_KURYR_PID ]] && kill -0 "$(cat "$DEV_KURYR_PID")" 2>/dev/null &&
+  # A kuryr-server from `./dev.sh up` owns the `kuryr` socket: stop it for a run that needs the
+  # socket (any variant of ours), restart it after. A bridge/python-only run leaves it alone.
+  if wants_ours "$@" && [[ -f $DEV_KURYR_PID ]] && kill -0 "$(cat "$DEV_KURYR_PID")" 2>/dev/null &&
     grep -q kuryr "/proc/$(cat "$DEV_KURYR_PID")/cmdline" 2>/dev/null; then
     log "stopping the kuryr-server started by ./dev.sh up (pid $(cat "$DEV_KURYR_PID")); restarted afterwards"
     kill "$(cat "$DEV_KURYR_PID")"
