@@ -361,6 +361,8 @@ impl NestedVm {
             .unwrap_or_default()
     }
 
+    /// Kuryr's ports a container holds (the endpoint's tags are on them); free pooled ports are
+    /// not counted.
     fn container_ports(&self) -> Vec<Value> {
         self.neutron
             .list(
@@ -371,6 +373,11 @@ impl NestedVm {
                 ],
             )
             .into_iter()
+            .filter(|p| {
+                tags_of(p)
+                    .iter()
+                    .any(|t| t.starts_with("kuryr.net.uuid.lh:"))
+            })
             .collect()
     }
 
@@ -503,7 +510,7 @@ impl NestedVm {
             "the vm subnet is used, not a new one"
         );
 
-        // ML2/OVN refuses a pair with the container's own (Docker-made) MAC: a clear error,
+        // ML2/OVN refuses a pair with a MAC of the user's outside VRRP's ranges: a clear error,
         // and nothing left behind.
         let refused = format!("kt{}-c0", self.id);
         self.containers.push(refused.clone());
@@ -515,6 +522,8 @@ impl NestedVm {
                 &refused,
                 "--network",
                 &name,
+                "--mac-address",
+                "02:00:00:00:71:01",
                 &self.image,
                 "sleep",
                 "600",
@@ -534,8 +543,8 @@ impl NestedVm {
         let links = must(&["ip", "-n", &vm_ns, "-o", "link", "show"]);
         assert!(!links.contains("t_c"), "no macvlan left:\n{links}");
 
-        // A MAC from the VRRP range is accepted: the whole path works through OVN.
-        let vrrp_mac = format!("00:00:5e:00:01:{}", &self.id[4..6]);
+        // A plain `docker run`: Docker asks for no MAC, Kuryr chooses one of VRRP's range, which
+        // ML2/OVN accepts; the whole path works through OVN.
         let c = format!("kt{}-c1", self.id);
         self.containers.push(c.clone());
         self.docker_ok(&[
@@ -545,12 +554,18 @@ impl NestedVm {
             &c,
             "--network",
             &name,
-            "--mac-address",
-            &vrrp_mac,
             &self.image,
             "sleep",
             "600",
         ]);
+        let vrrp_mac = self
+            .docker_ok(&["exec", &c, "cat", "/sys/class/net/eth0/address"])
+            .trim()
+            .to_string();
+        assert!(
+            vrrp_mac.starts_with("00:00:5e:00:01:"),
+            "kuryr chose a vrrp mac: {vrrp_mac}"
+        );
         let ip = self
             .docker_ok(&[
                 "inspect",
@@ -560,6 +575,10 @@ impl NestedVm {
             ])
             .trim()
             .to_string();
+        // The endpoint's tags reach a pooled port right after Docker has its answer.
+        wait_until("the container's port is tagged", 10, || {
+            self.container_ports().len() == 1
+        });
         let ports = self.container_ports();
         assert_eq!(
             ports.len(),
@@ -611,7 +630,11 @@ impl NestedVm {
 
         self.docker_ok(&["rm", "-f", &c]);
         self.containers.retain(|x| x != &c);
-        assert!(self.container_ports().is_empty(), "container port deleted");
+        wait_until(
+            "the container's port is released (deleted, or back in the pool)",
+            30,
+            || self.container_ports().is_empty(),
+        );
         let pairs = self.vm_pairs();
         assert!(
             !pairs.iter().any(|p| p["ip_address"] == ip.as_str()),

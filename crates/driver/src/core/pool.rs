@@ -394,29 +394,29 @@ impl PortPools {
     }
 
     /// A port made on demand (the pool was empty) and now released joins the pool instead of
-    /// being deleted, when its subnet has a pool with room. `Err` gives it back to the caller.
-    pub(crate) fn take_in(&self, port: Port) -> std::result::Result<(), Port> {
+    /// being deleted, when its subnet has a pool with room. Whether it was taken in.
+    pub(crate) fn take_in(&self, port: &Port) -> bool {
         let subnet = match port.fixed_ips.as_slice() {
             [only] => only.subnet_id.clone(),
-            _ => return Err(port),
+            _ => return false,
         };
         {
             let mut st = self.state();
             let Some(pool) = st.pools.get_mut(&subnet) else {
-                return Err(port);
+                return false;
             };
             let room = pool.free.len() + pool.pending < self.inner.cfg.max;
             if pool.draining || pool.eligible == Some(false) || !room {
-                return Err(port);
+                return false;
             }
             pool.pending += 1;
         }
         let inner = self.inner.clone();
-        let id = port.id.clone();
-        self.inner.after(&id, async move {
+        let port = port.clone();
+        self.inner.after(&port.id.clone(), async move {
             inner.recycle(port, Some(subnet)).await;
         });
-        Ok(())
+        true
     }
 
     /// Empties the pools of a network that is being deleted: waits for their work in flight,

@@ -114,8 +114,9 @@ impl PortLifecycle {
         }
     }
 
-    /// Attaches an endpoint; returns its port. On failure everything this call changed is undone.
-    pub async fn attach(&self, req: &AttachRequest<'_>) -> Result<Port> {
+    /// Attaches an endpoint; returns its port and the MAC its interface carries. On failure
+    /// everything this call changed is undone.
+    pub async fn attach(&self, req: &AttachRequest<'_>) -> Result<(Port, MacAddr)> {
         if req.ips.is_empty() {
             return Err(DriverError::InvalidRequest(
                 "interface address v4 or v6 not provided".into(),
@@ -125,7 +126,7 @@ impl PortLifecycle {
         let mut undo = Undo::new();
         let mut cosmetic = None;
         match self.attach_steps(req, &mut undo, &mut cosmetic).await {
-            Ok(port) => {
+            Ok((port, mac)) => {
                 undo.commit();
                 match self.claimed_pool_port(&port) {
                     Some(pools) => pools.write_claim(&port, req.endpoint),
@@ -149,7 +150,7 @@ impl PortLifecycle {
                         exposed: false,
                     },
                 );
-                Ok(port)
+                Ok((port, mac))
             }
             Err(e) => {
                 let errors = undo.unwind().await;
@@ -163,7 +164,7 @@ impl PortLifecycle {
         req: &AttachRequest<'_>,
         undo: &mut Undo,
         cosmetic: &mut Option<PortChange>,
-    ) -> Result<Port> {
+    ) -> Result<(Port, MacAddr)> {
         let found = self.ports_holding(req.network, req.ips).await?;
         let port = if found.is_empty() {
             self.create_for_foreign_ipam(req, undo).await?
@@ -173,7 +174,7 @@ impl PortLifecycle {
             port
         };
 
-        let iface_mac = self.port_driver.iface_mac(&port, req.mac);
+        let iface_mac = self.port_driver.choose_mac(&port, req.mac).await?;
         let mode = self.port_driver.attach(&port, iface_mac, undo).await?;
         let pre_plugged = self.claimed_pool_port(&port).is_some_and(|p| p.pre_plugs());
         let bind = BindRequest {
@@ -206,10 +207,13 @@ impl PortLifecycle {
             binding.unbind(&unbind).await
         });
 
-        match self.active_wait {
-            Some(limit) if self.port_driver.binds_to_host() => self.wait_active(&port, limit).await,
-            _ => Ok(port),
-        }
+        let port = match self.active_wait {
+            Some(limit) if self.port_driver.binds_to_host() => {
+                self.wait_active(&port, limit).await?
+            }
+            _ => port,
+        };
+        Ok((port, iface_mac))
     }
 
     /// Docker's own IPAM (not Kuryr's) chose the addresses: make the whole port in one go. It is

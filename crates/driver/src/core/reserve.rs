@@ -324,12 +324,11 @@ impl PortLifecycle {
                 self.give_back_port(&p).await
             } else if is_kuryr_port(&p) {
                 let poolable = !chosen_mac && p.name != AUX_PORT_NAME;
-                match self.pools.as_ref().filter(|_| poolable) {
-                    Some(pools) => match pools.take_in(p.clone()) {
-                        Ok(()) => Ok(()),
-                        Err(p) => self.nt.delete_port(&p.id).await,
-                    },
-                    None => self.nt.delete_port(&p.id).await,
+                let pooled = poolable && self.pools.as_ref().is_some_and(|pools| pools.take_in(&p));
+                if pooled {
+                    Ok(())
+                } else {
+                    self.nt.delete_port(&p.id).await
                 }
             } else {
                 tracing::debug!(port = %p.id, owner = %p.device_owner, "address held by a foreign port");

@@ -27,7 +27,7 @@ impl KuryrDriver {
             ));
         }
         let network = self.existing_network(&req.network_id).await?;
-        let port = self
+        let (_, mac) = self
             .ports
             .attach(&AttachRequest {
                 endpoint: &req.endpoint_id,
@@ -36,9 +36,6 @@ impl KuryrDriver {
                 mac: iface.mac_address,
             })
             .await?;
-        Ok(CreateEndpointResponse::with_mac_if_unset(
-            req,
-            self.ports.port_driver.iface_mac(&port, iface.mac_address),
-        ))
+        Ok(CreateEndpointResponse::with_mac_if_unset(req, mac))
     }
 }

@@ -53,6 +53,12 @@ pub trait PortDriver: Send + Sync {
         }
     }
 
+    /// The MAC for a container's interface, when Docker asked for none it is the driver's
+    /// choice (after the attach, which may record it, answered to Docker).
+    async fn choose_mac(&self, port: &Port, requested: Option<MacAddr>) -> Result<MacAddr> {
+        Ok(self.iface_mac(port, requested))
+    }
+
     /// The port whose network containers must be on when the user names none: the VM's own
     /// in the macvlan mode (containers can reach nothing else), as the Python original does.
     async fn required_network(&self) -> Result<Option<Port>> {

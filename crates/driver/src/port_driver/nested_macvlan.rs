@@ -18,6 +18,8 @@ pub struct NestedMacvlanDriver {
     vm: Arc<VmPort>,
     /// The pairs are a read-modify-write of one list on the VM port.
     pairs_lock: Arc<AsyncMutex<()>>,
+    /// MACs chosen lately, maybe not in a pair yet.
+    chosen: std::sync::Mutex<Vec<MacAddr>>,
 }
 
 impl NestedMacvlanDriver {
@@ -25,6 +27,7 @@ impl NestedMacvlanDriver {
         NestedMacvlanDriver {
             vm: Arc::new(VmPort::new(nt, binding, link_iface)),
             pairs_lock: Arc::new(AsyncMutex::new(())),
+            chosen: std::sync::Mutex::new(Vec::new()),
         }
     }
 
@@ -47,6 +50,36 @@ impl PortDriver for NestedMacvlanDriver {
 
     fn mac_on_port(&self) -> bool {
         false
+    }
+
+    /// Without a MAC from Docker (it no longer generates one for the IPAM), a free one of
+    /// VRRP's ranges: the only foreign MACs ML2/OVN lets into the VM port's address pairs, and
+    /// never the container port's own (OVN would see it twice).
+    async fn choose_mac(&self, _port: &Port, requested: Option<MacAddr>) -> Result<MacAddr> {
+        if let Some(m) = requested {
+            return Ok(m);
+        }
+        let _g = self.pairs_lock.lock().await;
+        let vm = self.vm.get().await?;
+        let used: Vec<MacAddr> = vm
+            .allowed_address_pairs
+            .iter()
+            .filter_map(|p| p.mac_address)
+            .collect();
+        let mut chosen = self.chosen.lock().unwrap_or_else(|e| e.into_inner());
+        let free = vrrp_macs().find(|m| !used.contains(m) && !chosen.contains(m));
+        let m = free.ok_or_else(|| {
+            DriverError::Conflict(format!(
+                "vm port {} has no free mac of the vrrp ranges left (510 containers at most)",
+                vm.id
+            ))
+        })?;
+        // Held until the pair carries it (a concurrent start must not pick it too).
+        chosen.push(m);
+        if chosen.len() > 64 {
+            chosen.remove(0);
+        }
+        Ok(m)
     }
 
     async fn required_network(&self) -> Result<Option<Port>> {
@@ -104,6 +137,13 @@ impl PortDriver for NestedMacvlanDriver {
         }
         self.mode()
     }
+}
+
+/// VRRP's virtual router MACs, IPv4's range then IPv6's (`00:00:5e:00:01:01` ...).
+fn vrrp_macs() -> impl Iterator<Item = MacAddr> {
+    [0x01u8, 0x02]
+        .into_iter()
+        .flat_map(|family| (1..=255u8).map(move |id| MacAddr::new([0, 0, 0x5e, 0, family, id])))
 }
 
 /// Removes address pairs (by address) from the VM port: read-modify-write.
