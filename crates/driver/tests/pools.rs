@@ -349,3 +349,33 @@ async fn a_full_subnet_hands_out_pooled_ports_and_gives_addresses_back() {
         "every port left is a free pooled one"
     );
 }
+
+#[tokio::test]
+async fn a_restart_right_after_a_claim_keeps_the_port_with_its_container() {
+    let t = setup();
+    let net = id("pool-claim-crash");
+    let (pool_id, _, _) = t.warm_network(&net, "10.28.0.0/24").await;
+    let ep = id("pool-claim-crash-ep");
+    let (addr, _) = t.start(&net, &ep, &pool_id, "", "").await.unwrap();
+    // The daemon dies before the claim's tags reached Neutron: a new driver, same host.
+    let t2 = t.restart();
+    let report = t2.driver.reconcile().await.unwrap();
+    assert_eq!(report.pool.held, 1, "{report:?}");
+    assert_eq!(report.pool.free, 10);
+    let ip = addr.split('/').next().unwrap();
+    let port = t2
+        .neutron
+        .ports()
+        .into_iter()
+        .find(|p| p.fixed_ips.iter().any(|f| f.ip_address.to_string() == ip))
+        .unwrap();
+    for tag in tags::docker_id_tags(&ep) {
+        assert!(port.tags.contains(&tag), "{:?}", port.tags);
+    }
+    assert!(
+        t2.binding.bound_ports().contains(&port.id),
+        "the container's plug is kept"
+    );
+    t2.rm(&net, &ep, &pool_id, &addr).await;
+    t2.pool_settles_at(11).await;
+}

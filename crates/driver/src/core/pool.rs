@@ -502,9 +502,20 @@ impl PortPools {
                 .filter(|l: &&OwnedLink| l.port_id.as_deref() == Some(port_id))
                 .find_map(|l| l.endpoint_id.clone())
         };
-        for p in ports {
-            let marked_free = owner_of(&p.id).as_deref() == Some(POOL_LINK_OWNER);
-            let held = tags::docker_id_from_tags(&p.tags).is_some();
+        for mut p in ports {
+            let owner = owner_of(&p.id);
+            let marked_free = owner.as_deref() == Some(POOL_LINK_OWNER);
+            let mut held = tags::docker_id_from_tags(&p.tags).is_some();
+            // Claimed by an endpoint (its links say so) whose tags the daemon had no time to
+            // write: the container runs on it, so the tags are written now.
+            if let Some(ep) = owner.filter(|o| !held && o != POOL_LINK_OWNER) {
+                let mut want = p.tags.clone();
+                want.extend(tags::docker_id_tags(&ep));
+                nt.set_tags(Kind::Port, &p.id, &want).await?;
+                tracing::info!(port = %p.id, endpoint = %ep, "pooled port held by an endpoint: tagged");
+                p.tags = want;
+                held = true;
+            }
             match pools {
                 // An endpoint still holds it: it comes back with its release.
                 _ if held && !marked_free => {
