@@ -270,7 +270,7 @@ write_neutron_config() {
 type_drivers = local,flat,vlan,geneve,vxlan
 tenant_network_types = geneve
 mechanism_drivers = ovn
-extension_drivers = port_security
+extension_drivers = port_security,tag_ports_during_bulk_creation
 overlay_ip_version = 4
 
 [ml2_type_geneve]

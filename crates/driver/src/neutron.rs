@@ -455,27 +455,6 @@ impl Nt {
         known.copied().unwrap_or(false)
     }
 
-    /// Tags a resource just made without them (Neutron lacks `tag-creation`); if that fails the
-    /// resource is deleted again, so that no untagged resource is left for nobody to find.
-    async fn tag_new<T>(
-        &self,
-        k: Kind,
-        id: &str,
-        tags: &[String],
-        made: T,
-        delete: impl std::future::Future<Output = Result<()>>,
-    ) -> Result<T> {
-        match self.set_tags(k, id, tags).await {
-            Ok(()) => Ok(made),
-            Err(e) => {
-                if let Err(d) = delete.await {
-                    tracing::warn!(%id, error = %d, "deleting an untagged new resource failed");
-                }
-                Err(e)
-            }
-        }
-    }
-
     pub async fn networks_by_tags(&self, tags: &[String]) -> Result<Vec<Net>> {
         let r = self.api.list_networks(&Filters::new().tags(tags)).await;
         Ok(
@@ -695,7 +674,8 @@ impl Nt {
 
     /// Creates a port carrying `p.tags` (in the create where Neutron allows it).
     pub async fn create_port(&self, p: &NewPort) -> Result<Port> {
-        let in_body = !p.tags.is_empty() && self.tag_creation().await;
+        // The client carries the tags: in the body where Neutron applies them there
+        // (`tag-ports-during-bulk-creation`), else right after, deleting the port if that fails.
         let r = self
             .api
             .create_port(&os::NewPort {
@@ -707,21 +687,14 @@ impl Nt {
                 device_owner: p.device_owner.clone(),
                 device_id: p.device_id.clone(),
                 binding_host_id: p.host_id.clone(),
-                tags: in_body.then(|| p.tags.clone()),
+                tags: (!p.tags.is_empty()).then(|| p.tags.clone()),
                 ..Default::default()
             })
             .await;
-        let made = port(r.map_err(err(format!("create port on network {}", p.network_id)))?);
-        if in_body || p.tags.is_empty() {
-            return Ok(made);
-        }
-        let id = made.id.clone();
-        let made = Port {
-            tags: p.tags.clone(),
-            ..made
-        };
-        self.tag_new(Kind::Port, &id, &p.tags, made, self.delete_port(&id))
-            .await
+        Ok(port(r.map_err(err(format!(
+            "create port on network {}",
+            p.network_id
+        )))?))
     }
 
     /// Creates several ports in one request (all or none), each carrying its tags (a port that

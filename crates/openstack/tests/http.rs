@@ -705,6 +705,41 @@ async fn create_with_tags_tags_in_a_second_request_and_unwinds() {
 }
 
 #[tokio::test]
+async fn port_tags_ride_in_the_create_where_neutron_applies_them() {
+    let server = MockServer::start().await;
+    // With `tag-ports-during-bulk-creation` the bulk create carries the tags; a port Neutron
+    // answers without them (the extension not really on) is tagged after, as before.
+    Mock::given(method("POST"))
+        .and(path("/v2.0/ports"))
+        .and(|r: &Request| {
+            let v: Value = serde_json::from_slice(&r.body).unwrap();
+            v["ports"][0]["tags"] == json!(["pool"]) && v["ports"][1]["tags"] == json!(["pool"])
+        })
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({"ports": [
+            {"id": "p1", "network_id": "n", "mac_address": "fa:16:3e:00:00:01", "tags": ["pool"]},
+            {"id": "p2", "network_id": "n", "mac_address": "fa:16:3e:00:00:02", "tags": []}
+        ]})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("PUT"))
+        .and(path("/v2.0/ports/p2/tags"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"tags": ["pool"]})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let n = client(noauth(server.uri()));
+    n.learn_extensions(&["tag-ports-during-bulk-creation"]);
+    let one = NewPort {
+        network_id: "n".into(),
+        tags: Some(vec!["pool".into()]),
+        ..Default::default()
+    };
+    let made = n.create_ports(&[one.clone(), one]).await.unwrap();
+    assert!(made.iter().all(|p| p.tags == vec!["pool".to_string()]));
+}
+
+#[tokio::test]
 async fn several_tags_are_added_in_one_post_keeping_the_others() {
     let server = MockServer::start().await;
     // `tag-creation`: POST on the tag collection adds, where PUT would replace the whole list.

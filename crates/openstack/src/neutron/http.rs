@@ -115,6 +115,8 @@ pub struct HttpNeutron {
     http: reqwest::Client,
     retry: RetryPolicy,
     observer: Option<Arc<dyn RequestObserver>>,
+    /// Neutron applies a port create's `tags` (`tag-ports-during-bulk-creation`).
+    port_tags_in_body: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl std::fmt::Debug for HttpNeutron {
@@ -154,7 +156,13 @@ impl HttpNeutron {
             http,
             retry: RetryPolicy::default(),
             observer: None,
+            port_tags_in_body: Arc::new(std::sync::atomic::AtomicBool::new(false)),
         }
+    }
+
+    fn port_tags_in_body(&self) -> bool {
+        self.port_tags_in_body
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Replace the retry policy.
@@ -550,6 +558,10 @@ impl NeutronApi for HttpNeutron {
         self.get(id).await
     }
     async fn create_port(&self, port: &NewPort) -> Result<Port> {
+        if self.port_tags_in_body() && port.tags.as_ref().is_some_and(|t| !t.is_empty()) {
+            let mut made = self.create_ports(std::slice::from_ref(port)).await?;
+            return Ok(made.remove(0));
+        }
         self.create(port).await
     }
     async fn create_ports(&self, ports: &[NewPort]) -> Result<Vec<Port>> {
@@ -566,7 +578,13 @@ impl NeutronApi for HttpNeutron {
                     format!("cannot encode port: {e}"),
                 ))
             })?;
-            tags.push(take_tags(&mut v));
+            tags.push(if self.port_tags_in_body() {
+                v.get("tags")
+                    .and_then(|t| serde_json::from_value(t.clone()).ok())
+                    .unwrap_or_default()
+            } else {
+                take_tags(&mut v)
+            });
             bodies.push(v);
         }
         let r = self
@@ -591,7 +609,8 @@ impl NeutronApi for HttpNeutron {
             )));
         }
         for (i, port_tags) in tags.iter().enumerate() {
-            if port_tags.is_empty() {
+            // Tags Neutron applied from the body need no second request.
+            if port_tags.iter().all(|t| made[i].tags.contains(t)) {
                 continue;
             }
             let (done, rest) = made.split_at_mut(i);
@@ -716,6 +735,11 @@ impl NeutronApi for HttpNeutron {
             .await
     }
 
+    fn learn_extensions(&self, aliases: &[&str]) {
+        let on = aliases.contains(&super::extensions::TAG_PORTS_DURING_BULK_CREATION);
+        self.port_tags_in_body
+            .store(on, std::sync::atomic::Ordering::Relaxed);
+    }
     async fn list_extensions(&self) -> Result<Vec<Extension>> {
         let r = self
             .call(Method::GET, &["extensions"], &[], None, true)
