@@ -707,8 +707,8 @@ async fn create_with_tags_tags_in_a_second_request_and_unwinds() {
 #[tokio::test]
 async fn port_tags_ride_in_the_create_where_neutron_applies_them() {
     let server = MockServer::start().await;
-    // With `tag-ports-during-bulk-creation` the bulk create carries the tags; a port Neutron
-    // answers without them (the extension not really on) is tagged after, as before.
+    // The bulk create carries the tags (ML2's `tag_ports_during_bulk_creation` applies them); a
+    // port Neutron answers without them (the driver not loaded) is tagged after.
     Mock::given(method("POST"))
         .and(path("/v2.0/ports"))
         .and(|r: &Request| {
@@ -729,7 +729,6 @@ async fn port_tags_ride_in_the_create_where_neutron_applies_them() {
         .mount(&server)
         .await;
     let n = client(noauth(server.uri()));
-    n.learn_extensions(&["tag-ports-during-bulk-creation"]);
     let one = NewPort {
         network_id: "n".into(),
         tags: Some(vec!["pool".into()]),

@@ -115,7 +115,9 @@ pub struct HttpNeutron {
     http: reqwest::Client,
     retry: RetryPolicy,
     observer: Option<Arc<dyn RequestObserver>>,
-    /// Neutron applies a port create's `tags` (`tag-ports-during-bulk-creation`).
+    /// Port creates carry their tags: ML2's `tag_ports_during_bulk_creation` applies them (ML2/OVN
+    /// loads it without listing its alias), a Neutron without it ignores them, and the tags the
+    /// answer lacks are set after. Off once a Neutron refused `tags` in a port create.
     port_tags_in_body: Arc<std::sync::atomic::AtomicBool>,
 }
 
@@ -156,13 +158,78 @@ impl HttpNeutron {
             http,
             retry: RetryPolicy::default(),
             observer: None,
-            port_tags_in_body: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+            port_tags_in_body: Arc::new(std::sync::atomic::AtomicBool::new(true)),
         }
     }
 
     fn port_tags_in_body(&self) -> bool {
         self.port_tags_in_body
             .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// One bulk create; `in_body`: the tags stay in the body (those the answer lacks are set
+    /// after). All or nothing: a port that cannot be tagged is deleted with the others.
+    async fn create_ports_once(&self, ports: &[NewPort], in_body: bool) -> Result<Vec<Port>> {
+        if ports.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut bodies = Vec::with_capacity(ports.len());
+        let mut tags = Vec::with_capacity(ports.len());
+        for p in ports {
+            let mut v = serde_json::to_value(p).map_err(|e| {
+                NeutronError::Decode(ErrorContext::new(
+                    "POST",
+                    Port::COLLECTION,
+                    format!("cannot encode port: {e}"),
+                ))
+            })?;
+            tags.push(if in_body {
+                v.get("tags")
+                    .and_then(|t| serde_json::from_value(t.clone()).ok())
+                    .unwrap_or_default()
+            } else {
+                take_tags(&mut v)
+            });
+            bodies.push(v);
+        }
+        let r = self
+            .call(
+                Method::POST,
+                &[Port::COLLECTION],
+                &[],
+                Some(&json!({ Port::PLURAL: bodies })),
+                false,
+            )
+            .await?;
+        let mut made: Vec<Port> = Self::decode(r.body, Port::PLURAL, Port::COLLECTION)?;
+        if made.len() != ports.len() {
+            return Err(NeutronError::Decode(ErrorContext::new(
+                "POST",
+                "/v2.0/ports",
+                format!(
+                    "bulk create returned {} ports for {} requested",
+                    made.len(),
+                    ports.len()
+                ),
+            )));
+        }
+        for (i, port_tags) in tags.iter().enumerate() {
+            // Tags Neutron applied from the body need no second request.
+            if port_tags.iter().all(|t| made[i].tags.contains(t)) {
+                continue;
+            }
+            let (done, rest) = made.split_at_mut(i);
+            if let Err(e) = self.tag_new(&mut rest[0], port_tags).await {
+                // All or nothing, like the bulk create itself.
+                for p in done.iter().chain(rest[1..].iter()) {
+                    if let Err(undo) = self.delete::<Port>(&p.id).await {
+                        tracing::warn!(port = %p.id, error = %undo, "cannot delete a port of a failed bulk create");
+                    }
+                }
+                return Err(e);
+            }
+        }
+        Ok(made)
     }
 
     /// Replace the retry policy.
@@ -565,66 +632,17 @@ impl NeutronApi for HttpNeutron {
         self.create(port).await
     }
     async fn create_ports(&self, ports: &[NewPort]) -> Result<Vec<Port>> {
-        if ports.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut bodies = Vec::with_capacity(ports.len());
-        let mut tags = Vec::with_capacity(ports.len());
-        for p in ports {
-            let mut v = serde_json::to_value(p).map_err(|e| {
-                NeutronError::Decode(ErrorContext::new(
-                    "POST",
-                    Port::COLLECTION,
-                    format!("cannot encode port: {e}"),
-                ))
-            })?;
-            tags.push(if self.port_tags_in_body() {
-                v.get("tags")
-                    .and_then(|t| serde_json::from_value(t.clone()).ok())
-                    .unwrap_or_default()
-            } else {
-                take_tags(&mut v)
-            });
-            bodies.push(v);
-        }
-        let r = self
-            .call(
-                Method::POST,
-                &[Port::COLLECTION],
-                &[],
-                Some(&json!({ Port::PLURAL: bodies })),
-                false,
-            )
-            .await?;
-        let mut made: Vec<Port> = Self::decode(r.body, Port::PLURAL, Port::COLLECTION)?;
-        if made.len() != ports.len() {
-            return Err(NeutronError::Decode(ErrorContext::new(
-                "POST",
-                "/v2.0/ports",
-                format!(
-                    "bulk create returned {} ports for {} requested",
-                    made.len(),
-                    ports.len()
-                ),
-            )));
-        }
-        for (i, port_tags) in tags.iter().enumerate() {
-            // Tags Neutron applied from the body need no second request.
-            if port_tags.iter().all(|t| made[i].tags.contains(t)) {
-                continue;
+        let in_body = self.port_tags_in_body();
+        match self.create_ports_once(ports, in_body).await {
+            // An older Neutron that refuses the attribute: tags after, from now on.
+            Err(e) if in_body && e.is_bad_request() && e.to_string().contains("tags") => {
+                tracing::info!("neutron refuses tags in a port create: they are set after");
+                self.port_tags_in_body
+                    .store(false, std::sync::atomic::Ordering::Relaxed);
+                self.create_ports_once(ports, false).await
             }
-            let (done, rest) = made.split_at_mut(i);
-            if let Err(e) = self.tag_new(&mut rest[0], port_tags).await {
-                // All or nothing, like the bulk create itself.
-                for p in done.iter().chain(rest[1..].iter()) {
-                    if let Err(undo) = self.delete::<Port>(&p.id).await {
-                        tracing::warn!(port = %p.id, error = %undo, "cannot delete a port of a failed bulk create");
-                    }
-                }
-                return Err(e);
-            }
+            other => other,
         }
-        Ok(made)
     }
     async fn update_port(&self, id: &str, update: &PortUpdate) -> Result<Port> {
         self.update(id, update).await
@@ -735,11 +753,6 @@ impl NeutronApi for HttpNeutron {
             .await
     }
 
-    fn learn_extensions(&self, aliases: &[&str]) {
-        let on = aliases.contains(&super::extensions::TAG_PORTS_DURING_BULK_CREATION);
-        self.port_tags_in_body
-            .store(on, std::sync::atomic::Ordering::Relaxed);
-    }
     async fn list_extensions(&self) -> Result<Vec<Extension>> {
         let r = self
             .call(Method::GET, &["extensions"], &[], None, true)

@@ -38,9 +38,6 @@ pub mod extensions {
     pub const ALLOWED_ADDRESS_PAIRS: &str = "allowed-address-pairs";
     pub const TRUNK: &str = "trunk";
     pub const TRUNK_DETAILS: &str = "trunk-details";
-    /// ML2's `tag_ports_during_bulk_creation` extension driver: a port create (one or a bulk
-    /// list) may carry its tags, applied in the same request.
-    pub const TAG_PORTS_DURING_BULK_CREATION: &str = "tag-ports-during-bulk-creation";
     pub const PAGINATION: &str = "pagination";
 }
 
@@ -119,8 +116,4 @@ pub trait NeutronApi: Send + Sync {
 
     /// The API extensions the cloud offers.
     async fn list_extensions(&self) -> Result<Vec<Extension>>;
-
-    /// Told the cloud's extension aliases (read once at start-up), a client may use what they
-    /// allow (tags in a port create's body).
-    fn learn_extensions(&self, _aliases: &[&str]) {}
 }

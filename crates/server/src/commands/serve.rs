@@ -78,12 +78,10 @@ pub async fn run(cli: &Cli) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("[binding] link_iface {link}"))?;
     }
-    let driver = Arc::new(KuryrDriver::new(neutron.clone(), binding, driver_cfg));
+    let driver = Arc::new(KuryrDriver::new(neutron, binding, driver_cfg));
     if let Some(aliases) = &extensions {
         // Read once per process: the driver need not ask again.
-        let aliases: Vec<&str> = aliases.iter().map(String::as_str).collect();
-        neutron.learn_extensions(&aliases);
-        driver.learn_extensions(&aliases);
+        driver.learn_extensions(&aliases.iter().map(String::as_str).collect::<Vec<_>>());
     }
     match driver.reconcile().await {
         Ok(r) => {
