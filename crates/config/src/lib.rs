@@ -59,9 +59,10 @@ pub mod defaults {
     pub const SUBNETPOOL_V6: &str = "kuryr6";
     pub const ENDPOINT_TYPE: &str = "public";
     pub const VETH_DST_PREFIX: &str = "eth";
-    /// `[vif_pool]`: sized for a small Docker host (a few networks, tens of containers).
+    /// `[vif_pool]`: sized for a small Docker host (a few networks, tens of containers): a few
+    /// ports kept ready, and room for the ports a burst of 50 brings back.
     pub const POOL_MIN: usize = 5;
-    pub const POOL_MAX: usize = 20;
+    pub const POOL_MAX: usize = 50;
     pub const POOL_BATCH: usize = 10;
     pub const POOL_UPDATE_FREQUENCY_SECS: u64 = 20;
     pub const BINDING_DRIVER: &str = "kuryr.lib.binding.drivers.veth";

@@ -239,7 +239,7 @@ impl PortPools {
             } else {
                 None
             };
-            if taken.is_none() && addr.is_none() {
+            if taken.is_none() && addr.is_none() && pool.pending == 0 {
                 pool.missed += 1;
             }
             if let Some(p) = &taken {
@@ -728,29 +728,15 @@ impl Inner {
                 pool.security_groups
                     .get_or_insert_with(|| p.security_groups.clone());
             }
-            let ready = futures::future::join_all(made.into_iter().map(|p| self.prepare(p))).await;
-            let ready = self
-                .wait_active(ready.into_iter().flatten().collect())
-                .await;
-            let unwanted = {
-                let mut st = self.state();
-                match st.pools.get_mut(subnet_id) {
-                    Some(pool) if !pool.draining => {
-                        pool.pending -= ready.len().min(pool.pending);
-                        pool.free.extend(ready);
-                        Vec::new()
-                    }
-                    _ => ready,
-                }
-            };
-            if !unwanted.is_empty() {
-                self.settle(subnet_id, unwanted.len());
-                for p in unwanted {
-                    let _ = self.discard(&p).await;
-                }
+            let prepared =
+                futures::future::join_all(made.into_iter().map(|p| self.prepare(p))).await;
+            let count = prepared.len();
+            let plugged: Vec<Port> = prepared.into_iter().flatten().collect();
+            // Plugs that failed deleted their port.
+            self.settle(subnet_id, count - plugged.len());
+            if !self.wait_active(subnet_id, plugged).await {
                 return;
             }
-            self.changed.notify_waiters();
         }
     }
 
@@ -837,29 +823,49 @@ impl Inner {
         }
     }
 
-    /// Waits until the plugged ports are ACTIVE (one listing per poll); those that are not
-    /// within the limit are deleted.
-    async fn wait_active(&self, mut ports: Vec<Port>) -> Vec<Port> {
-        if !self.plug || ports.is_empty() {
-            return ports;
+    /// Ports ready for the pool go in (its `pending` count down); those a draining or deleted
+    /// pool cannot take are handed back.
+    fn admit(&self, subnet_id: &str, ready: Vec<Port>) -> Vec<Port> {
+        if ready.is_empty() {
+            return ready;
         }
+        let rejected = {
+            let mut st = self.state();
+            match st.pools.get_mut(subnet_id) {
+                Some(pool) if !pool.draining => {
+                    pool.pending = pool.pending.saturating_sub(ready.len());
+                    pool.free.extend(ready);
+                    Vec::new()
+                }
+                _ => ready,
+            }
+        };
+        self.changed.notify_waiters();
+        rejected
+    }
+
+    /// Puts the plugged ports into the subnet's pool as each becomes ACTIVE (one listing per
+    /// poll for all of them); those not ACTIVE within the limit, or that the pool no longer
+    /// wants, are deleted. Whether the pool still takes ports.
+    async fn wait_active(&self, subnet_id: &str, mut ports: Vec<Port>) -> bool {
         let start = Instant::now();
         let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(1));
-        let mut ready = Vec::new();
+        let mut rejected = Vec::new();
         loop {
-            let (active, waiting): (Vec<Port>, Vec<Port>) =
-                ports.into_iter().partition(|p| p.status.is_active());
-            ready.extend(active);
+            let (active, waiting): (Vec<Port>, Vec<Port>) = ports
+                .into_iter()
+                .partition(|p| !self.plug || p.status.is_active());
+            rejected.extend(self.admit(subnet_id, active));
             ports = waiting;
             if ports.is_empty() {
-                return ready;
+                break;
             }
             if start.elapsed() >= ACTIVE_LIMIT {
                 for p in &ports {
                     tracing::warn!(port = %p.id, status = %p.status, "pooled port never became active: deleted");
-                    let _ = self.discard(p).await;
                 }
-                return ready;
+                rejected.append(&mut ports);
+                break;
             }
             tokio::time::sleep(backoff.next_delay()).await;
             let q = PortQuery {
@@ -869,11 +875,18 @@ impl Inner {
             match self.nt.ports(&q).await {
                 Ok(now) => {
                     // A port missing from the answer was deleted behind our back.
+                    self.settle(subnet_id, ports.len().saturating_sub(now.len()));
                     ports = now;
                 }
                 Err(e) => tracing::warn!(error = %e, "polling pooled ports failed"),
             }
         }
+        let taken = rejected.is_empty();
+        self.settle(subnet_id, rejected.len());
+        for p in &rejected {
+            let _ = self.discard(p).await;
+        }
+        taken
     }
 
     /// Returns a released port to its pool: unplugged, reset in Neutron (endpoint tags, name,
@@ -905,35 +918,19 @@ impl Inner {
             .pools
             .get(&subnet)
             .and_then(|p| p.security_groups.clone());
-        let result = self.reset(&port, groups).await;
-        let ready = match result {
+        match self.reset(&port, groups).await {
             Ok(p) => match self.prepare(p).await {
-                Some(p) => self.wait_active(vec![p]).await,
-                None => Vec::new(),
+                Some(p) => {
+                    self.wait_active(&subnet, vec![p]).await;
+                }
+                None => self.settle(&subnet, 1),
             },
             Err(e) => {
                 tracing::warn!(port = %port.id, error = %e, "resetting a released pooled port failed: deleting it");
                 let _ = self.discard(&port).await;
-                Vec::new()
-            }
-        };
-        let draining = {
-            let mut st = self.state();
-            let draining = st.pools.get(&subnet).is_none_or(|p| p.draining);
-            if let Some(pool) = st.pools.get_mut(&subnet) {
-                pool.pending = pool.pending.saturating_sub(1);
-                if !draining {
-                    pool.free.extend(ready.iter().cloned());
-                }
-            }
-            draining
-        };
-        if draining {
-            for p in &ready {
-                let _ = self.discard(p).await;
+                self.settle(&subnet, 1);
             }
         }
-        self.changed.notify_waiters();
     }
 
     /// Unplugs the port and writes its pool state back into Neutron, from the port as Neutron

@@ -26,6 +26,9 @@ pub(crate) enum AddressFor {
 /// How long a request for a specific address waits for the pooled port holding it to come back
 /// from recycling.
 const RECYCLE_WAIT: Duration = Duration::from_secs(30);
+/// How long a container start that found the pool empty waits for a port being made or
+/// recycled for it before making one on demand.
+const PENDING_WAIT: Duration = Duration::from_secs(10);
 /// How long a container start on a full subnet waits for pooled ports still being made.
 const FULL_SUBNET_WAIT: Duration = Duration::from_secs(30);
 
@@ -59,6 +62,16 @@ impl PortLifecycle {
         if let (true, None, Some(pools)) = (container, mac, &self.pools) {
             if let Some(p) = pools.take(&subnet.id, &subnet.network_id, addr) {
                 return self.remember_reserved(subnet, p).map(|ip| (ip, None));
+            }
+            // Docker makes a network's endpoints one at a time: during a burst a port coming
+            // back to the pool is sooner than one made on demand, and costs Neutron nothing.
+            if addr.is_none() {
+                let coming = pools
+                    .wait_for_free(&subnet.id, &subnet.network_id, PENDING_WAIT)
+                    .await;
+                if let Some(p) = coming {
+                    return self.remember_reserved(subnet, p).map(|ip| (ip, None));
+                }
             }
         }
         if let Some(a) = addr {
