@@ -379,3 +379,17 @@ async fn a_restart_right_after_a_claim_keeps_the_port_with_its_container() {
     t2.rm(&net, &ep, &pool_id, &addr).await;
     t2.pool_settles_at(11).await;
 }
+
+#[tokio::test]
+async fn an_idle_pool_shrinks_to_its_minimum() {
+    let t = setup();
+    let net = id("pool-idle");
+    t.warm_network(&net, "10.29.0.0/24").await;
+    let pools = t.driver.ports().pools().unwrap();
+    // Used a moment ago: nothing goes.
+    assert_eq!(pools.shrink_idle(std::time::Duration::from_secs(60)).await, 0);
+    assert_eq!(pools.shrink_idle(std::time::Duration::ZERO).await, 11 - 5);
+    assert_eq!(pools.sizes(), (5, 0));
+    let n = t.network_of(&net);
+    assert_eq!(t.ports_on(&n.id).len(), 5, "the extra ports are deleted in Neutron");
+}

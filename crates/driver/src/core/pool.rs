@@ -27,6 +27,9 @@ use crate::neutron::{Kind, NewPort, Nt, Port, PortChange, PortQuery, SubnetQuery
 use crate::port_driver::PortDriver;
 use crate::tags;
 
+/// A pool no container took a port from for this long shrinks to its minimum.
+const IDLE_AFTER: Duration = Duration::from_secs(600);
+
 /// How long a refill waits for its new ports to become ACTIVE before dropping them.
 const ACTIVE_LIMIT: Duration = Duration::from_secs(60);
 
@@ -86,6 +89,8 @@ struct SubnetPool {
     missed: usize,
     /// The security groups Neutron gave the pool's ports; a recycled port gets them back.
     security_groups: Option<Vec<String>>,
+    /// When a container last took a port (or the pool was made).
+    last_take: Instant,
 }
 
 impl SubnetPool {
@@ -99,6 +104,7 @@ impl SubnetPool {
             draining: false,
             missed: 0,
             security_groups: None,
+            last_take: Instant::now(),
         }
     }
 }
@@ -242,6 +248,7 @@ impl PortPools {
             if taken.is_none() && addr.is_none() && pool.pending == 0 {
                 pool.missed += 1;
             }
+            pool.last_take = Instant::now();
             if let Some(p) = &taken {
                 st.claimed.insert(p.id.clone(), subnet_id.to_string());
             }
@@ -629,10 +636,34 @@ impl PortPools {
                 Err(e) => tracing::warn!(error = %e, "checking pooled ports' plugs failed"),
             }
         }
+        self.shrink_idle(IDLE_AFTER).await;
         let subnets: Vec<String> = self.state().pools.keys().cloned().collect();
         for s in subnets {
             self.refill_if_low(&s);
         }
+    }
+
+    /// Pools no container took from for `idle` keep only `ports_pool_min` free ports: what a
+    /// burst brought back is given back to the subnet. Returns how many ports were deleted.
+    pub async fn shrink_idle(&self, idle: Duration) -> usize {
+        let extra: Vec<Port> = {
+            let mut st = self.state();
+            let min = self.inner.cfg.min;
+            st.pools
+                .values_mut()
+                .filter(|p| p.last_take.elapsed() >= idle && p.free.len() > min)
+                .flat_map(|p| p.free.split_off(min))
+                .collect()
+        };
+        for p in &extra {
+            if let Err(e) = self.inner.discard(p).await {
+                tracing::warn!(port = %p.id, error = %e, "deleting an idle pooled port failed");
+            }
+        }
+        if !extra.is_empty() {
+            tracing::info!(deleted = extra.len(), "idle port pools shrunk to their minimum");
+        }
+        extra.len()
     }
 
     /// Starts a refill of the subnet's pool when it holds fewer than the minimum (free and
@@ -858,6 +889,16 @@ impl Inner {
             rejected.extend(self.admit(subnet_id, active));
             ports = waiting;
             if ports.is_empty() {
+                break;
+            }
+            let draining = self
+                .state()
+                .pools
+                .get(subnet_id)
+                .is_none_or(|p| p.draining);
+            if draining {
+                // `docker network rm` waits for these: no point waiting for ACTIVE.
+                rejected.append(&mut ports);
                 break;
             }
             if start.elapsed() >= ACTIVE_LIMIT {
