@@ -387,9 +387,16 @@ async fn an_idle_pool_shrinks_to_its_minimum() {
     t.warm_network(&net, "10.29.0.0/24").await;
     let pools = t.driver.ports().pools().unwrap();
     // Used a moment ago: nothing goes.
-    assert_eq!(pools.shrink_idle(std::time::Duration::from_secs(60)).await, 0);
+    assert_eq!(
+        pools.shrink_idle(std::time::Duration::from_secs(60)).await,
+        0
+    );
     assert_eq!(pools.shrink_idle(std::time::Duration::ZERO).await, 11 - 5);
     assert_eq!(pools.sizes(), (5, 0));
     let n = t.network_of(&net);
-    assert_eq!(t.ports_on(&n.id).len(), 5, "the extra ports are deleted in Neutron");
+    assert_eq!(
+        t.ports_on(&n.id).len(),
+        5,
+        "the extra ports are deleted in Neutron"
+    );
 }

@@ -661,7 +661,10 @@ impl PortPools {
             }
         }
         if !extra.is_empty() {
-            tracing::info!(deleted = extra.len(), "idle port pools shrunk to their minimum");
+            tracing::info!(
+                deleted = extra.len(),
+                "idle port pools shrunk to their minimum"
+            );
         }
         extra.len()
     }
@@ -891,11 +894,7 @@ impl Inner {
             if ports.is_empty() {
                 break;
             }
-            let draining = self
-                .state()
-                .pools
-                .get(subnet_id)
-                .is_none_or(|p| p.draining);
+            let draining = self.state().pools.get(subnet_id).is_none_or(|p| p.draining);
             if draining {
                 // `docker network rm` waits for these: no point waiting for ACTIVE.
                 rejected.append(&mut ports);
