@@ -958,28 +958,43 @@ impl Inner {
             .pools
             .get(&subnet)
             .and_then(|p| p.security_groups.clone());
-        match self.reset(&port, groups).await {
-            Ok(p) => match self.prepare(p).await {
-                Some(p) => {
-                    self.wait_active(&subnet, vec![p]).await;
+        // Unplugged first (the fresh plug takes the same names); then Neutron's reset and the
+        // new plug, which are independent, together.
+        let unplugged = self.binding.unbind(&pool_unbind(&port)).await;
+        let plug = async {
+            if self.plug {
+                self.binding.bind(&pool_bind(&port)).await.map(drop)
+            } else {
+                Ok(())
+            }
+        };
+        let (reset, plugged) = match unplugged {
+            Ok(()) => tokio::join!(self.reset(&port, groups), plug),
+            Err(e) => (Ok(port.clone()), Err(e)),
+        };
+        match (reset, plugged) {
+            (Ok(mut p), Ok(())) => {
+                // What Neutron said before the new plug says nothing: poll at least once.
+                if self.plug {
+                    p.status = kuryr_types::PortStatus::Down;
                 }
-                None => self.settle(&subnet, 1),
-            },
-            Err(e) => {
-                tracing::warn!(port = %port.id, error = %e, "resetting a released pooled port failed: deleting it");
+                self.wait_active(&subnet, vec![p]).await;
+            }
+            (reset, plugged) => {
+                let error = reset
+                    .err()
+                    .map(|e| e.to_string())
+                    .or(plugged.err().map(|e| e.to_string()));
+                tracing::warn!(port = %port.id, error = ?error, "recycling a released pooled port failed: deleting it");
                 let _ = self.discard(&port).await;
                 self.settle(&subnet, 1);
             }
         }
     }
 
-    /// Unplugs the port and writes its pool state back into Neutron, from the port as Neutron
-    /// has it now (the claim's background writes and exposed ports changed it).
+    /// Writes the port's pool state back into Neutron, from the port as Neutron has it now (the
+    /// claim's background writes and exposed ports changed it).
     async fn reset(&self, released: &Port, groups: Option<Vec<String>>) -> Result<Port> {
-        self.binding
-            .unbind(&pool_unbind(released))
-            .await
-            .map_err(|e| DriverError::binding(format!("unplug port {}", released.id), e))?;
         let port = self.nt.port(&released.id).await?.ok_or_else(|| {
             DriverError::NotFound(format!("pooled port {} was deleted", released.id))
         })?;
