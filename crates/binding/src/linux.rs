@@ -204,6 +204,22 @@ impl PortCtx<'_> {
     }
 }
 
+/// How a veth pair's host and container ends are set up for a port: MTU, owner mark, up; the
+/// container end also carries the port's MAC.
+fn pair_config(mtu: u32, mac: MacAddr, alias: &str) -> (LinkConfig, LinkConfig) {
+    let host = LinkConfig {
+        mtu: Some(mtu),
+        alias: Some(alias.to_string()),
+        up: true,
+        ..Default::default()
+    };
+    let container = LinkConfig {
+        mac: Some(mac),
+        ..host.clone()
+    };
+    (host, container)
+}
+
 /// The real host binding.
 pub struct LinuxHostBinding {
     cfg: BindingConfig,
@@ -295,21 +311,10 @@ impl LinuxHostBinding {
             Err(e) => return Err(e),
         }
         let configured = async {
-            let host_cfg = LinkConfig {
-                mtu: Some(mtu),
-                alias: Some(alias.clone()),
-                up: true,
-                ..Default::default()
-            };
+            let (host_cfg, c_cfg) = pair_config(mtu, req.mac, &alias);
             self.links.configure(&host, &host_cfg).await?;
             // The peer is invisible here once Docker moved it into a sandbox; that is fine.
             if self.links.get(&container).await?.is_some() {
-                let c_cfg = LinkConfig {
-                    mtu: Some(mtu),
-                    mac: Some(req.mac),
-                    alias: Some(alias.clone()),
-                    up: true,
-                };
                 self.links.configure(&container, &c_cfg).await?;
             }
             self.plug(plugger, &ctx).await
@@ -544,19 +549,8 @@ impl HostBinding for LinuxHostBinding {
         }
         let alias = naming::link_alias(req.endpoint_id.as_str(), &req.port_id);
         // The pool plugged it before the network's MTU was known to it.
-        let host_cfg = LinkConfig {
-            mtu: Some(mtu),
-            alias: Some(alias.clone()),
-            up: true,
-            ..Default::default()
-        };
+        let (host_cfg, c_cfg) = pair_config(mtu, req.mac, &alias);
         self.links.configure(&host, &host_cfg).await?;
-        let c_cfg = LinkConfig {
-            mtu: Some(mtu),
-            mac: Some(req.mac),
-            alias: Some(alias),
-            up: true,
-        };
         self.links.configure(&container, &c_cfg).await?;
         Ok(true)
     }

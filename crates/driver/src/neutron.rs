@@ -285,6 +285,22 @@ pub struct Nt {
     tag_creation: Arc<tokio::sync::OnceCell<bool>>,
 }
 
+/// The create body of a port.
+fn port_body(p: &NewPort) -> os::NewPort {
+    os::NewPort {
+        network_id: p.network_id.clone(),
+        name: Some(p.name.clone()),
+        fixed_ips: Some(fixed_ip_requests(&p.fixed_ips)),
+        mac_address: p.mac_address,
+        admin_state_up: Some(true),
+        device_owner: p.device_owner.clone(),
+        device_id: p.device_id.clone(),
+        binding_host_id: p.host_id.clone(),
+        tags: (!p.tags.is_empty()).then(|| p.tags.clone()),
+        ..Default::default()
+    }
+}
+
 fn err(context: String) -> impl FnOnce(NeutronError) -> DriverError {
     move |e| {
         tracing::debug!(%context, error = %e, "neutron call failed");
@@ -676,21 +692,7 @@ impl Nt {
     pub async fn create_port(&self, p: &NewPort) -> Result<Port> {
         // The client carries the tags: in the body where Neutron applies them there
         // (`tag-ports-during-bulk-creation`), else right after, deleting the port if that fails.
-        let r = self
-            .api
-            .create_port(&os::NewPort {
-                network_id: p.network_id.clone(),
-                name: Some(p.name.clone()),
-                fixed_ips: Some(fixed_ip_requests(&p.fixed_ips)),
-                mac_address: p.mac_address,
-                admin_state_up: Some(true),
-                device_owner: p.device_owner.clone(),
-                device_id: p.device_id.clone(),
-                binding_host_id: p.host_id.clone(),
-                tags: (!p.tags.is_empty()).then(|| p.tags.clone()),
-                ..Default::default()
-            })
-            .await;
+        let r = self.api.create_port(&port_body(p)).await;
         Ok(port(r.map_err(err(format!(
             "create port on network {}",
             p.network_id
@@ -700,21 +702,7 @@ impl Nt {
     /// Creates several ports in one request (all or none), each carrying its tags (a port that
     /// cannot be tagged is deleted with the others).
     pub async fn create_ports(&self, ports: &[NewPort]) -> Result<Vec<Port>> {
-        let bodies: Vec<os::NewPort> = ports
-            .iter()
-            .map(|p| os::NewPort {
-                network_id: p.network_id.clone(),
-                name: Some(p.name.clone()),
-                fixed_ips: Some(fixed_ip_requests(&p.fixed_ips)),
-                mac_address: p.mac_address,
-                admin_state_up: Some(true),
-                device_owner: p.device_owner.clone(),
-                device_id: p.device_id.clone(),
-                binding_host_id: p.host_id.clone(),
-                tags: (!p.tags.is_empty()).then(|| p.tags.clone()),
-                ..Default::default()
-            })
-            .collect();
+        let bodies: Vec<os::NewPort> = ports.iter().map(port_body).collect();
         let what = format!(
             "create {} ports on network {}",
             ports.len(),

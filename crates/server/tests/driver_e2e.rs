@@ -116,10 +116,7 @@ fn scenario_pool(s: &mut Stack) {
         "pool",
         &["--subnet", "10.91.20.0/24", "--gateway", "10.91.20.1"],
     );
-    let nid = s.neutron_network_of(&s.docker_network_id(&net))["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let nid = s.neutron_net_id(&net);
     // The first container finds the pool empty; a batch is made after it, bound here, plugged
     // and ACTIVE before any container asks.
     let c0 = s.run(&net, &[]);
@@ -240,10 +237,7 @@ fn scenario_pool_full_subnet(s: &mut Stack) {
         "poolfull",
         &["--subnet", "10.91.21.0/28", "--gateway", "10.91.21.1"],
     );
-    let nid = s.neutron_network_of(&s.docker_network_id(&net))["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let nid = s.neutron_net_id(&net);
     // 13 addresses after the gateway, minus Neutron's own ports (OVN's metadata port).
     let neutron_own = s.neutron.list("ports", &[("network_id", &nid)]).len();
     let room = 13 - neutron_own;
@@ -808,10 +802,7 @@ fn scenario_parallel(s: &mut Stack) {
         "par",
         &["--subnet", "10.91.11.0/24", "--gateway", "10.91.11.1"],
     );
-    let nid = s.neutron_network_of(&s.docker_network_id(&net))["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let nid = s.neutron_net_id(&net);
     let names: Vec<String> = (0..20).map(|i| s.unique(&format!("par{i}"))).collect();
     let image = s.env.image.clone();
     let handles: Vec<_> = names

@@ -96,15 +96,8 @@ fn unplug(link: &str) {
     let _ = sh(&["ip", "link", "del", link]);
 }
 
-fn wait_until(what: &str, secs: u64, mut ok: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !ok() {
-        assert!(
-            start.elapsed() < Duration::from_secs(secs),
-            "{what}: not within {secs}s"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+fn wait_until(what: &str, secs: u64, ok: impl FnMut() -> bool) {
+    assert!(e2e::wait_until(secs, ok), "{what}: not within {secs}s");
 }
 
 /// Everything this test creates, removed by `cleanup` whatever happened.

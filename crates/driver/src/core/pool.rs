@@ -21,6 +21,7 @@ use kuryr_types::{Backoff, DockerId};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
+use super::ports::holds;
 use crate::constants::*;
 use crate::error::{DriverError, Result};
 use crate::neutron::{Kind, NewPort, Nt, Port, PortChange, PortQuery, SubnetQuery};
@@ -140,10 +141,6 @@ pub(crate) fn pool_owner(p: &Port, tag: &str) -> PoolOwner {
     } else {
         PoolOwner::NoPool
     }
-}
-
-fn holds(p: &Port, ip: IpAddr) -> bool {
-    p.fixed_ips.iter().any(|f| f.ip_address == ip)
 }
 
 impl PortPools {
@@ -393,11 +390,7 @@ impl PortPools {
             }
             subnet
         };
-        let inner = self.inner.clone();
-        let id = port.id.clone();
-        self.inner.after(&id, async move {
-            inner.recycle(port, subnet).await;
-        });
+        self.inner.spawn_recycle(port, subnet);
     }
 
     /// A port made on demand (the pool was empty) and now released joins the pool instead of
@@ -418,11 +411,7 @@ impl PortPools {
             }
             pool.pending += 1;
         }
-        let inner = self.inner.clone();
-        let port = port.clone();
-        self.inner.after(&port.id.clone(), async move {
-            inner.recycle(port, Some(subnet)).await;
-        });
+        self.inner.spawn_recycle(port.clone(), Some(subnet));
         true
     }
 
@@ -561,11 +550,7 @@ impl PortPools {
                                         .pending += 1;
                                 }
                             }
-                            let inner = pools.inner.clone();
-                            let id = p.id.clone();
-                            pools.inner.after(&id, async move {
-                                inner.recycle(p, subnet).await;
-                            });
+                            pools.inner.spawn_recycle(p, subnet);
                             report.recycled += 1;
                         }
                     }
@@ -626,11 +611,7 @@ impl PortPools {
                     for p in lost {
                         tracing::warn!(port = %p.id, "a pooled port lost its plug: recycling it");
                         let subnet = p.fixed_ips.first().map(|f| f.subnet_id.clone());
-                        let inner = self.inner.clone();
-                        let id = p.id.clone();
-                        self.inner.after(&id, async move {
-                            inner.recycle(p, subnet).await;
-                        });
+                        self.inner.spawn_recycle(p, subnet);
                     }
                 }
                 Err(e) => tracing::warn!(error = %e, "checking pooled ports' plugs failed"),
@@ -717,6 +698,15 @@ impl Inner {
             work.await;
         });
         st.writes.insert(port_id.to_string(), handle);
+    }
+
+    /// Recycles a port in the background, after its previous writes.
+    fn spawn_recycle(self: &Arc<Self>, port: Port, subnet: Option<String>) {
+        let inner = self.clone();
+        let id = port.id.clone();
+        self.after(&id, async move {
+            inner.recycle(port, subnet).await;
+        });
     }
 
     async fn refill(self: &Arc<Self>, subnet_id: &str, network_id: &str) {

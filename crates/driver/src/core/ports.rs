@@ -714,7 +714,7 @@ fn fixed_ip_list(p: &Port) -> Vec<(Option<String>, Option<IpAddr>)> {
         .collect()
 }
 
-fn holds(p: &Port, ip: IpAddr) -> bool {
+pub(crate) fn holds(p: &Port, ip: IpAddr) -> bool {
     p.fixed_ips.iter().any(|f| f.ip_address == ip)
 }
 

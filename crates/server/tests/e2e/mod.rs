@@ -564,6 +564,14 @@ impl Stack {
     }
 
     /// The one Neutron network tagged with the Docker network id.
+    /// The Neutron network id of a Docker network (by its name).
+    pub fn neutron_net_id(&self, net: &str) -> String {
+        self.neutron_network_of(&self.docker_network_id(net))["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
     pub fn neutron_network_of(&self, docker_id: &str) -> Value {
         let tags = format!(
             "kuryr.net.uuid.lh:{},kuryr.net.uuid.uh:{}",
