@@ -19,6 +19,7 @@ pub enum FakeCall {
     RemoveOwned(OwnedLink),
     Claim(BindRequest),
     Unclaim(UnbindRequest),
+    Reuse(BindRequest),
 }
 
 #[derive(Default)]
@@ -30,6 +31,9 @@ struct State {
     fail_unbind: Option<String>,
     fail_list: Option<String>,
     link_macs: BTreeMap<String, crate::MacAddr>,
+    /// Ports whose container end came back with a container's settings (`reuse` refuses until
+    /// the port is bound afresh).
+    dirty: std::collections::BTreeSet<String>,
 }
 
 /// Records calls; `fail_next_*` make the next call of that kind fail (once).
@@ -69,6 +73,12 @@ impl FakeHostBinding {
         self.lock().link_macs.insert(ifname.to_string(), mac);
     }
 
+    /// The port's container end comes back with settings of its container: `reuse` says no
+    /// until the port is bound afresh.
+    pub fn mark_dirty(&self, port_id: &str) {
+        self.lock().dirty.insert(port_id.to_string());
+    }
+
     /// Pretends a previous run left links for this port/endpoint (for reconcile tests).
     pub fn insert_owned(&self, port_id: &str, endpoint_id: &str) {
         let links = owned_for(port_id, endpoint_id, true);
@@ -105,6 +115,8 @@ impl HostBinding for FakeHostBinding {
             return Err(BindingError::Other(message));
         }
         let veth = matches!(req.mode, BindMode::Veth);
+        // New links: nothing of a container on them.
+        st.dirty.remove(&req.port_id);
         st.bound.insert(
             req.port_id.clone(),
             owned_for(&req.port_id, req.endpoint_id.as_str(), veth),
@@ -171,6 +183,19 @@ impl HostBinding for FakeHostBinding {
             }
         }
         Ok(())
+    }
+
+    async fn reuse(&self, req: &BindRequest) -> Result<bool, BindingError> {
+        let mut st = self.lock();
+        st.calls.push(FakeCall::Reuse(req.clone()));
+        if st.dirty.contains(&req.port_id) {
+            return Ok(false);
+        }
+        Ok(st.bound.get(&req.port_id).is_some_and(|links| {
+            links
+                .iter()
+                .all(|l| l.endpoint_id.as_deref() == Some(crate::constants::POOL_LINK_OWNER))
+        }))
     }
 
     async fn link_mac(&self, ifname: &str) -> Result<crate::MacAddr, BindingError> {

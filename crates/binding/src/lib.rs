@@ -5,6 +5,7 @@
 //! hybrid, Linux bridge, tap, or a kuryr-lib compatible hook script), or for Kuryr inside a VM
 //! a macvlan/VLAN child of the VM's interface. The driver only sees the [`HostBinding`] trait.
 
+mod bpf;
 pub mod constants;
 mod error;
 pub mod hook;
@@ -58,6 +59,15 @@ pub trait HostBinding: Send + Sync {
     /// restarted daemon reads to know the port was released. Links already gone are fine.
     async fn unclaim(&self, _req: &UnbindRequest) -> Result<(), BindingError> {
         Ok(())
+    }
+
+    /// Readies a pre-plugged port an endpoint gave back (after `unclaim`) for the next endpoint
+    /// while keeping its plug: no OVS change, so the port stays ACTIVE. `Ok(false)` when that is
+    /// not possible or not safe: a link is gone, or the container end carries something its
+    /// last container set that survives the return to the host (an XDP or tcx program, flags).
+    /// The caller then unbinds and binds afresh.
+    async fn reuse(&self, _req: &BindRequest) -> Result<bool, BindingError> {
+        Ok(false)
     }
 
     /// The MAC address of a host interface (nested modes find the VM's own Neutron port by the

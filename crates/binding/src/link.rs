@@ -6,8 +6,8 @@
 
 use futures::TryStreamExt;
 use netlink_packet_route::link::{
-    BridgeStpState, InfoData, InfoVeth, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
-    MacVlanMode,
+    BridgeStpState, InfoData, InfoVeth, LinkAttribute, LinkFlags, LinkInfo, LinkMessage, LinkXdp,
+    MacVlanMode, XdpAttached,
 };
 use rtnetlink::{
     Handle, LinkBridge, LinkMacVlan, LinkMessageBuilder, LinkUnspec, LinkVeth, LinkVlan,
@@ -48,6 +48,11 @@ pub struct LinkInfoSummary {
     pub mtu: Option<u32>,
     pub master: Option<u32>,
     pub up: bool,
+    pub tx_queue_len: Option<u32>,
+    /// What a container may have set on the link that survives the link's return to the host
+    /// namespace (its addresses, routes, qdiscs and filters do not): an XDP program, flags,
+    /// a group, alternative names. Empty for a link as `create_veth` made it.
+    pub leftovers: Vec<String>,
 }
 
 /// The netlink verbs the binding needs. Deletions report `Ok(false)` when the link was
@@ -166,9 +171,34 @@ fn summarize(msg: &LinkMessage) -> LinkInfoSummary {
         mtu: None,
         master: None,
         up: msg.header.flags.contains(LinkFlags::Up),
+        tx_queue_len: None,
+        leftovers: Vec::new(),
     };
+    for (flag, what) in [
+        (LinkFlags::Promisc, "promiscuous mode"),
+        (LinkFlags::Allmulti, "all-multicast mode"),
+        (LinkFlags::Noarp, "ARP off"),
+    ] {
+        if msg.header.flags.contains(flag) {
+            s.leftovers.push(what.to_string());
+        }
+    }
     for attr in &msg.attributes {
         match attr {
+            LinkAttribute::TxQueueLen(q) => s.tx_queue_len = Some(*q),
+            LinkAttribute::Group(g) if *g != 0 => s.leftovers.push(format!("group {g}")),
+            LinkAttribute::PropList(props) if !props.is_empty() => {
+                s.leftovers.push("alternative names".into())
+            }
+            LinkAttribute::Xdp(xdp) => {
+                let attached = xdp.iter().any(|x| {
+                    matches!(x, LinkXdp::Attached(a) if *a != XdpAttached::None)
+                        || matches!(x, LinkXdp::ProgId(id) if *id != 0)
+                });
+                if attached {
+                    s.leftovers.push("an XDP program".into());
+                }
+            }
             LinkAttribute::IfName(n) => s.name = n.clone(),
             LinkAttribute::IfAlias(a) => s.alias = Some(a.clone()),
             LinkAttribute::Mtu(m) => s.mtu = Some(*m),

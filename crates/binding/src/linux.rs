@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
+use crate::bpf;
 use crate::constants::*;
 use crate::error::{BindingError, ErrorList};
 use crate::hook::{self, HookBindArgs};
@@ -568,6 +569,53 @@ impl HostBinding for LinuxHostBinding {
             }
         }
         Ok(())
+    }
+
+    async fn reuse(&self, req: &BindRequest) -> Result<bool, BindingError> {
+        if req.mode != BindMode::Veth {
+            return Ok(false);
+        }
+        Self::validate(req)?;
+        let (host, container) = naming::veth_pair_names(&req.port_id);
+        let pool_alias = naming::link_alias(POOL_LINK_OWNER, &req.port_id);
+        let (Some(h), Some(c)) = (
+            self.links.get(&host).await?,
+            self.links.get(&container).await?,
+        ) else {
+            return Ok(false);
+        };
+        if [&h.alias, &c.alias]
+            .iter()
+            .any(|a| a.as_deref() != Some(pool_alias.as_str()))
+        {
+            return Ok(false);
+        }
+        // Addresses, routes, neighbours, qdiscs and their filters went with the namespace
+        // move; what is listed here did not.
+        let mut leftovers = c.leftovers;
+        if c.tx_queue_len != h.tx_queue_len {
+            leftovers.push(format!("queue length {:?}", c.tx_queue_len));
+        }
+        if c.master.is_some() {
+            leftovers.push("a master device".into());
+        }
+        match bpf::tcx_programs(c.index, &container) {
+            Ok(0) => {}
+            Ok(n) => leftovers.push(format!("{n} tcx program(s)")),
+            Err(e) => leftovers.push(e.to_string()),
+        }
+        if !leftovers.is_empty() {
+            tracing::info!(link = %container, ?leftovers, "a returned container interface keeps settings of its container: plugged afresh");
+            return Ok(false);
+        }
+        // As the pool plugged it: the port's MAC (the container may have changed it), up.
+        let cfg = LinkConfig {
+            mac: Some(req.mac),
+            up: true,
+            ..Default::default()
+        };
+        self.links.configure(&container, &cfg).await?;
+        Ok(true)
     }
 
     async fn list_owned(&self) -> Result<Vec<OwnedLink>, BindingError> {

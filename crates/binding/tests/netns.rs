@@ -314,3 +314,59 @@ fn nested_vlan_child_or_explicit_skip() {
         }
     });
 }
+
+/// A pooled port's container end that comes back from a container clean is reused with its plug
+/// (its MAC reset, up); one that comes back with a setting of its container is refused.
+#[test]
+fn pooled_port_reused_only_when_its_container_end_comes_back_clean() {
+    in_netns("pooled_port_reused_only_when_clean", || async {
+        let dir = tempfile::tempdir().unwrap();
+        let b = LinuxHostBinding::new(cfg(dir.path())).unwrap();
+        let port = unique_id();
+        let mut pool_req = req(&port, "bridge", json!({}), BindMode::Veth);
+        pool_req.endpoint_id = kuryr_binding::constants::POOL_LINK_OWNER.parse().unwrap();
+        let ep_req = req(&port, "bridge", json!({}), BindMode::Veth);
+        let tc = format!("t_c{}", &port[..11]);
+        b.bind(&pool_req).await.unwrap();
+        // Not given back yet: the links are the endpoint's.
+        assert!(b.claim(&ep_req).await.unwrap());
+        assert!(!b.reuse(&pool_req).await.unwrap());
+
+        // A container has it, changes its MAC and addresses, and gives it back.
+        let sandbox = NamedNetns::new("kreuse");
+        let round_trip = |inside: &str| {
+            sh_ok(&format!("ip link set {tc} netns {}", sandbox.0));
+            for cmd in inside.split(';') {
+                let (ok, out) = sandbox.exec(cmd.trim());
+                assert!(ok, "{cmd}: {out}");
+            }
+            // `$$`: the shell, in this test's namespace.
+            sh_ok(&format!("ip -n {} link set {tc} netns $$", sandbox.0));
+        };
+        round_trip(&format!(
+            "ip link set {tc} address 02:00:00:00:00:09; ip link set {tc} up; ip addr add 10.9.9.9/24 dev {tc}"
+        ));
+        b.unclaim(&UnbindRequest::from(&ep_req)).await.unwrap();
+        assert!(b.reuse(&pool_req).await.unwrap());
+        let c = link(&tc).expect("container end back");
+        assert_eq!(c["address"], "fa:16:3e:12:34:56");
+        assert!(c["flags"].as_array().unwrap().contains(&json!("UP")));
+        assert_eq!(
+            master_of(&format!("tap{}", &port[..11])).as_deref(),
+            Some(format!("brq{}", &pool_req.network_id[..11])).as_deref()
+        );
+
+        // The next container leaves promiscuous mode on: not reused.
+        assert!(b.claim(&ep_req).await.unwrap());
+        round_trip(&format!("ip link set {tc} promisc on"));
+        b.unclaim(&UnbindRequest::from(&ep_req)).await.unwrap();
+        assert!(!b.reuse(&pool_req).await.unwrap());
+
+        // A container end that never came back (its sandbox deleted it): not reused.
+        b.unbind(&UnbindRequest::from(&pool_req)).await.unwrap();
+        b.bind(&pool_req).await.unwrap();
+        sh_ok(&format!("ip link del {tc}"));
+        assert!(!b.reuse(&pool_req).await.unwrap());
+        b.unbind(&UnbindRequest::from(&pool_req)).await.unwrap();
+    });
+}

@@ -132,9 +132,31 @@ async fn a_warm_pool_starts_a_container_without_neutron() {
     }
     assert!(port.tags.contains(&pool_tag()));
 
-    // Released: back in the pool, reset; nothing else made or deleted.
+    // Released: back in the pool, reset, with its plug kept; nothing else made or deleted.
+    let before = t.binding.calls().len();
     t.rm(&net, &ep, &pool_id, &addr).await;
     t.pool_settles_at(11).await;
+    let after: Vec<FakeCall> = t.binding.calls().split_off(before);
+    assert!(
+        after
+            .iter()
+            .any(|c| matches!(c, FakeCall::Reuse(r) if r.port_id == port.id)),
+        "{after:?}"
+    );
+    assert!(
+        !after.iter().any(|c| matches!(c,
+            FakeCall::Bind(r) if r.port_id == port.id)
+            || matches!(c, FakeCall::Unbind(r) if r.port_id == port.id)),
+        "a clean port is not plugged again: {after:?}"
+    );
+    // Neutron's reset follows in the background.
+    let reset = || {
+        t.neutron
+            .ports()
+            .into_iter()
+            .any(|p| p.id == port.id && p.name == POOL_PORT_NAME)
+    };
+    t.settle(reset).await;
     let back = t
         .neutron
         .ports()
@@ -399,4 +421,186 @@ async fn an_idle_pool_shrinks_to_its_minimum() {
         5,
         "the extra ports are deleted in Neutron"
     );
+}
+
+#[tokio::test]
+async fn a_port_whose_container_left_settings_on_it_is_plugged_afresh() {
+    let t = setup();
+    let net = id("pool-dirty");
+    let (pool_id, _, _) = t.warm_network(&net, "10.27.0.0/24").await;
+    let n = t.network_of(&net);
+    let ep = id("pool-dirty-ep");
+    let (addr, _) = t.start(&net, &ep, &pool_id, "", "").await.unwrap();
+    let ip = addr.split('/').next().unwrap().to_string();
+    let port = t
+        .ports_on(&n.id)
+        .into_iter()
+        .find(|p| p.fixed_ips[0].ip_address.to_string() == ip)
+        .unwrap();
+    // Say the container attached an XDP program to its interface.
+    t.binding.mark_dirty(&port.id);
+    let before = t.binding.calls().len();
+    t.rm(&net, &ep, &pool_id, &addr).await;
+    t.pool_settles_at(11).await;
+    let after: Vec<FakeCall> = t.binding.calls().split_off(before);
+    let unbind = after
+        .iter()
+        .position(|c| matches!(c, FakeCall::Unbind(r) if r.port_id == port.id));
+    let bind = after
+        .iter()
+        .position(|c| matches!(c, FakeCall::Bind(r) if r.port_id == port.id));
+    assert!(
+        matches!((unbind, bind), (Some(u), Some(b)) if u < b),
+        "unplugged, then plugged afresh: {after:?}"
+    );
+    assert!(t.binding.bound_ports().contains(&port.id));
+}
+
+#[tokio::test]
+async fn a_pool_found_empty_while_ports_come_back_grows_at_once() {
+    // Minimum 1: a pool with a port coming back is not "low", only the miss can grow it.
+    let mut cfg = config();
+    cfg.pool.as_mut().expect("pools on by default").min = 1;
+    let t = setup_with(cfg);
+    let net = id("pool-grow");
+    let (pool_id, _, _) = t.warm_network(&net, "10.28.0.0/24").await;
+    let n = t.network_of(&net);
+    let pools = t.driver.ports().pools().unwrap();
+    // The refill the last take starts fails: the pool stays empty.
+    t.neutron.fail_next(
+        "create_ports",
+        kuryr_openstack::neutron::NeutronError::from_status(
+            503,
+            kuryr_openstack::neutron::ErrorContext::new("POST", "/v2.0/ports", "busy"),
+        ),
+    );
+    let mut running = Vec::new();
+    for i in 0..11 {
+        let ep = id(&format!("pool-grow-{i}"));
+        let (addr, _) = t.start(&net, &ep, &pool_id, "", "").await.unwrap();
+        running.push((ep, addr));
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    assert_eq!((t.ports_on(&n.id).len(), pools.sizes()), (11, (0, 0)));
+
+    // One container goes; its port comes back slowly (re-plugged, not ACTIVE yet); ports made
+    // from now on stay DOWN until the test says so.
+    t.neutron.activate_on_bind(false);
+    let (ep, addr) = running.remove(0);
+    let ip = addr.split('/').next().unwrap().to_string();
+    let back = t
+        .ports_on(&n.id)
+        .into_iter()
+        .find(|p| p.fixed_ips[0].ip_address.to_string() == ip)
+        .unwrap();
+    t.binding.mark_dirty(&back.id);
+    t.neutron.set_port_status(&back.id, "DOWN");
+    t.rm(&net, &ep, &pool_id, &addr).await;
+    t.settle(|| pools.sizes() == (0, 1)).await;
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    assert_eq!((t.ports_on(&n.id).len(), pools.sizes()), (11, (0, 1)));
+
+    // The next container finds the pool empty with a port coming: it waits, and the pool grows
+    // by a batch meanwhile instead of staying at the size that proved too small.
+    let next = id("pool-grow-next");
+    let activate = async {
+        t.settle(|| t.ports_on(&n.id).len() == 21).await;
+        assert_eq!(t.ports_on(&n.id).len(), 21, "a batch of 10 more");
+        for p in t.ports_on(&n.id) {
+            t.neutron.set_port_status(&p.id, "ACTIVE");
+        }
+    };
+    let (started, ()) = tokio::join!(t.start(&net, &next, &pool_id, "", ""), activate);
+    started.unwrap();
+    t.settle(|| pools.sizes() == (10, 0)).await;
+    assert_eq!(
+        pools.sizes(),
+        (10, 0),
+        "the batch and the returned port, one taken"
+    );
+}
+
+#[tokio::test]
+async fn a_departed_endpoints_tags_on_a_free_port_do_not_make_it_that_endpoints() {
+    let t = setup();
+    let net = id("pool-stale");
+    let (pool_id, _, _) = t.warm_network(&net, "10.29.0.0/24").await;
+    let n = t.network_of(&net);
+    let ep = id("pool-stale-ep");
+    let (addr, _) = t.start(&net, &ep, &pool_id, "", "").await.unwrap();
+    let ip = addr.split('/').next().unwrap().to_string();
+    let port = t
+        .ports_on(&n.id)
+        .into_iter()
+        .find(|p| p.fixed_ips[0].ip_address.to_string() == ip)
+        .unwrap();
+    t.rm(&net, &ep, &pool_id, &addr).await;
+    t.pool_settles_at(11).await;
+    // As Neutron shows a free port whose reset has not run yet.
+    t.neutron
+        .add_tags(
+            kuryr_openstack::neutron::ResourceKind::Port,
+            &port.id,
+            &tags::docker_id_tags(&ep),
+        )
+        .await
+        .unwrap();
+    // Docker repeats the departed endpoint's DeleteEndpoint (say after its own restart).
+    let before = t.binding.calls().len();
+    t.driver.delete_endpoint(&ep_req(&net, &ep)).await.unwrap();
+    let after: Vec<FakeCall> = t.binding.calls().split_off(before);
+    assert!(
+        !after.iter().any(
+            |c| matches!(c, FakeCall::Unclaim(r) if r.port_id == port.id)
+                || matches!(c, FakeCall::Unbind(r) if r.port_id == port.id)
+        ),
+        "the free port is left alone: {after:?}"
+    );
+    assert_eq!(t.driver.ports().pools().unwrap().sizes(), (11, 0));
+    assert!(t.binding.bound_ports().contains(&port.id));
+}
+
+/// Releases with Neutron's reads failing from the release on: a port whose container exposed
+/// ports must be reset before another container may have it (so it is deleted when the reset
+/// fails); one whose container changed nothing in Neutron is back in the pool at once.
+#[tokio::test]
+async fn only_a_port_whose_groups_were_changed_waits_for_neutrons_reset() {
+    for exposed in [true, false] {
+        let t = setup();
+        let net = id(&format!("pool-exp-{exposed}"));
+        let (pool_id, _, _) = t.warm_network(&net, "10.30.0.0/24").await;
+        let ep = id(&format!("pool-exp-ep-{exposed}"));
+        let (addr, _) = t.start(&net, &ep, &pool_id, "", "").await.unwrap();
+        if exposed {
+            let web = [kuryr_plugin_api::network::ExposedPort { proto: 6, port: 80 }];
+            t.driver
+                .program_external_connectivity(&did(&ep), &web)
+                .await
+                .unwrap();
+        }
+        t.driver
+            .revoke_external_connectivity(&did(&ep))
+            .await
+            .unwrap();
+        t.driver.leave(&ep_req(&net, &ep));
+        t.driver.delete_endpoint(&ep_req(&net, &ep)).await.unwrap();
+        t.neutron.fail_always(
+            "get_port",
+            kuryr_openstack::neutron::NeutronError::from_status(
+                503,
+                kuryr_openstack::neutron::ErrorContext::new("GET", "/v2.0/ports", "busy"),
+            ),
+        );
+        t.driver
+            .release_address(&release_addr_req(&pool_id, &addr))
+            .await
+            .unwrap();
+        let want = if exposed { 10 } else { 11 };
+        t.pool_settles_at(want).await;
+        assert_eq!(
+            t.ports_on(&t.network_of(&net).id).len(),
+            want,
+            "exposed: {exposed}"
+        );
+    }
 }

@@ -98,6 +98,13 @@ fn requests_in_calls(s: &Stack) -> f64 {
 }
 
 /// Free pooled ports: no endpoint holds them, ACTIVE, plugged on this host.
+/// A host link's interface index (a link made anew gets a new one).
+fn ifindex(name: &str) -> Option<u32> {
+    std::fs::read_to_string(format!("/sys/class/net/{name}/ifindex"))
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+}
+
 fn free_pool_ports(s: &Stack, nid: &str) -> Vec<serde_json::Value> {
     s.pool_ports(nid)
         .into_iter()
@@ -181,8 +188,22 @@ fn scenario_pool(s: &mut Stack) {
     assert_eq!(with_mac[0]["status"], "ACTIVE");
     s.exec_ok(&c3, &["ping", "-c", "1", "-W", "3", &ip0]);
 
-    // Removed containers' ports go back to the pool (recycled), the user's MAC's port goes.
-    for c in [&c0, &c1, &c2, &c3] {
+    // A container that leaves promiscuous mode on its interface (CAP_NET_ADMIN lets it).
+    let c5 = s.run(&net, &["--cap-add", "NET_ADMIN"]);
+    s.exec_ok(&c5, &["ip", "link", "set", "eth0", "promisc", "on"]);
+    let ip5 = s.container_ip(&c5, &net);
+    let port_at = |s: &Stack, ip: &str| -> String {
+        s.pool_ports(&nid)
+            .into_iter()
+            .find(|p| p["fixed_ips"][0]["ip_address"] == ip)
+            .and_then(|p| p["id"].as_str().map(str::to_string))
+            .expect("a pooled port holds the container's address")
+    };
+    let (tap1, tap5) = (tap_name(&port_at(s, &ip1)), tap_name(&port_at(s, &ip5)));
+    let (index1, index5) = (ifindex(&tap1), ifindex(&tap5));
+
+    // Removed containers' ports go back to the pool, the user's MAC's port goes.
+    for c in [&c0, &c1, &c2, &c3, &c5] {
         s.rm(c);
     }
     assert!(
@@ -197,6 +218,13 @@ fn scenario_pool(s: &mut Stack) {
         .neutron
         .list("ports", &[("network_id", &nid), ("mac_address", mac)])
         .is_empty());
+    // A clean interface came back and kept its plug (the same tap); the one with promiscuous
+    // mode left on was plugged afresh (a new tap, nothing of the container on it).
+    assert_eq!(ifindex(&tap1), index1, "{tap1} kept");
+    assert!(
+        ifindex(&tap5).is_some() && ifindex(&tap5) != index5,
+        "{tap5} made anew"
+    );
 
     // kill -9 with a full pool, then a restart: the same ports, re-adopted, nothing new.
     let ids = |s: &Stack| {

@@ -72,6 +72,9 @@ struct State {
     /// The last background write to a port: the next one waits for it, so a release never
     /// overtakes the claim before it.
     writes: HashMap<String, JoinHandle<()>>,
+    /// Claimed ports whose security groups their container changed (exposed ports): they are
+    /// reset in Neutron before another container may have them.
+    exposed: HashSet<String>,
 }
 
 struct SubnetPool {
@@ -180,6 +183,20 @@ impl PortPools {
         self.state().claimed.contains_key(port_id)
     }
 
+    /// The claimed port's security groups were changed for its container.
+    pub(crate) fn mark_exposed(&self, port_id: &str) {
+        let mut st = self.state();
+        if st.claimed.contains_key(port_id) {
+            st.exposed.insert(port_id.to_string());
+        }
+    }
+
+    /// A port of this host's pools that no container holds (free, or coming back): whatever
+    /// endpoint tags Neutron still shows on it are a departed container's.
+    pub(crate) fn is_unclaimed_member(&self, p: &Port) -> bool {
+        self.owner(p) == PoolOwner::ThisHost && !self.is_claimed(&p.id)
+    }
+
     /// `kuryr.pool:<host>`.
     pub(crate) fn owner_tag(&self) -> &str {
         &self.inner.tag
@@ -225,6 +242,18 @@ impl PortPools {
         network_id: &str,
         addr: Option<IpAddr>,
     ) -> Option<Port> {
+        self.take_free(subnet_id, network_id, addr, true)
+    }
+
+    /// [`Self::take`]; `count_miss`: an empty pool counts as a container that found it empty
+    /// (once per container: not again while it waits).
+    fn take_free(
+        &self,
+        subnet_id: &str,
+        network_id: &str,
+        addr: Option<IpAddr>,
+        count_miss: bool,
+    ) -> Option<Port> {
         let taken = {
             let mut st = self.state();
             let pool = st
@@ -242,18 +271,24 @@ impl PortPools {
             } else {
                 None
             };
-            if taken.is_none() && addr.is_none() && pool.pending == 0 {
+            // A miss while ports are coming back means the pool is too small for the load:
+            // it grows (the caller waits for a port); a miss with nothing coming makes the
+            // port on demand, and the pool grows after that container's attach
+            // (`refill_if_low` from there), not competing with it.
+            let mut grow_now = false;
+            if taken.is_none() && addr.is_none() && count_miss {
                 pool.missed += 1;
+                grow_now = pool.pending > 0;
+                tracing::debug!(subnet = %subnet_id, pending = pool.pending, missed = pool.missed, "pool empty");
             }
             pool.last_take = Instant::now();
             if let Some(p) = &taken {
                 st.claimed.insert(p.id.clone(), subnet_id.to_string());
             }
-            taken
+            (taken, grow_now)
         };
-        // A miss refills after the container's attach (`refill_if_low` from there): a refill
-        // now would compete with the port being made for it.
-        if taken.is_some() {
+        let (taken, grow_now) = taken;
+        if taken.is_some() || grow_now {
             self.refill_if_low(subnet_id);
         }
         taken
@@ -308,7 +343,7 @@ impl PortPools {
         let deadline = Instant::now() + limit;
         loop {
             let notified = self.inner.changed.notified();
-            if let Some(p) = self.take(subnet_id, network_id, None) {
+            if let Some(p) = self.take_free(subnet_id, network_id, None, false) {
                 return Some(p);
             }
             let waiting = {
@@ -388,9 +423,16 @@ impl PortPools {
             if let Some(pool) = subnet.as_ref().and_then(|s| st.pools.get_mut(s)) {
                 pool.pending += 1;
             }
-            subnet
+            let exposed = st.exposed.remove(&port.id);
+            (subnet, !exposed)
         };
-        self.inner.spawn_recycle(port, subnet);
+        let (subnet, fast) = subnet;
+        if fast {
+            let inner = self.inner.clone();
+            tokio::spawn(async move { inner.return_at_once(port, subnet).await });
+        } else {
+            self.inner.spawn_recycle(port, subnet);
+        }
     }
 
     /// A port made on demand (the pool was empty) and now released joins the pool instead of
@@ -651,14 +693,14 @@ impl PortPools {
     }
 
     /// Starts a refill of the subnet's pool when it holds fewer than the minimum (free and
-    /// coming) and none runs.
+    /// coming), or containers found it empty and it may still grow, and none runs.
     pub(crate) fn refill_if_low(&self, subnet_id: &str) {
         let network_id = {
             let mut st = self.state();
             let Some(pool) = st.pools.get_mut(subnet_id) else {
                 return;
             };
-            let low = pool.free.len() + pool.pending < self.inner.cfg.min.max(1);
+            let low = self.inner.wants(pool) > 0;
             if pool.refilling || pool.draining || pool.eligible == Some(false) || !low {
                 return;
             }
@@ -702,11 +744,82 @@ impl Inner {
 
     /// Recycles a port in the background, after its previous writes.
     fn spawn_recycle(self: &Arc<Self>, port: Port, subnet: Option<String>) {
+        self.spawn_recycle_with(port, subnet, true);
+    }
+
+    /// [`Self::spawn_recycle`] for a port whose plug is known not to be reusable.
+    fn spawn_replug(self: &Arc<Self>, port: Port, subnet: Option<String>) {
+        self.spawn_recycle_with(port, subnet, false);
+    }
+
+    fn spawn_recycle_with(self: &Arc<Self>, port: Port, subnet: Option<String>, reuse: bool) {
         let inner = self.clone();
         let id = port.id.clone();
         self.after(&id, async move {
-            inner.recycle(port, subnet).await;
+            inner.recycle(port, subnet, reuse).await;
         });
+    }
+
+    /// Returns a released port to its pool at once when its container changed nothing in
+    /// Neutron that the next one must not see (its security groups) and its plug can be kept:
+    /// the host side is all that gates reuse. Neutron's reset follows after the port's earlier
+    /// writes (the claim's, still queued when Neutron is busy), and is skipped when a container
+    /// took the port again meanwhile: its claim rewrites the same tags, name and device id.
+    /// Anything else goes the way of [`Self::recycle`].
+    async fn return_at_once(self: &Arc<Self>, port: Port, subnet: Option<String>) {
+        let Some(sid) = subnet.clone().filter(|s| self.plug && self.keeps(s, &port)) else {
+            return self.spawn_recycle(port, subnet);
+        };
+        match self.binding.reuse(&pool_bind(&port)).await {
+            Ok(true) => {}
+            Ok(false) => return self.spawn_replug(port, subnet),
+            Err(e) => {
+                tracing::debug!(port = %port.id, error = %e, "keeping a pooled port's plug failed: plugging afresh");
+                return self.spawn_replug(port, subnet);
+            }
+        }
+        let free = Port {
+            tags: port
+                .tags
+                .iter()
+                .filter(|t| !tags::is_kuryr_id_tag(t))
+                .cloned()
+                .collect(),
+            name: POOL_PORT_NAME.into(),
+            device_id: String::new(),
+            ..port.clone()
+        };
+        if !self.admit(&sid, vec![free]).is_empty() {
+            // The pool began draining meanwhile.
+            return self.spawn_recycle(port, subnet);
+        }
+        let groups = self
+            .state()
+            .pools
+            .get(&sid)
+            .and_then(|p| p.security_groups.clone());
+        let inner = self.clone();
+        self.after(&port.id.clone(), async move {
+            if inner.state().claimed.contains_key(&port.id) {
+                return;
+            }
+            if let Err(e) = inner.reset(&port, groups).await {
+                if !e.is_not_found() {
+                    tracing::warn!(port = %port.id, error = %e, "resetting a free pooled port in Neutron failed");
+                }
+            }
+        });
+    }
+
+    /// Whether the subnet's pool takes `port` back (else it is deleted).
+    fn keeps(&self, subnet: &str, port: &Port) -> bool {
+        let st = self.state();
+        st.pools.get(subnet).is_some_and(|p| {
+            !p.draining
+                && p.eligible != Some(false)
+                && port.fixed_ips.len() == 1
+                && p.free.len() + p.pending <= self.cfg.max
+        })
     }
 
     async fn refill(self: &Arc<Self>, subnet_id: &str, network_id: &str) {
@@ -719,20 +832,19 @@ impl Inner {
                 let Some(pool) = st.pools.get_mut(subnet_id) else {
                     return;
                 };
-                let have = pool.free.len() + pool.pending;
-                if pool.draining || have >= self.cfg.min.max(1) {
+                if pool.draining {
                     return;
                 }
-                // A burst that found the pool empty asks for a bigger batch.
-                let want = self.cfg.batch.max(pool.missed);
+                let n = self.wants(pool);
                 pool.missed = 0;
-                let n = want.min(self.cfg.max.saturating_sub(have));
                 pool.pending += n;
                 n
             };
             if n == 0 {
                 return;
             }
+            let started = Instant::now();
+            tracing::debug!(subnet = %subnet_id, n, "pool batch");
             let made = self.make_ports(subnet_id, network_id, n).await;
             let made = match made {
                 Ok(m) => m,
@@ -758,10 +870,24 @@ impl Inner {
             let plugged: Vec<Port> = prepared.into_iter().flatten().collect();
             // Plugs that failed deleted their port.
             self.settle(subnet_id, count - plugged.len());
-            if !self.wait_active(subnet_id, plugged).await {
+            let admitted = self.wait_active(subnet_id, plugged).await;
+            tracing::debug!(subnet = %subnet_id, n, elapsed_ms = started.elapsed().as_millis() as u64, "pool batch in");
+            if !admitted {
                 return;
             }
         }
+    }
+
+    /// How many ports the pool should make now: none while it holds its minimum (free and
+    /// coming) and no container found it empty since the last batch; otherwise a batch, a
+    /// bigger one after more misses, never beyond the maximum.
+    fn wants(&self, pool: &SubnetPool) -> usize {
+        let have = pool.free.len() + pool.pending;
+        if have >= self.cfg.min.max(1) && pool.missed == 0 {
+            return 0;
+        }
+        let room = self.cfg.max.saturating_sub(have);
+        self.cfg.batch.max(pool.missed).min(room)
     }
 
     /// Takes `n` ports off the subnet's pending count.
@@ -922,21 +1048,13 @@ impl Inner {
     /// Returns a released port to its pool: unplugged, reset in Neutron (endpoint tags, name,
     /// device, security groups), plugged afresh, ACTIVE again. Deleted instead when the pool is
     /// full, going away, or pools are off.
-    async fn recycle(self: &Arc<Self>, port: Port, subnet: Option<String>) {
+    /// `reuse`: try to keep the plug (not when that was just found impossible).
+    async fn recycle(self: &Arc<Self>, port: Port, subnet: Option<String>, reuse: bool) {
         let Some(subnet) = subnet else {
             let _ = self.discard(&port).await;
             return;
         };
-        let keep = {
-            let st = self.state();
-            st.pools.get(&subnet).is_some_and(|p| {
-                !p.draining
-                    && p.eligible != Some(false)
-                    && port.fixed_ips.len() == 1
-                    && p.free.len() + p.pending <= self.cfg.max
-            })
-        };
-        if !keep {
+        if !self.keeps(&subnet, &port) {
             if let Err(e) = self.discard(&port).await {
                 tracing::warn!(port = %port.id, error = %e, "deleting a released pooled port failed");
             }
@@ -948,6 +1066,31 @@ impl Inner {
             .pools
             .get(&subnet)
             .and_then(|p| p.security_groups.clone());
+        // A container end that came back clean keeps its plug: only Neutron's reset is left,
+        // and the port stays ACTIVE (no OVS change for OVN to see).
+        let started = Instant::now();
+        if self.plug && reuse {
+            match self.binding.reuse(&pool_bind(&port)).await {
+                Ok(true) => {
+                    match self.reset(&port, groups).await {
+                        Ok(p) => {
+                            self.wait_active(&subnet, vec![p]).await;
+                            tracing::debug!(port = %port.id, elapsed_ms = started.elapsed().as_millis() as u64, "pooled port back, plug kept");
+                        }
+                        Err(e) => {
+                            tracing::warn!(port = %port.id, error = %e, "resetting a released pooled port failed: deleting it");
+                            let _ = self.discard(&port).await;
+                            self.settle(&subnet, 1);
+                        }
+                    }
+                    return;
+                }
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::debug!(port = %port.id, error = %e, "keeping a pooled port's plug failed: plugging afresh")
+                }
+            }
+        }
         // Unplugged first (the fresh plug takes the same names); then Neutron's reset and the
         // new plug, which are independent, together.
         let unplugged = self.binding.unbind(&pool_unbind(&port)).await;
@@ -969,6 +1112,7 @@ impl Inner {
                     p.status = kuryr_types::PortStatus::Down;
                 }
                 self.wait_active(&subnet, vec![p]).await;
+                tracing::debug!(port = %port.id, elapsed_ms = started.elapsed().as_millis() as u64, "pooled port back, plugged afresh");
             }
             (reset, plugged) => {
                 let error = reset

@@ -501,14 +501,7 @@ impl PortLifecycle {
             .map(|e| e.port.clone());
         let ports = match remembered {
             Some(p) => vec![p],
-            None => {
-                self.nt
-                    .ports(&PortQuery {
-                        tags: tags::docker_id_tags(endpoint.as_str()),
-                        ..Default::default()
-                    })
-                    .await?
-            }
+            None => self.ports_tagged_for(endpoint).await?,
         };
         let mut errors = Vec::new();
         if ports.is_empty() {
@@ -606,14 +599,24 @@ impl PortLifecycle {
         if let Some(e) = self.memory().endpoints.get(endpoint) {
             return Ok(Some(e.port.clone()));
         }
-        let ports = self
+        Ok(self.ports_tagged_for(endpoint).await?.into_iter().next())
+    }
+
+    /// The ports Neutron shows tagged with the endpoint, without this host's pooled ports that
+    /// no container holds: a port back in its pool may still carry a departed endpoint's tags
+    /// until the next claim or Neutron's reset rewrites them.
+    async fn ports_tagged_for(&self, endpoint: &DockerId) -> Result<Vec<Port>> {
+        let mut ports = self
             .nt
             .ports(&PortQuery {
                 tags: tags::docker_id_tags(endpoint.as_str()),
                 ..Default::default()
             })
             .await?;
-        Ok(ports.into_iter().next())
+        if let Some(pools) = &self.pools {
+            ports.retain(|p| !pools.is_unclaimed_member(p));
+        }
+        Ok(ports)
     }
 
     /// The status of the endpoint's port; one read at most moments old is answer enough.

@@ -104,6 +104,10 @@ impl KuryrDriver {
             for r in &rules {
                 self.nt.create_security_group_rule(&sg, r).await?;
             }
+            // A pooled port with changed groups must be reset before another container has it.
+            if let Some(pools) = self.ports.pooled(&port) {
+                pools.mark_exposed(&port.id);
+            }
             let current = self.nt.port(&port.id).await?.unwrap_or(port.clone());
             let mut groups = vec![sg];
             groups.extend(current.security_groups.iter().cloned());
