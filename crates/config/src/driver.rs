@@ -75,6 +75,8 @@ pub struct DriverConfig {
     pub port_driver: PortDriverKind,
     /// `[vif_pool]`: `None` when pools are off.
     pub pool: Option<PoolConfig>,
+    /// `[DEFAULT] orphan_sweep_interval`; `None`: no sweep.
+    pub orphan_sweep: Option<Duration>,
 }
 
 /// Port pools' sizes and pace (`[vif_pool]`), checked.
@@ -189,6 +191,8 @@ impl DriverConfig {
             veth_dst_prefix: b.veth_dst_prefix.clone(),
             port_driver,
             pool: PoolConfig::from_section(p)?,
+            orphan_sweep: (d.orphan_sweep_interval > 0)
+                .then(|| Duration::from_secs(d.orphan_sweep_interval)),
         })
     }
 
@@ -315,5 +319,23 @@ mod tests {
         assert_eq!(c.active_wait(), Some(Duration::from_secs(5)));
         c.vif_plugging_timeout = Duration::from_secs(500);
         assert_eq!(c.active_wait(), Some(DriverConfig::FATAL_WAIT_CAP));
+    }
+
+    #[test]
+    fn orphan_sweep_every_minute_unless_set() {
+        assert_eq!(
+            DriverConfig::new("h").orphan_sweep,
+            Some(Duration::from_secs(60))
+        );
+        let c = |text: &str| KuryrConfig::parse(text).unwrap().driver_config().unwrap();
+        assert_eq!(
+            c("[DEFAULT]\nhost = h\norphan_sweep_interval = 5\n").orphan_sweep,
+            Some(Duration::from_secs(5))
+        );
+        assert_eq!(
+            c("[DEFAULT]\nhost = h\norphan_sweep_interval = 0\n").orphan_sweep,
+            None
+        );
+        assert!(KuryrConfig::parse("[DEFAULT]\norphan_sweep_interval = soon\n").is_err());
     }
 }

@@ -65,6 +65,7 @@ pub mod defaults {
     pub const POOL_MAX: usize = 50;
     pub const POOL_BATCH: usize = 10;
     pub const POOL_UPDATE_FREQUENCY_SECS: u64 = 20;
+    pub const ORPHAN_SWEEP_INTERVAL_SECS: u64 = 60;
     pub const BINDING_DRIVER: &str = "kuryr.lib.binding.drivers.veth";
 
     /// Environment variables that replace built-in defaults (not file values).
@@ -124,6 +125,9 @@ pub struct DefaultSection {
     pub host: Option<String>,
     /// oslo.log's `use_json`: one JSON object per log line.
     pub use_json: bool,
+    /// Seconds between sweeps for this host's address reservations no endpoint ever took (the
+    /// daemon was killed between RequestAddress and CreateEndpoint); 0: no sweep.
+    pub orphan_sweep_interval: u64,
 }
 
 impl Default for DefaultSection {
@@ -151,6 +155,7 @@ impl Default for DefaultSection {
             use_syslog: false,
             host: None,
             use_json: false,
+            orphan_sweep_interval: ORPHAN_SWEEP_INTERVAL_SECS,
         }
     }
 }
@@ -663,6 +668,9 @@ impl KuryrConfig {
             use_syslog: r.boolean("use_syslog", false)?,
             host: r.string("host"),
             use_json: r.boolean("use_json", false)?,
+            orphan_sweep_interval: r
+                .number("orphan_sweep_interval")?
+                .unwrap_or(ORPHAN_SWEEP_INTERVAL_SECS),
         };
         r.unknown(OSLO_LOG_OPTS, &mut warnings);
         let chosen = driver::short_name(&default.default_port_driver);

@@ -15,6 +15,7 @@
 
 pub mod constants;
 pub mod core;
+pub mod crash_point;
 pub mod docker;
 pub mod neutron;
 pub mod port_driver;
@@ -24,7 +25,7 @@ mod error;
 mod locks;
 mod undo;
 
-pub use core::{AttachRequest, PortLifecycle, ReconcileReport};
+pub use core::{AttachRequest, OrphanWatch, PortLifecycle, ReconcileReport};
 pub use docker::{exposed_rules, KuryrDriver};
 pub use error::{DriverError, ErrorClass, UndoError};
 pub use kuryr_config::{DriverConfig, PortDriverKind};

@@ -103,6 +103,7 @@ pub struct SubnetQuery {
 #[derive(Debug, Clone, Default)]
 pub struct PortQuery {
     pub network_id: Option<String>,
+    pub name: Option<String>,
     pub mac_address: Option<MacAddr>,
     pub device_owner: Option<String>,
     pub host_id: Option<String>,
@@ -662,6 +663,9 @@ impl Nt {
         }
         if let Some(v) = &q.mac_address {
             f = f.mac_address(v.to_string());
+        }
+        if let Some(v) = &q.name {
+            f = f.name(v);
         }
         if let Some(v) = &q.device_owner {
             f = f.device_owner(v);

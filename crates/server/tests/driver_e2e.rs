@@ -68,6 +68,10 @@ fn run_scenarios(s: &mut Stack) {
             "port pool: a subnet exhausted with pooled ports",
             scenario_pool_full_subnet,
         ),
+        (
+            "daemon killed between RequestAddress's port and its answer",
+            scenario_orphan_reservation,
+        ),
     ];
     // The on-demand path first (pools off), then the defaults (pools on).
     s.set_pools(false);
@@ -935,4 +939,48 @@ fn scenario_router(s: &mut Stack) {
     s.rm(&cb);
     s.network_rm(&a);
     s.network_rm(&b);
+}
+
+/// The daemon dies (aborts, as under `kill -9`) right after RequestAddress made the port and
+/// before Docker has the answer: Docker never releases that address. The restarted daemon's
+/// sweep deletes the port; Docker's next commands work and nothing is left.
+fn scenario_orphan_reservation(s: &mut Stack) {
+    let net = s.network_create(
+        "orphan",
+        &["--subnet", "10.91.40.0/24", "--gateway", "10.91.40.1"],
+    );
+    let nid = s.neutron_net_id(&net);
+    s.restart_crashing_at(kuryr_driver::crash_point::RESERVE_PORT_MADE);
+    let (n, image) = (net.clone(), s.env.image.clone());
+    let run = std::thread::spawn(move || {
+        e2e::docker_cmd(&["run", "--rm", "--network", &n, &image, "true"])
+    });
+    assert!(
+        s.daemon_exited_within(60),
+        "the daemon reached its crash point"
+    );
+    let unbound = |s: &Stack| -> Vec<String> {
+        s.neutron
+            .list(
+                "ports",
+                &[("network_id", &nid), ("name", "kuryr-unbound-port")],
+            )
+            .iter()
+            .map(|p| p["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let orphans = unbound(s);
+    assert_eq!(orphans.len(), 1, "the port made before the crash");
+    // Docker may retry the call against the new daemon; either way it gets an answer.
+    s.start_daemon();
+    let _ = run.join().expect("docker run thread");
+    assert!(
+        wait_until(30, || s.neutron.get("ports", &orphans[0]).is_none()),
+        "the orphaned reservation is deleted:\n{}",
+        s.log_tail()
+    );
+    let c = s.run(&net, &[]);
+    s.rm(&c);
+    s.network_rm(&net);
+    assert!(s.neutron.get("networks", &nid).is_none());
 }

@@ -3,11 +3,13 @@
 //! the CNI verbs will call it next. Port pools keep ports ready ahead of time.
 
 mod memory;
+mod orphans;
 mod pool;
 mod ports;
 mod reconcile;
 mod reserve;
 
+pub use orphans::OrphanWatch;
 pub use pool::{AdoptReport, PortPools};
 pub use ports::{AttachRequest, PortLifecycle};
 pub use reconcile::ReconcileReport;

@@ -231,6 +231,7 @@ impl PortLifecycle {
                 tags: Vec::new(),
             })
             .await?;
+        crate::crash_point::reached(crate::crash_point::RESERVE_PORT_MADE);
         let ip = address_on(&port, subnet)?;
         tracing::debug!(port = %port.id, %ip, "reserved address");
         let id = port.id.clone();

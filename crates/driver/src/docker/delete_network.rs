@@ -33,8 +33,12 @@ impl KuryrDriver {
         }
         let mut errors = Vec::new();
         for net in nets {
-            // Pooled ports would keep Neutron from deleting the network.
+            // Pooled ports, and reservations a killed daemon never answered (Docker released
+            // nothing for them), would keep Neutron from deleting the network.
             if let Err(e) = self.ports.drain_network(&net.id).await {
+                errors.push(e);
+            }
+            if let Err(e) = self.ports.delete_reservations_on(&net.id).await {
                 errors.push(e);
             }
             let remembered = self.networks().subnets_on(&net);

@@ -78,6 +78,7 @@ pub async fn run(cli: &Cli) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("[binding] link_iface {link}"))?;
     }
+    let orphan_sweep_every = driver_cfg.orphan_sweep;
     let driver = Arc::new(KuryrDriver::new(neutron, binding, driver_cfg));
     if let Some(aliases) = &extensions {
         // Read once per process: the driver need not ask again.
@@ -103,6 +104,21 @@ pub async fn run(cli: &Cli) -> anyhow::Result<()> {
     }
 
     let _pool_maintenance = driver.ports().spawn_pool_maintenance();
+    let _orphan_sweep = orphan_sweep_every.map(|every| {
+        let held = Arc::downgrade(&driver);
+        tokio::spawn(async move {
+            let mut watch = kuryr_driver::OrphanWatch::default();
+            loop {
+                // The first sweep right away (it only remembers), then one per period.
+                let Some(d) = held.upgrade() else { break };
+                if let Err(e) = d.ports().sweep_orphans(&mut watch).await {
+                    tracing::warn!("orphan sweep: {e}");
+                }
+                drop(d);
+                tokio::time::sleep(every).await;
+            }
+        })
+    });
 
     let app = match &metrics {
         Some(m) => {

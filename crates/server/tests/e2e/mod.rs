@@ -321,6 +321,8 @@ pub struct Stack {
     /// `[vif_pool] enabled`: the on-demand scenarios run without pools, the pool scenarios with
     /// the defaults.
     pools: bool,
+    /// A named crash point the next daemon start aborts at (`KURYR_TEST_CRASH_AT`).
+    crash_at: Option<String>,
 }
 
 impl Stack {
@@ -350,6 +352,7 @@ impl Stack {
             networks: Vec::new(),
             neutron_resources: Vec::new(),
             created_default_pools: Vec::new(),
+            crash_at: None,
             seen_nets: Default::default(),
             seen_ports: Default::default(),
             metrics_addr: free_loopback_addr(),
@@ -378,7 +381,7 @@ impl Stack {
 
     fn write_config(&self) {
         let conf = format!(
-            "[DEFAULT]\ndebug = true\nhost = {chassis}\nkuryr_uri = unix://{sock}\ncapability_scope = local\nprocess_external_connectivity = true\n\n\
+            "[DEFAULT]\ndebug = true\nhost = {chassis}\nkuryr_uri = unix://{sock}\ncapability_scope = local\nprocess_external_connectivity = true\norphan_sweep_interval = 2\n\n\
              [neutron]\nauth_type = none\nendpoint = {url}\ndefault_subnetpool_v4 = kuryr\n\
              default_subnetpool_v6 = kuryr6\nvif_plugging_is_fatal = true\nvif_plugging_timeout = 30\n\
              \n[binding]\nveth_dst_prefix = eth\n\n[metrics]\nlisten_address = {metrics}\n\n\
@@ -409,6 +412,7 @@ impl Stack {
             .arg("--config-file")
             .arg(self.dir.join("kuryr.conf"))
             .env("RUST_LOG", "debug")
+            .envs(self.crash_at.take().map(|at| ("KURYR_TEST_CRASH_AT", at)))
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
@@ -428,6 +432,29 @@ impl Stack {
             );
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// Restarts the daemon so that it aborts at the named crash point (once: the start after
+    /// that is a normal one).
+    pub fn restart_crashing_at(&mut self, point: &str) {
+        self.stop_daemon();
+        self.crash_at = Some(point.to_string());
+        self.start_daemon();
+    }
+
+    /// Waits (up to `secs`) for the daemon to exit by itself; whether it did.
+    pub fn daemon_exited_within(&mut self, secs: u64) -> bool {
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(secs) {
+            if let Some(c) = self.daemon.as_mut() {
+                if c.try_wait().ok().flatten().is_some() {
+                    self.daemon = None;
+                    return true;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
     }
 
     /// Restarts the daemon with port pools on (the defaults) or off.
