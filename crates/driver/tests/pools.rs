@@ -149,7 +149,15 @@ async fn a_warm_pool_starts_a_container_without_neutron() {
             || matches!(c, FakeCall::Unbind(r) if r.port_id == port.id)),
         "a clean port is not plugged again: {after:?}"
     );
-    // Neutron's reset follows in the background.
+    // Neutron's record is tidied at the next pool check (the claim would have rewritten it).
+    let untidy = t
+        .neutron
+        .ports()
+        .into_iter()
+        .find(|p| p.id == port.id)
+        .unwrap();
+    assert_eq!(untidy.device_id, ep, "not reset at once");
+    t.driver.ports().pools().unwrap().tidy_now();
     let reset = || {
         t.neutron
             .ports()
@@ -603,4 +611,41 @@ async fn only_a_port_whose_groups_were_changed_waits_for_neutrons_reset() {
             "exposed: {exposed}"
         );
     }
+}
+
+#[tokio::test]
+async fn a_port_taken_again_before_the_tidy_keeps_its_new_endpoint() {
+    let t = setup();
+    let net = id("pool-tidy");
+    let (pool_id, _, _) = t.warm_network(&net, "10.31.0.0/24").await;
+    let n = t.network_of(&net);
+    let first = id("pool-tidy-1");
+    let (addr, _) = t.start(&net, &first, &pool_id, "", "").await.unwrap();
+    t.rm(&net, &first, &pool_id, &addr).await;
+    t.pool_settles_at(11).await;
+    // The same port for the next container (its address asked for), before any pool check.
+    let ip = addr.split('/').next().unwrap();
+    let second = id("pool-tidy-2");
+    let (again, _) = t.start(&net, &second, &pool_id, ip, "").await.unwrap();
+    assert_eq!(again.split('/').next().unwrap(), ip);
+    let holds = |ep: &str| {
+        t.ports_on(&n.id).into_iter().any(|p| {
+            p.fixed_ips[0].ip_address.to_string() == ip
+                && p.device_id == ep
+                && tags::docker_id_tags(ep)
+                    .iter()
+                    .all(|tag| p.tags.contains(tag))
+        })
+    };
+    t.settle(|| holds(&second)).await;
+    t.driver.ports().pools().unwrap().tidy_now();
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    assert!(holds(&second), "the claim's record is not reset");
+    // (The test ids share their upper half: the first's lower-half tag tells them apart.)
+    assert!(!t
+        .ports_on(&n.id)
+        .iter()
+        .any(|p| tags::docker_id_tags(&first)
+            .iter()
+            .all(|tag| p.tags.contains(tag))));
 }

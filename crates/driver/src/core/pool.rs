@@ -75,6 +75,9 @@ struct State {
     /// Claimed ports whose security groups their container changed (exposed ports): they are
     /// reset in Neutron before another container may have them.
     exposed: HashSet<String>,
+    /// Free ports whose Neutron record still shows their last endpoint (returned at once): the
+    /// next pool check resets those still free; a claim rewrites the record anyway.
+    untidy: HashSet<String>,
 }
 
 struct SubnetPool {
@@ -216,6 +219,12 @@ impl PortPools {
     /// Whether pooled ports are plugged ahead of time.
     pub(crate) fn pre_plugs(&self) -> bool {
         self.inner.plug
+    }
+
+    /// Resets in Neutron the free ports returned at once since the last pool check (what the
+    /// periodic check does; tests call it directly).
+    pub fn tidy_now(&self) {
+        self.inner.tidy();
     }
 
     /// Free ports per subnet and ports being made (for metrics and tests).
@@ -386,7 +395,14 @@ impl PortPools {
     /// After a claimed port was attached: writes the endpoint's tags and the port's name and
     /// device id in the background (Docker already has its answer).
     pub(crate) fn write_claim(&self, port: &Port, endpoint: &DockerId) {
-        let mut want = port.tags.clone();
+        // A port returned at once may still carry its last endpoint's tags in Neutron (and in
+        // the copy read from there): the whole list is written, without them.
+        let mut want: Vec<String> = port
+            .tags
+            .iter()
+            .filter(|t| !tags::is_kuryr_id_tag(t))
+            .cloned()
+            .collect();
         for t in tags::docker_id_tags(endpoint.as_str()) {
             if !want.contains(&t) {
                 want.push(t);
@@ -659,6 +675,7 @@ impl PortPools {
                 Err(e) => tracing::warn!(error = %e, "checking pooled ports' plugs failed"),
             }
         }
+        self.inner.tidy();
         self.shrink_idle(IDLE_AFTER).await;
         let subnets: Vec<String> = self.state().pools.keys().cloned().collect();
         for s in subnets {
@@ -793,22 +810,40 @@ impl Inner {
             // The pool began draining meanwhile.
             return self.spawn_recycle(port, subnet);
         }
-        let groups = self
-            .state()
-            .pools
-            .get(&sid)
-            .and_then(|p| p.security_groups.clone());
-        let inner = self.clone();
-        self.after(&port.id.clone(), async move {
-            if inner.state().claimed.contains_key(&port.id) {
-                return;
-            }
-            if let Err(e) = inner.reset(&port, groups).await {
-                if !e.is_not_found() {
-                    tracing::warn!(port = %port.id, error = %e, "resetting a free pooled port in Neutron failed");
+        // Neutron is tidied later, for the ports still free then: under churn most are taken
+        // again first, and their claim's writes replace the record (three requests saved).
+        self.state().untidy.insert(port.id);
+    }
+
+    /// Resets in Neutron the free ports returned at once since the last call (after the
+    /// port's earlier writes); ports a container took meanwhile are left to their claim.
+    fn tidy(self: &Arc<Self>) {
+        let due: Vec<(Port, Option<Vec<String>>)> = {
+            let mut st = self.state();
+            let untidy = std::mem::take(&mut st.untidy);
+            st.pools
+                .values()
+                .flat_map(|pool| {
+                    pool.free
+                        .iter()
+                        .filter(|p| untidy.contains(&p.id))
+                        .map(|p| (p.clone(), pool.security_groups.clone()))
+                })
+                .collect()
+        };
+        for (port, groups) in due {
+            let inner = self.clone();
+            self.after(&port.id.clone(), async move {
+                if inner.state().claimed.contains_key(&port.id) {
+                    return;
                 }
-            }
-        });
+                if let Err(e) = inner.reset(&port, groups).await {
+                    if !e.is_not_found() {
+                        tracing::warn!(port = %port.id, error = %e, "resetting a free pooled port in Neutron failed");
+                    }
+                }
+            });
+        }
     }
 
     /// Whether the subnet's pool takes `port` back (else it is deleted).
