@@ -556,6 +556,14 @@ cmd_env() {
   fi
 }
 
+# Restarts the stack's Docker daemon (clears Docker 20.10's stale network endpoints, which
+# nothing else does); containers it ran stop.
+cmd_restart_docker() {
+  pid_alive "$RUN/dockerd.pid" || die "the stack's Docker daemon is not running"
+  kill "$(cat "$RUN/dockerd.pid")"; wait_gone "$RUN/dockerd.pid" 60
+  start_docker
+}
+
 main() {
   [[ $(id -u) == 0 ]] || die "run as root"
   local verb=${1:-}; shift || true
@@ -572,7 +580,8 @@ main() {
     down) cmd_down ;;
     status) cmd_status ;;
     env) cmd_env ;;
-    *) echo "usage: $0 up [--keystone] [--kuryr] | down [--wipe] | status | env" >&2; exit 2 ;;
+    restart-docker) cmd_restart_docker ;;
+    *) echo "usage: $0 up [--keystone] [--kuryr] | down [--wipe] | status | env | restart-docker" >&2; exit 2 ;;
   esac
 }
 
