@@ -779,10 +779,10 @@ impl Inner {
 
     /// Returns a released port to its pool at once when its container changed nothing in
     /// Neutron that the next one must not see (its security groups) and its plug can be kept:
-    /// the host side is all that gates reuse. Neutron's reset follows after the port's earlier
-    /// writes (the claim's, still queued when Neutron is busy), and is skipped when a container
-    /// took the port again meanwhile: its claim rewrites the same tags, name and device id.
-    /// Anything else goes the way of [`Self::recycle`].
+    /// the host side is all that gates reuse. Neutron's record is tidied by the next pool check
+    /// ([`Self::tidy`]) if the port is still free then; a container that took it first rewrites
+    /// the same tags, name and device id with its claim. Anything else goes the way of
+    /// [`Self::recycle`].
     async fn return_at_once(self: &Arc<Self>, port: Port, subnet: Option<String>) {
         let Some(sid) = subnet.clone().filter(|s| self.plug && self.keeps(s, &port)) else {
             return self.spawn_recycle(port, subnet);
