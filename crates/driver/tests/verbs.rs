@@ -577,6 +577,31 @@ async fn existing_network_subnet_and_port_are_adopted_and_given_back() {
         "pool tagged with the subnet id"
     );
 
+    // A port another host serves is never taken over.
+    let foreign = t
+        .neutron
+        .create_port(&NewPort {
+            network_id: user_net.id.clone(),
+            name: Some("vm-port".into()),
+            binding_host_id: Some("other-host".into()),
+            fixed_ips: Some(vec![FixedIpRequest::address(
+                &user_subnet.id,
+                "10.9.0.21".parse().unwrap(),
+            )]),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let err = t
+        .run(&net, &id("ep-foreign"), &got[0].0, "10.9.0.21", &mac(11))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("other-host"), "{err}");
+    let f = t.neutron.get_port(&foreign.id).await.unwrap();
+    assert_eq!(f.binding_host_id, "other-host");
+    assert!(f.tags.is_empty(), "{:?}", f.tags);
+    t.neutron.delete_port(&foreign.id).await.unwrap();
+
     let ep = id("ep-exist");
     let addr = t
         .run(&net, &ep, &got[0].0, "10.9.0.20", &mac(10))

@@ -728,6 +728,31 @@ fn scenario_existing_network_and_port(s: &mut Stack) {
     // The user's subnet is used, not a new one.
     assert_eq!(s.neutron.list("subnets", &[("network_id", &nid)]).len(), 1);
 
+    // A port another host serves is never taken over: `--ip` of its address is refused and the
+    // port stays as it was.
+    let foreign = s.neutron.create(
+        "ports",
+        serde_json::json!({"port": {"name": format!("{name}-elsewhere"), "network_id": nid, "binding:host_id": "elsewhere-host", "fixed_ips": [{"subnet_id": sub_id, "ip_address": "10.91.5.21"}]}}),
+    );
+    let fid = foreign["id"].as_str().unwrap().to_string();
+    s.track_neutron("ports", &fid);
+    let refused = e2e::docker_cmd(&[
+        "run",
+        "--rm",
+        "--network",
+        &net,
+        "--ip",
+        "10.91.5.21",
+        &s.env.image.clone(),
+        "true",
+    ])
+    .expect_err("an address of another host's port");
+    assert!(refused.contains("elsewhere-host"), "{refused}");
+    let f = s.neutron.get("ports", &fid).unwrap();
+    assert_eq!(f["binding:host_id"], "elsewhere-host");
+    assert!(tags_of(&f).is_empty(), "{f}");
+    s.neutron.delete("ports", &fid);
+
     // A container with the user port's address adopts that port.
     let c = s.run(&net, &["--ip", "10.91.5.20"]);
     let p = s.neutron.get("ports", &upid).unwrap();

@@ -299,6 +299,15 @@ impl PortLifecycle {
         if is_kuryr_port(p) || tags::has(&p.tags, TAG_PORT_EXISTING) {
             return Ok(());
         }
+        // Adopting rebinds the port here: never take one another host is serving (a VM's, or
+        // another Kuryr host's container).
+        let elsewhere = !p.host_id.is_empty() && p.host_id != self.host;
+        if elsewhere && self.port_driver.binds_to_host() {
+            return Err(DriverError::Conflict(format!(
+                "port {} on subnet {} is bound to host {:?}: kuryr adopts only unbound ports or                  ports bound to this host ({:?})",
+                p.id, subnet.cidr, p.host_id, self.host
+            )));
+        }
         self.nt
             .add_tag(Kind::Port, &p.id, TAG_PORT_EXISTING)
             .await?;
