@@ -55,6 +55,14 @@ pub fn is_kuryr_id_tag(tag: &str) -> bool {
     tag.starts_with(TAG_LH) || tag.starts_with(TAG_UH) || tag.starts_with(TAG_NET_EXISTING)
 }
 
+/// The tags without the Docker-ID ones ([`is_kuryr_id_tag`]): what a port keeps between owners.
+pub fn without_kuryr_id_tags(tags: &[String]) -> Vec<String> {
+    tags.iter()
+        .filter(|t| !is_kuryr_id_tag(t))
+        .cloned()
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -15,6 +15,11 @@ fn without_pools() -> kuryr_config::DriverConfig {
     cfg
 }
 
+/// One sweep of `t`'s daemon: the ports it deleted.
+async fn sweep(t: &T, watch: &mut OrphanWatch) -> Vec<String> {
+    t.driver.ports().sweep_orphans(watch).await.unwrap()
+}
+
 /// A network and one address reserved on it (the port made, CreateEndpoint not yet called).
 /// Returns the Neutron network id, the port id and the address Docker got.
 async fn reserved(t: &T, net: &str, cidr: &str) -> (String, String, String) {
@@ -43,26 +48,14 @@ async fn a_restarted_daemon_deletes_a_reservation_seen_in_two_sweeps() {
     // The daemon that made it still holds it: never an orphan.
     let mut watch = OrphanWatch::default();
     for _ in 0..3 {
-        assert!(t
-            .driver
-            .ports()
-            .sweep_orphans(&mut watch)
-            .await
-            .unwrap()
-            .is_empty());
+        assert!(sweep(&t, &mut watch).await.is_empty());
     }
     // Killed and restarted: the first sweep only remembers, the second deletes.
     let t2 = setup_over(&t, without_pools());
     let mut watch = OrphanWatch::default();
-    assert!(t2
-        .driver
-        .ports()
-        .sweep_orphans(&mut watch)
-        .await
-        .unwrap()
-        .is_empty());
+    assert!(sweep(&t2, &mut watch).await.is_empty());
     assert!(t2.neutron.ports().iter().any(|p| p.id == port));
-    let deleted = t2.driver.ports().sweep_orphans(&mut watch).await.unwrap();
+    let deleted = sweep(&t2, &mut watch).await;
     assert_eq!(deleted, vec![port.clone()]);
     assert!(!t2.neutron.ports().iter().any(|p| p.id == port));
 }
@@ -76,30 +69,18 @@ async fn a_reservation_taken_between_two_sweeps_is_kept() {
     // takes it; the second sweep keeps it.
     let t2 = setup_over(&t, without_pools());
     let mut watch = OrphanWatch::default();
-    t2.driver.ports().sweep_orphans(&mut watch).await.unwrap();
+    sweep(&t2, &mut watch).await;
     let ep = id("orphan-taken-ep");
     t2.driver
         .create_endpoint(&create_ep_req(&net, &ep, &addr, "", ""))
         .await
         .unwrap();
-    assert!(t2
-        .driver
-        .ports()
-        .sweep_orphans(&mut watch)
-        .await
-        .unwrap()
-        .is_empty());
+    assert!(sweep(&t2, &mut watch).await.is_empty());
     // Also from a third daemon that never held it: it carries its endpoint's tags now.
     let t3 = setup_over(&t, without_pools());
     let mut watch = OrphanWatch::default();
     for _ in 0..2 {
-        assert!(t3
-            .driver
-            .ports()
-            .sweep_orphans(&mut watch)
-            .await
-            .unwrap()
-            .is_empty());
+        assert!(sweep(&t3, &mut watch).await.is_empty());
     }
     assert!(t.neutron.ports().iter().any(|p| p.id == port));
 }

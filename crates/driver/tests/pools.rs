@@ -46,6 +46,15 @@ impl T {
         Ok((addr, mac))
     }
 
+    /// The Neutron port on network `net` holding `addr` (`a.b.c.d/len` as Docker has it).
+    fn port_holding(&self, net: &str, addr: &str) -> kuryr_openstack::neutron::Port {
+        let ip = addr.split('/').next().unwrap();
+        self.ports_on(net)
+            .into_iter()
+            .find(|p| p.fixed_ips[0].ip_address.to_string() == ip)
+            .unwrap_or_else(|| panic!("no port holds {addr}"))
+    }
+
     fn subnet_id(&self) -> String {
         self.neutron.subnets()[0].id.clone()
     }
@@ -104,12 +113,7 @@ async fn a_warm_pool_starts_a_container_without_neutron() {
             .any(|c| matches!(c, FakeCall::Claim(r) if r.endpoint_id.as_str() == ep)),
         "the pre-plugged port changes hands"
     );
-    let ip = addr.split('/').next().unwrap().to_string();
-    let port = t
-        .ports_on(&n.id)
-        .into_iter()
-        .find(|p| p.fixed_ips[0].ip_address.to_string() == ip)
-        .unwrap();
+    let port = t.port_holding(&n.id, &addr);
     assert_eq!(mac, port.mac_address.to_string(), "the port's own MAC");
 
     // The endpoint's tags and name follow in the background.
@@ -439,12 +443,7 @@ async fn a_port_whose_container_left_settings_on_it_is_plugged_afresh() {
     let n = t.network_of(&net);
     let ep = id("pool-dirty-ep");
     let (addr, _) = t.start(&net, &ep, &pool_id, "", "").await.unwrap();
-    let ip = addr.split('/').next().unwrap().to_string();
-    let port = t
-        .ports_on(&n.id)
-        .into_iter()
-        .find(|p| p.fixed_ips[0].ip_address.to_string() == ip)
-        .unwrap();
+    let port = t.port_holding(&n.id, &addr);
     // Say the container attached an XDP program to its interface.
     t.binding.mark_dirty(&port.id);
     let before = t.binding.calls().len();
@@ -495,12 +494,7 @@ async fn a_pool_found_empty_while_ports_come_back_grows_at_once() {
     // from now on stay DOWN until the test says so.
     t.neutron.activate_on_bind(false);
     let (ep, addr) = running.remove(0);
-    let ip = addr.split('/').next().unwrap().to_string();
-    let back = t
-        .ports_on(&n.id)
-        .into_iter()
-        .find(|p| p.fixed_ips[0].ip_address.to_string() == ip)
-        .unwrap();
+    let back = t.port_holding(&n.id, &addr);
     t.binding.mark_dirty(&back.id);
     t.neutron.set_port_status(&back.id, "DOWN");
     t.rm(&net, &ep, &pool_id, &addr).await;
@@ -536,12 +530,7 @@ async fn a_departed_endpoints_tags_on_a_free_port_do_not_make_it_that_endpoints(
     let n = t.network_of(&net);
     let ep = id("pool-stale-ep");
     let (addr, _) = t.start(&net, &ep, &pool_id, "", "").await.unwrap();
-    let ip = addr.split('/').next().unwrap().to_string();
-    let port = t
-        .ports_on(&n.id)
-        .into_iter()
-        .find(|p| p.fixed_ips[0].ip_address.to_string() == ip)
-        .unwrap();
+    let port = t.port_holding(&n.id, &addr);
     t.rm(&net, &ep, &pool_id, &addr).await;
     t.pool_settles_at(11).await;
     // As Neutron shows a free port whose reset has not run yet.

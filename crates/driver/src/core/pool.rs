@@ -397,12 +397,7 @@ impl PortPools {
     pub(crate) fn write_claim(&self, port: &Port, endpoint: &DockerId) {
         // A port returned at once may still carry its last endpoint's tags in Neutron (and in
         // the copy read from there): the whole list is written, without them.
-        let mut want: Vec<String> = port
-            .tags
-            .iter()
-            .filter(|t| !tags::is_kuryr_id_tag(t))
-            .cloned()
-            .collect();
+        let mut want = tags::without_kuryr_id_tags(&port.tags);
         for t in tags::docker_id_tags(endpoint.as_str()) {
             if !want.contains(&t) {
                 want.push(t);
@@ -796,12 +791,7 @@ impl Inner {
             }
         }
         let free = Port {
-            tags: port
-                .tags
-                .iter()
-                .filter(|t| !tags::is_kuryr_id_tag(t))
-                .cloned()
-                .collect(),
+            tags: tags::without_kuryr_id_tags(&port.tags),
             name: POOL_PORT_NAME.into(),
             device_id: String::new(),
             ..port.clone()
@@ -1168,12 +1158,7 @@ impl Inner {
             DriverError::NotFound(format!("pooled port {} was deleted", released.id))
         })?;
         let port = &port;
-        let mut kept: Vec<String> = port
-            .tags
-            .iter()
-            .filter(|t| !tags::is_kuryr_id_tag(t))
-            .cloned()
-            .collect();
+        let mut kept = tags::without_kuryr_id_tags(&port.tags);
         // A port made on demand joins the pool.
         if !kept.contains(&self.tag) {
             kept.push(self.tag.clone());
