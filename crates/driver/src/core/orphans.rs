@@ -49,10 +49,9 @@ impl PortLifecycle {
             .collect();
         Ok(ports
             .into_iter()
+            // Name, owner and host are the query's filters.
             .filter(|p| {
-                p.name == UNBOUND_PORT_NAME
-                    && p.host_id == self.host
-                    && is_kuryr_port(p)
+                is_kuryr_port(p)
                     && tags::docker_id_from_tags(&p.tags).is_none()
                     && !held.contains(p.id.as_str())
             })
