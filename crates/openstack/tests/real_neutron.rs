@@ -266,7 +266,9 @@ async fn exercise(n: std::sync::Arc<HttpNeutron>, run: String, chassis: Option<S
     let port = n
         .create_port(&NewPort {
             network_id: net.id.clone(),
-            name: Some("kuryr-unbound-port".into()),
+            // Not Kuryr's reservation name: a daemon's orphan sweep on this host (the driver's
+            // real-stack tests run alongside) would take it for a reservation left by a crash.
+            name: Some("kuryr-client-test-port".into()),
             fixed_ips: Some(vec![FixedIpRequest::address(&subnet.id, wanted)]),
             device_owner: Some("kuryr:container".into()),
             tags: Some(base_tags.clone()),
