@@ -20,6 +20,8 @@ pub enum FakeCall {
     Claim(BindRequest),
     Unclaim(UnbindRequest),
     Reuse(BindRequest),
+    EnterSandbox(crate::EnterSandbox),
+    LeaveSandbox(crate::SandboxRef, Option<String>),
 }
 
 #[derive(Default)]
@@ -34,6 +36,10 @@ struct State {
     /// Ports whose container end came back with a container's settings (`reuse` refuses until
     /// the port is bound afresh).
     dirty: std::collections::BTreeSet<String>,
+    /// (netns, ifname) -> the endpoint's interface placed there.
+    sandboxes: BTreeMap<(std::path::PathBuf, String), (crate::DockerId, crate::SandboxState)>,
+    /// Namespaces that exist (`enter_sandbox` refuses others).
+    netns: std::collections::BTreeSet<std::path::PathBuf>,
 }
 
 /// Records calls; `fail_next_*` make the next call of that kind fail (once).
@@ -77,6 +83,44 @@ impl FakeHostBinding {
     /// until the port is bound afresh.
     pub fn mark_dirty(&self, port_id: &str) {
         self.lock().dirty.insert(port_id.to_string());
+    }
+
+    /// A network namespace the runtime made (what `enter_sandbox` needs).
+    pub fn add_netns(&self, path: &str) {
+        self.lock().netns.insert(path.into());
+    }
+
+    /// The runtime deleted a namespace: its interfaces go with it.
+    pub fn remove_netns(&self, path: &str) {
+        let mut st = self.lock();
+        let p = std::path::PathBuf::from(path);
+        st.netns.remove(&p);
+        st.sandboxes.retain(|(ns, _), _| *ns != p);
+    }
+
+    /// The interfaces placed in sandboxes: (netns, ifname).
+    pub fn sandboxed(&self) -> Vec<(String, String)> {
+        self.lock()
+            .sandboxes
+            .keys()
+            .map(|(ns, i)| (ns.display().to_string(), i.clone()))
+            .collect()
+    }
+
+    /// Something changed the sandbox interface behind Kuryr's back (for CHECK tests).
+    pub fn tamper_sandbox(
+        &self,
+        path: &str,
+        ifname: &str,
+        f: impl FnOnce(&mut crate::SandboxState),
+    ) {
+        if let Some((_, st)) = self
+            .lock()
+            .sandboxes
+            .get_mut(&(path.into(), ifname.to_string()))
+        {
+            f(st);
+        }
     }
 
     /// Pretends a previous run left links for this port/endpoint (for reconcile tests).
@@ -196,6 +240,73 @@ impl HostBinding for FakeHostBinding {
                 .iter()
                 .all(|l| l.endpoint_id.as_deref() == Some(crate::constants::POOL_LINK_OWNER))
         }))
+    }
+
+    async fn enter_sandbox(&self, req: &crate::EnterSandbox) -> Result<(), BindingError> {
+        let mut st = self.lock();
+        st.calls.push(FakeCall::EnterSandbox(req.clone()));
+        let sb = &req.sandbox;
+        if !st.netns.contains(&sb.netns) {
+            return Err(BindingError::InvalidRequest(format!(
+                "network namespace {} does not exist",
+                sb.netns.display()
+            )));
+        }
+        let key = (sb.netns.clone(), sb.ifname.clone());
+        if st.sandboxes.contains_key(&key) {
+            return Err(BindingError::InvalidRequest(format!(
+                "interface {} already exists in {}",
+                sb.ifname,
+                sb.netns.display()
+            )));
+        }
+        let port = st
+            .bound
+            .keys()
+            .find(|p| naming::container_ifname(p) == req.host_ifname)
+            .cloned()
+            .ok_or_else(|| BindingError::LinkNotFound(req.host_ifname.clone()))?;
+        let state = crate::SandboxState {
+            mac: None,
+            mtu: None,
+            up: true,
+            addresses: req.addresses.clone(),
+            routes: req.routes.clone(),
+            alias: Some(naming::link_alias(sb.endpoint_id.as_str(), &port)),
+        };
+        st.sandboxes.insert(key, (sb.endpoint_id.clone(), state));
+        Ok(())
+    }
+
+    async fn leave_sandbox(
+        &self,
+        sandbox: &crate::SandboxRef,
+        host_ifname: Option<&str>,
+    ) -> Result<bool, BindingError> {
+        let mut st = self.lock();
+        st.calls.push(FakeCall::LeaveSandbox(
+            sandbox.clone(),
+            host_ifname.map(str::to_string),
+        ));
+        let key = (sandbox.netns.clone(), sandbox.ifname.clone());
+        match st.sandboxes.get(&key) {
+            Some((ep, _)) if *ep == sandbox.endpoint_id => {
+                st.sandboxes.remove(&key);
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn inspect_sandbox(
+        &self,
+        sandbox: &crate::SandboxRef,
+    ) -> Result<Option<crate::SandboxState>, BindingError> {
+        let st = self.lock();
+        Ok(st
+            .sandboxes
+            .get(&(sandbox.netns.clone(), sandbox.ifname.clone()))
+            .map(|(_, s)| s.clone()))
     }
 
     async fn link_mac(&self, ifname: &str) -> Result<crate::MacAddr, BindingError> {

@@ -13,6 +13,7 @@ pub mod link;
 mod linux;
 pub mod naming;
 pub mod ovs;
+mod sandbox;
 mod types;
 mod vlan_id;
 
@@ -21,6 +22,7 @@ mod fake;
 
 pub use error::{BindingError, ErrorList};
 pub use linux::{BindingConfig, LinuxHostBinding, VifPlugger};
+pub use sandbox::{EnterSandbox, SandboxRef, SandboxRoute, SandboxState};
 pub use types::{
     BindMode, BindRequest, BoundInterface, DockerId, MacAddr, OwnedKind, OwnedLink, UnbindRequest,
     VifType,
@@ -68,6 +70,33 @@ pub trait HostBinding: Send + Sync {
     /// The caller then unbinds and binds afresh.
     async fn reuse(&self, _req: &BindRequest) -> Result<bool, BindingError> {
         Ok(false)
+    }
+
+    /// Moves a bound port's container end into a sandbox the caller's runtime made (CNI) and
+    /// sets its addresses and routes there. Fails when the sandbox already has that interface.
+    async fn enter_sandbox(&self, _req: &EnterSandbox) -> Result<(), BindingError> {
+        Err(BindingError::Unsupported(
+            "placing interfaces in sandboxes".into(),
+        ))
+    }
+
+    /// Brings the endpoint's interface back from its sandbox to the host as `host_ifname` (as
+    /// Docker does at Leave), or deletes it there when `None`. `Ok(false)` when the sandbox or
+    /// the interface is gone, or the interface there is not the endpoint's.
+    async fn leave_sandbox(
+        &self,
+        _sandbox: &SandboxRef,
+        _host_ifname: Option<&str>,
+    ) -> Result<bool, BindingError> {
+        Ok(false)
+    }
+
+    /// The sandbox interface as it is now; `None` when the sandbox or the interface is gone.
+    async fn inspect_sandbox(
+        &self,
+        _sandbox: &SandboxRef,
+    ) -> Result<Option<SandboxState>, BindingError> {
+        Ok(None)
     }
 
     /// The MAC address of a host interface (nested modes find the VM's own Neutron port by the

@@ -618,6 +618,25 @@ impl HostBinding for LinuxHostBinding {
         Ok(true)
     }
 
+    async fn enter_sandbox(&self, req: &crate::EnterSandbox) -> Result<(), BindingError> {
+        crate::sandbox::enter(req).await
+    }
+
+    async fn leave_sandbox(
+        &self,
+        sandbox: &crate::SandboxRef,
+        host_ifname: Option<&str>,
+    ) -> Result<bool, BindingError> {
+        crate::sandbox::leave(sandbox, host_ifname).await
+    }
+
+    async fn inspect_sandbox(
+        &self,
+        sandbox: &crate::SandboxRef,
+    ) -> Result<Option<crate::SandboxState>, BindingError> {
+        crate::sandbox::inspect(sandbox).await
+    }
+
     async fn list_owned(&self) -> Result<Vec<OwnedLink>, BindingError> {
         let mut out: Vec<OwnedLink> = self
             .links

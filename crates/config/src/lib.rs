@@ -45,6 +45,9 @@ pub mod defaults {
     pub const SECTION_BINDING: &str = "binding";
     pub const SECTION_METRICS: &str = "metrics";
     pub const SECTION_VIF_POOL: &str = "vif_pool";
+    pub const SECTION_CNI_DAEMON: &str = "cni_daemon";
+    /// Where `kuryr-cni` finds the daemon (kuryr-cni's own default is the same path).
+    pub const CNI_SOCKET_PATH: &str = "/run/kuryr/cni.sock";
 
     pub const KURYR_URI: &str = "http://127.0.0.1:23750";
     pub const CAPABILITY_SCOPE: &str = "local";
@@ -230,6 +233,24 @@ pub struct MetricsSection {
     pub listen_address: Option<SocketAddr>,
 }
 
+/// `[cni_daemon]`: the CNI front end (`kuryr-cni` calls it; not in kuryr-libnetwork).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CniDaemonSection {
+    /// `enabled`: serve CNI calls (off by default: a Docker-only host opens no second socket).
+    pub enabled: bool,
+    /// `socket_path`: the root-only unix socket `kuryr-cni` connects to.
+    pub socket_path: PathBuf,
+}
+
+impl Default for CniDaemonSection {
+    fn default() -> Self {
+        CniDaemonSection {
+            enabled: false,
+            socket_path: PathBuf::from(defaults::CNI_SOCKET_PATH),
+        }
+    }
+}
+
 /// `[vif_pool]`: ports made ahead of time per network, named like kuryr-kubernetes' options.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VifPoolSection {
@@ -278,6 +299,7 @@ pub struct KuryrConfig {
     pub binding: BindingSection,
     pub metrics: MetricsSection,
     pub vif_pool: VifPoolSection,
+    pub cni_daemon: CniDaemonSection,
     /// Unknown options and deprecated names, one human-readable line each.
     pub warnings: Vec<String>,
     /// The files read, in order.
@@ -758,12 +780,20 @@ impl KuryrConfig {
         };
         r.unknown(&[], &mut warnings);
 
+        let mut r = Reader::new(raw, env, SECTION_CNI_DAEMON);
+        let cni_daemon = CniDaemonSection {
+            enabled: r.boolean("enabled", false)?,
+            socket_path: PathBuf::from(r.string_or("socket_path", CNI_SOCKET_PATH)),
+        };
+        r.unknown(&[], &mut warnings);
+
         Ok(KuryrConfig {
             default,
             neutron,
             binding,
             metrics,
             vif_pool,
+            cni_daemon,
             warnings,
             files: Vec::new(),
         })
@@ -855,6 +885,21 @@ mod tests {
         assert!(c.warnings.is_empty(), "{:?}", c.warnings);
         let e = KuryrConfig::parse("[DEFAULT]\nuse_json = sometimes\n").unwrap_err();
         assert!(e.to_string().contains("use_json"), "{e}");
+    }
+
+    #[test]
+    fn cni_daemon_section() {
+        let c = KuryrConfig::parse("").unwrap();
+        assert!(!c.cni_daemon.enabled, "off by default");
+        assert_eq!(
+            c.cni_daemon.socket_path,
+            PathBuf::from("/run/kuryr/cni.sock")
+        );
+        let c = KuryrConfig::parse("[cni_daemon]\nenabled = true\nsocket_path = /tmp/k.sock\n")
+            .unwrap();
+        assert!(c.cni_daemon.enabled);
+        assert_eq!(c.cni_daemon.socket_path, PathBuf::from("/tmp/k.sock"));
+        assert!(KuryrConfig::parse("[cni_daemon]\nenabled = maybe\n").is_err());
     }
 
     #[test]

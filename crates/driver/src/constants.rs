@@ -32,6 +32,24 @@ pub const POOL_PORT_NAME: &str = "kuryr-pool-port";
 /// Tag prefix of a pooled port: `kuryr.pool:<host>`, the host whose pool it belongs to (it stays
 /// while a container holds the port, which goes back to that pool when released).
 pub const TAG_POOL: &str = "kuryr.pool:";
+/// CNI attachments: the port's container id, interface name and CNI network name, so that DEL
+/// after a restart and GC find ports by what the runtime knows.
+pub const TAG_CNI_CONTAINER: &str = "kuryr.cni.container:";
+pub const TAG_CNI_IFNAME: &str = "kuryr.cni.ifname:";
+pub const TAG_CNI_NETWORK: &str = "kuryr.cni.network:";
+/// The pod a CNI attachment is for (from `CNI_ARGS`), for operators reading Neutron.
+pub const TAG_K8S_NAMESPACE: &str = "kuryr.k8s.namespace:";
+pub const TAG_K8S_POD: &str = "kuryr.k8s.pod:";
+pub const TAG_K8S_POD_UID: &str = "kuryr.k8s.pod_uid:";
+/// Every tag prefix that belongs to the endpoint holding a port (gone when it leaves).
+pub const CNI_TAG_PREFIXES: [&str; 6] = [
+    TAG_CNI_CONTAINER,
+    TAG_CNI_IFNAME,
+    TAG_CNI_NETWORK,
+    TAG_K8S_NAMESPACE,
+    TAG_K8S_POD,
+    TAG_K8S_POD_UID,
+];
 /// Neutron's longest tag.
 pub const MAX_TAG_LEN: usize = 255;
 /// Name of a port reserving a Docker `--aux-address` (never handed to a container).

@@ -13,6 +13,7 @@
 //! saves look-ups and can be found again in Neutron after a restart. [`constants`] holds every
 //! option key, tag and name.
 
+pub mod cni;
 pub mod constants;
 pub mod core;
 pub mod crash_point;

@@ -31,6 +31,8 @@ pub struct Subnet {
     pub tags: Vec<String>,
     /// `(destination, nexthop)` pairs.
     pub host_routes: Vec<(IpNet, IpAddr)>,
+    /// Neutron's `dns_nameservers` (the CNI result's DNS servers).
+    pub dns_nameservers: Vec<String>,
 }
 
 /// A Neutron subnetpool.
@@ -357,6 +359,7 @@ fn subnet(s: os::Subnet) -> Subnet {
         gateway_ip: s.gateway_ip,
         subnetpool_id: s.subnetpool_id.filter(|p| !p.is_empty()),
         tags: s.tags,
+        dns_nameservers: s.dns_nameservers,
         host_routes: s
             .host_routes
             .into_iter()

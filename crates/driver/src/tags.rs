@@ -4,7 +4,7 @@
 //! `kuryr.net.uuid.uh:<[32..64]>`; a 25-character swarm ID gets only the `lh` tag. Ports carry their
 //! endpoint ID with the same prefixes.
 
-use crate::constants::{NET_EXISTING_ID_LEN, TAG_LH, TAG_NET_EXISTING, TAG_UH};
+use crate::constants::{CNI_TAG_PREFIXES, NET_EXISTING_ID_LEN, TAG_LH, TAG_NET_EXISTING, TAG_UH};
 
 const HALF: usize = 32;
 
@@ -50,9 +50,26 @@ pub fn has<S: AsRef<str>>(tags: &[S], wanted: &str) -> bool {
     tags.iter().any(|t| t.as_ref() == wanted)
 }
 
-/// Whether a tag is one of the Docker-ID tags (`lh`/`uh`) or an existing-network marker.
+/// Whether a tag is one of the Docker-ID tags (`lh`/`uh`), an existing-network marker, or a
+/// CNI attachment's (container, interface, pod).
 pub fn is_kuryr_id_tag(tag: &str) -> bool {
-    tag.starts_with(TAG_LH) || tag.starts_with(TAG_UH) || tag.starts_with(TAG_NET_EXISTING)
+    tag.starts_with(TAG_LH)
+        || tag.starts_with(TAG_UH)
+        || tag.starts_with(TAG_NET_EXISTING)
+        || CNI_TAG_PREFIXES.iter().any(|p| tag.starts_with(p))
+}
+
+/// `prefix` + `value`, cut to Neutron's tag length (on a character boundary).
+pub fn bounded_tag(prefix: &str, value: &str) -> String {
+    let mut t = format!("{prefix}{value}");
+    if t.len() > crate::constants::MAX_TAG_LEN {
+        let mut end = crate::constants::MAX_TAG_LEN;
+        while !t.is_char_boundary(end) {
+            end -= 1;
+        }
+        t.truncate(end);
+    }
+    t
 }
 
 /// The tags without the Docker-ID ones ([`is_kuryr_id_tag`]): what a port keeps between owners.

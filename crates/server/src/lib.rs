@@ -6,6 +6,7 @@
 
 pub mod check;
 pub mod cli;
+pub mod cni;
 pub mod http;
 pub mod logging;
 pub mod metrics;

@@ -11,6 +11,7 @@ mod reserve;
 
 pub use orphans::OrphanWatch;
 pub use pool::{AdoptReport, PortPools};
+pub(crate) use ports::is_kuryr_port;
 pub use ports::{AttachRequest, PortLifecycle};
 pub use reconcile::ReconcileReport;
 pub(crate) use reserve::AddressFor;

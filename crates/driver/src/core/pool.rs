@@ -394,11 +394,14 @@ impl PortPools {
 
     /// After a claimed port was attached: writes the endpoint's tags and the port's name and
     /// device id in the background (Docker already has its answer).
-    pub(crate) fn write_claim(&self, port: &Port, endpoint: &DockerId) {
+    pub(crate) fn write_claim(&self, port: &Port, endpoint: &DockerId, extra: &[String]) {
         // A port returned at once may still carry its last endpoint's tags in Neutron (and in
         // the copy read from there): the whole list is written, without them.
         let mut want = tags::without_kuryr_id_tags(&port.tags);
-        for t in tags::docker_id_tags(endpoint.as_str()) {
+        for t in tags::docker_id_tags(endpoint.as_str())
+            .into_iter()
+            .chain(extra.iter().cloned())
+        {
             if !want.contains(&t) {
                 want.push(t);
             }

@@ -33,6 +33,8 @@ pub struct AttachRequest<'a> {
     pub network: &'a Net,
     pub ips: &'a [IpAddr],
     pub mac: Option<MacAddr>,
+    /// More tags the endpoint's port carries while it holds it (the CNI attachment's).
+    pub tags: &'a [String],
 }
 
 /// The port lifecycle, shared by the front ends.
@@ -129,7 +131,7 @@ impl PortLifecycle {
             Ok((port, mac)) => {
                 undo.commit();
                 match self.claimed_pool_port(&port) {
-                    Some(pools) => pools.write_claim(&port, req.endpoint),
+                    Some(pools) => pools.write_claim(&port, req.endpoint, req.tags),
                     None => {
                         if let Some(change) = cosmetic {
                             self.update_port_in_background(&port.id, change);
@@ -226,6 +228,7 @@ impl PortLifecycle {
         let ep = req.endpoint.as_str();
         let mut tags = tags::docker_id_tags(ep);
         tags.extend([DEVICE_OWNER.to_string(), TAG_PORT_FOREIGN_IPAM.to_string()]);
+        tags.extend(req.tags.iter().cloned());
         let p = self
             .nt
             .create_port(&NewPort {
@@ -317,9 +320,7 @@ impl PortLifecycle {
         if change.mac_address.is_some() {
             self.memory().chosen_macs.insert(keep.id.clone());
         }
-        let port = self
-            .apply_endpoint_change(req.endpoint, &keep, change, undo)
-            .await?;
+        let port = self.apply_endpoint_change(req, &keep, change, undo).await?;
         Ok((port, cosmetic))
     }
 
@@ -395,12 +396,13 @@ impl PortLifecycle {
     /// and records how to reverse each.
     async fn apply_endpoint_change(
         &self,
-        endpoint: &DockerId,
+        req: &AttachRequest<'_>,
         keep: &Port,
         change: PortChange,
         undo: &mut Undo,
     ) -> Result<Port> {
-        let want = endpoint_tags(keep, endpoint);
+        let endpoint = req.endpoint;
+        let want = endpoint_tags(keep, endpoint, req.tags);
         // A pooled port's tags are written once Docker has its answer (`write_claim`).
         let tags_later = self.claimed_pool_port(keep).is_some();
         let update = async {
@@ -722,12 +724,13 @@ pub(crate) fn holds(p: &Port, ip: IpAddr) -> bool {
 }
 
 /// The port's tags plus the endpoint's, and `compute:kuryr` on ports Kuryr owns.
-fn endpoint_tags(p: &Port, endpoint: &DockerId) -> Vec<String> {
+fn endpoint_tags(p: &Port, endpoint: &DockerId, extra: &[String]) -> Vec<String> {
     let mut want = p.tags.clone();
     let owned = is_kuryr_port(p).then(|| DEVICE_OWNER.to_string());
     for t in tags::docker_id_tags(endpoint.as_str())
         .into_iter()
         .chain(owned)
+        .chain(extra.iter().cloned())
     {
         if !want.contains(&t) {
             want.push(t);

@@ -317,11 +317,11 @@ impl PortLifecycle {
 
     /// Releases the address `ip` of `subnet`: deletes Kuryr's port, gives an adopted port back,
     /// leaves a foreign port (the router's, DHCP's) alone. Idempotent.
-    pub(crate) async fn release(&self, subnet: &Subnet, ip: IpAddr) -> Result<()> {
-        let detached = self.memory().detached.remove(&(subnet.id.clone(), ip));
+    pub(crate) async fn release(&self, subnet_id: &str, ip: IpAddr) -> Result<()> {
+        let detached = self.memory().detached.remove(&(subnet_id.to_string(), ip));
         let ports = match detached {
             Some(p) => vec![p],
-            None => self.nt.ports(&PortQuery::at(&subnet.id, ip)).await?,
+            None => self.nt.ports(&PortQuery::at(subnet_id, ip)).await?,
         };
         let mut errors = Vec::new();
         for p in ports {

@@ -34,6 +34,7 @@ impl KuryrDriver {
                 network: &network,
                 ips: &ips,
                 mac: iface.mac_address,
+                tags: &[],
             })
             .await?;
         Ok(CreateEndpointResponse::with_mac_if_unset(req, mac))

@@ -55,7 +55,7 @@ impl KuryrDriver {
     /// A network's subnets: every container start needs their gateways and routes, which change
     /// rarely. Read once, then re-read in the background when older than [`SUBNETS_FRESH_FOR`]
     /// (the container start does not wait for Neutron).
-    async fn network_subnets(&self, network_id: &str) -> Result<Vec<Subnet>> {
+    pub(crate) async fn network_subnets(&self, network_id: &str) -> Result<Vec<Subnet>> {
         let cached = self.networks().subnets_of.get(network_id).cloned();
         if let Some((at, list)) = cached {
             if at.elapsed() >= SUBNETS_FRESH_FOR {

@@ -50,6 +50,7 @@ pub struct KuryrDriver {
     pub(crate) locks: Arc<KeyedLocks>,
     networks: Arc<Mutex<NetworkCache>>,
     ipam: Mutex<IpamMemory>,
+    pub(crate) cni: Mutex<crate::cni::CniMemory>,
 }
 
 impl KuryrDriver {
@@ -71,6 +72,7 @@ impl KuryrDriver {
             locks,
             networks: Arc::new(Mutex::new(NetworkCache::default())),
             ipam: Mutex::new(IpamMemory::default()),
+            cni: Mutex::new(Default::default()),
         }
     }
 

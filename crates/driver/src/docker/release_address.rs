@@ -20,6 +20,6 @@ impl KuryrDriver {
             Err(e) if e.is_not_found() => return Ok(()),
             Err(e) => return Err(e),
         };
-        self.ports.release(&subnet, ip).await
+        self.ports.release(&subnet.id, ip).await
     }
 }

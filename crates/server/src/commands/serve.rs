@@ -120,6 +120,14 @@ pub async fn run(cli: &Cli) -> anyhow::Result<()> {
         })
     });
 
+    let cni = match cfg.cni_daemon.enabled {
+        true => Some(CniEndpoint::start(
+            &cfg.cni_daemon.socket_path,
+            driver.clone(),
+        )?),
+        false => None,
+    };
+
     let app = match &metrics {
         Some(m) => {
             let held = Arc::downgrade(&driver);
@@ -164,9 +172,55 @@ STATUS=serving the kuryr plugin",
     if let Some(m) = metrics {
         m.stop().await;
     }
+    if let Some(c) = cni {
+        c.stop().await;
+    }
     served.context("cannot serve the plugin api")?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The CNI front end's socket (`[cni_daemon]`), served on its own task, stopped with the
+/// plugin API.
+struct CniEndpoint {
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<std::io::Result<()>>,
+    _guard: transport::SocketGuard,
+}
+
+impl CniEndpoint {
+    fn start(path: &std::path::Path, driver: Arc<KuryrDriver>) -> anyhow::Result<Self> {
+        let bound =
+            transport::bind_unix(&transport::UnixListenerConfig::new(path)).with_context(|| {
+                format!(
+                    "cannot listen for cni calls on {} ([cni_daemon] socket_path)",
+                    path.display()
+                )
+            })?;
+        tracing::info!(path = %path.display(), "serving cni calls");
+        let (stop, stopped) = oneshot::channel();
+        let task = tokio::spawn(transport::serve_unix(
+            bound.listener,
+            kuryr_libnetwork::cni::cni_router(driver),
+            async move {
+                let _ = stopped.await;
+            },
+        ));
+        Ok(CniEndpoint {
+            stop,
+            task,
+            _guard: bound.guard,
+        })
+    }
+
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        match self.task.await {
+            Ok(Err(e)) => tracing::warn!("cni endpoint: {e}"),
+            Err(e) => tracing::warn!("cni endpoint task: {e}"),
+            Ok(Ok(())) => {}
+        }
+    }
 }
 
 /// `GET /metrics` on its own TCP listener and task, stopped with the plugin API.

@@ -385,14 +385,20 @@ impl Stack {
              [neutron]\nauth_type = none\nendpoint = {url}\ndefault_subnetpool_v4 = kuryr\n\
              default_subnetpool_v6 = kuryr6\nvif_plugging_is_fatal = true\nvif_plugging_timeout = 30\n\
              \n[binding]\nveth_dst_prefix = eth\n\n[metrics]\nlisten_address = {metrics}\n\n\
-             [vif_pool]\nenabled = {pools}\n",
+             [vif_pool]\nenabled = {pools}\n\n[cni_daemon]\nenabled = true\nsocket_path = {cni}\n",
             url = self.env.neutron_url,
             chassis = self.env.chassis,
             sock = socket(),
             metrics = self.metrics_addr,
-            pools = self.pools
+            pools = self.pools,
+            cni = self.cni_socket().display()
         );
         std::fs::write(self.dir.join("kuryr.conf"), conf).unwrap();
+    }
+
+    /// The daemon's CNI socket (`[cni_daemon] socket_path`): private to this run.
+    pub fn cni_socket(&self) -> PathBuf {
+        self.dir.join("cni.sock")
     }
 
     /// The daemon's metrics, scraped as Prometheus would.
@@ -432,6 +438,19 @@ impl Stack {
             );
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// Stops (SIGTERM) and starts the daemon again.
+    pub fn restart_daemon(&mut self) {
+        self.stop_daemon();
+        self.start_daemon();
+    }
+
+    /// Whether the daemon process is gone.
+    pub fn daemon_running(&mut self) -> bool {
+        self.daemon
+            .as_mut()
+            .is_some_and(|c| c.try_wait().ok().flatten().is_none())
     }
 
     /// Restarts the daemon so that it aborts at the named crash point (once: the start after

@@ -1,0 +1,636 @@
+//! Real-stack tests of the CNI front end: the real `kuryr-cni` binary, run as a container
+//! runtime runs it (`CNI_*` variables, configuration on stdin), forwarding to the real
+//! `kuryr-server` on its `[cni_daemon]` socket, against the real Neutron (ML2/OVN) and Open
+//! vSwitch. Pods are network namespaces this test makes (`ip netns add`), as a runtime does;
+//! traffic stays inside them.
+//!
+//! Needs the local stack like `driver_e2e` (skips without it, fails in CI); runs in the
+//! `real-docker` group because it also uses the Docker plugin socket.
+
+mod e2e;
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+use e2e::*;
+use serde_json::{json, Value};
+
+#[test]
+fn kuryr_cni_against_real_neutron() {
+    let Some(env) = StackEnv::from_env() else {
+        return;
+    };
+    let bin = kuryr_cni_binary();
+    let mut stack = Stack::start(env);
+    let mut pods = Pods::new(&stack, bin);
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        run_scenarios(&mut stack, &mut pods);
+    }));
+    pods.cleanup(&stack);
+    stack.cleanup();
+    if let Err(p) = result {
+        std::panic::resume_unwind(p);
+    }
+}
+
+fn run_scenarios(s: &mut Stack, pods: &mut Pods) {
+    let a = pods.network(s, "a", "10.93.1.0/24");
+    let b = pods.network(s, "b", "10.93.2.0/24");
+    for pools in [false, true] {
+        s.set_pools(pools);
+        let label = if pools { "pools on" } else { "pools off" };
+        eprintln!("--- {label}: two pods ping, check, del");
+        scenario_two_pods(s, pods, &a);
+        pods.assert_nothing_left(s, &a, label);
+    }
+    eprintln!("--- errors by direct invocation");
+    scenario_errors(s, pods, &a);
+    eprintln!("--- isolation, then a router joins the networks");
+    scenario_router(s, pods, &a, &b);
+    eprintln!("--- a docker container and a pod on one neutron network");
+    scenario_docker_and_pod(s, pods, &a);
+    eprintln!("--- daemon restart: pods keep their network, del and gc after it");
+    scenario_restart(s, pods, &a);
+    // Pools off: the restarted daemon deletes its free pooled ports, taps and OVS ports too.
+    s.set_pools(false);
+    for net in [&a, &b] {
+        pods.assert_nothing_left(s, net, "end");
+        let pooled: Vec<Value> = pods
+            .cni_ports(s, net)
+            .into_iter()
+            .chain(s.neutron.list(
+                "ports",
+                &[("network_id", &net.net_id), ("name", "kuryr-pool-port")],
+            ))
+            .collect();
+        assert!(
+            pooled.is_empty(),
+            "pool ports left with pools off: {pooled:?}"
+        );
+    }
+}
+
+/// A Neutron network made for the test, and its CNI network configuration.
+struct PodNet {
+    name: String,
+    net_id: String,
+    subnet_id: String,
+    cidr: String,
+}
+
+impl PodNet {
+    fn conf(&self, version: &str, socket: &std::path::Path) -> Value {
+        json!({
+            "cniVersion": version,
+            "name": self.name,
+            "type": "kuryr-cni",
+            "neutron_network": self.net_id,
+            "daemon_socket": socket.display().to_string(),
+        })
+    }
+}
+
+/// The pods (network namespaces) of the run and how to call the plugin.
+struct Pods {
+    bin: PathBuf,
+    socket: PathBuf,
+    run: String,
+    namespaces: Vec<String>,
+    /// (container id, network conf) of every ADD, for the final DELs.
+    added: Vec<(String, Value)>,
+    /// Every port an ADD got.
+    seen_ports: Vec<String>,
+}
+
+/// An answer of the plugin: exit status and stdout as JSON (`Null` when empty).
+struct Answer {
+    ok: bool,
+    out: Value,
+    raw: String,
+}
+
+impl Answer {
+    fn code(&self) -> u64 {
+        self.out["code"].as_u64().unwrap_or(0)
+    }
+}
+
+fn kuryr_cni_binary() -> PathBuf {
+    // target/<profile>/deps/<this test> -> target/<profile>/kuryr-cni
+    let exe = std::env::current_exe().unwrap();
+    let bin = exe.parent().unwrap().parent().unwrap().join("kuryr-cni");
+    assert!(
+        bin.exists(),
+        "{} is missing: build it first (cargo build -p kuryr-cni)",
+        bin.display()
+    );
+    bin
+}
+
+impl Pods {
+    fn new(s: &Stack, bin: PathBuf) -> Self {
+        Pods {
+            bin,
+            socket: s.cni_socket(),
+            run: s.unique("p"),
+            namespaces: Vec::new(),
+            added: Vec::new(),
+            seen_ports: Vec::new(),
+        }
+    }
+
+    fn network(&mut self, s: &mut Stack, tag: &str, cidr: &str) -> PodNet {
+        let name = s.unique(&format!("pods-{tag}"));
+        let net = s
+            .neutron
+            .create("networks", json!({"network": {"name": name}}));
+        let net_id = net["id"].as_str().unwrap().to_string();
+        s.track_neutron("networks", &net_id);
+        let gw = cidr.replace(".0/24", ".1");
+        let sub = s.neutron.create(
+            "subnets",
+            json!({"subnet": {"name": format!("{name}-sub"), "network_id": net_id, "ip_version": 4,
+                   "cidr": cidr, "gateway_ip": gw, "dns_nameservers": ["10.93.0.53"]}}),
+        );
+        PodNet {
+            name,
+            net_id,
+            subnet_id: sub["id"].as_str().unwrap().to_string(),
+            cidr: cidr.to_string(),
+        }
+    }
+
+    /// A new pod sandbox: a network namespace, as the runtime makes it.
+    fn sandbox(&mut self, tag: &str) -> String {
+        let name = format!("{}-{tag}", self.run);
+        let st = Command::new("ip")
+            .args(["netns", "add", &name])
+            .status()
+            .unwrap();
+        assert!(st.success(), "ip netns add {name}");
+        self.namespaces.push(name.clone());
+        name
+    }
+
+    fn drop_sandbox(&mut self, ns: &str) {
+        let _ = Command::new("ip").args(["netns", "del", ns]).status();
+        self.namespaces.retain(|n| n != ns);
+    }
+
+    fn call(&self, command: &str, container: &str, netns: Option<&str>, conf: &Value) -> Answer {
+        self.call_raw(command, container, netns, "eth0", &conf.to_string())
+    }
+
+    fn call_raw(
+        &self,
+        command: &str,
+        container: &str,
+        netns: Option<&str>,
+        ifname: &str,
+        stdin: &str,
+    ) -> Answer {
+        let mut cmd = Command::new(&self.bin);
+        cmd.env_clear()
+            .env("CNI_COMMAND", command)
+            .env("CNI_CONTAINERID", container)
+            .env("CNI_IFNAME", ifname)
+            .env("CNI_PATH", "/opt/cni/bin")
+            .env(
+                "CNI_ARGS",
+                format!("IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME={container}"),
+            )
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        if let Some(ns) = netns {
+            cmd.env("CNI_NETNS", ns);
+        }
+        let mut child = cmd.spawn().expect("run kuryr-cni");
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        let raw = String::from_utf8_lossy(&out.stdout).to_string();
+        Answer {
+            ok: out.status.success(),
+            out: serde_json::from_str(raw.trim()).unwrap_or(Value::Null),
+            raw: format!("{raw}{}", String::from_utf8_lossy(&out.stderr)),
+        }
+    }
+
+    /// ADD that must succeed; returns the pod's address (no prefix).
+    fn add(&mut self, s: &Stack, container: &str, ns: &str, net: &PodNet) -> String {
+        let conf = net.conf("1.1.0", &self.socket);
+        let a = self.call("ADD", container, Some(&netns_path(ns)), &conf);
+        assert!(
+            a.ok,
+            "ADD {container}: {}\n--- kuryr log ---\n{}",
+            a.raw,
+            s.log_tail()
+        );
+        self.added.push((container.to_string(), conf));
+        let tag = format!("kuryr.cni.container:{container}");
+        // A pooled port's tags are written right after the answer.
+        let mut mine = Vec::new();
+        wait_until(10, || {
+            mine = s.neutron.list("ports", &[("tags", &tag)]);
+            mine.len() == 1
+        });
+        assert_eq!(mine.len(), 1, "ports tagged {tag}: {mine:?}");
+        self.seen_ports
+            .push(mine[0]["id"].as_str().unwrap().to_string());
+        let addr = a.out["ips"][0]["address"].as_str().unwrap().to_string();
+        addr.split('/').next().unwrap().to_string()
+    }
+
+    fn del(&mut self, s: &Stack, container: &str, ns: Option<&str>, net: &PodNet) {
+        let a = self.call(
+            "DEL",
+            container,
+            ns.map(netns_path).as_deref(),
+            &net.conf("1.1.0", &self.socket),
+        );
+        assert!(
+            a.ok,
+            "DEL {container}: {}\n--- kuryr log ---\n{}",
+            a.raw,
+            s.log_tail()
+        );
+        self.added.retain(|(c, _)| c != container);
+    }
+
+    /// Ports on the network that carry this CNI network's tag (any host).
+    fn cni_ports(&self, s: &Stack, net: &PodNet) -> Vec<Value> {
+        s.neutron.list(
+            "ports",
+            &[
+                ("network_id", &net.net_id),
+                ("tags", &format!("kuryr.cni.network:{}", net.name)),
+            ],
+        )
+    }
+
+    /// No attachment's port (claimed or tagged), tap or OVS port is left on the network.
+    /// Pooled ports (free, in this host's pool) are the pool's and may stay.
+    /// No attachment's port (claimed or still tagged), tap or OVS port is left on the network.
+    /// Free ports of this host's pool may stay (a port given back keeps its last tags until
+    /// the pool's next tidy, so this waits up to 30 s for that).
+    fn assert_nothing_left(&self, s: &Stack, net: &PodNet, when: &str) {
+        let mut problem = None;
+        wait_until(30, || {
+            problem = self.leftover(s, net);
+            problem.is_none()
+        });
+        if let Some(p) = problem {
+            panic!("{when}: {p}\n--- kuryr log ---\n{}", s.log_tail());
+        }
+    }
+
+    fn leftover(&self, s: &Stack, net: &PodNet) -> Option<String> {
+        for p in s.neutron.list("ports", &[("network_id", &net.net_id)]) {
+            let owner = p["device_owner"].as_str().unwrap_or("");
+            if !is_free_pool_port(&p) && !owner.starts_with("network:") {
+                return Some(format!("port left on the pod network: {p}"));
+            }
+        }
+        // Every port an attachment held: gone with its tap and OVS port, or free in the pool.
+        for id in &self.seen_ports {
+            if s.neutron.get("ports", id).is_none() {
+                if s.host_has_link(&tap_name(id)) {
+                    return Some(format!("tap of {id} left"));
+                }
+                if s.ovs_has_port(&tap_name(id)) {
+                    return Some(format!("ovs port of {id} left"));
+                }
+            }
+        }
+        None
+    }
+
+    fn cleanup(&mut self, s: &Stack) {
+        for (c, conf) in std::mem::take(&mut self.added) {
+            let _ = self.call("DEL", &c, None, &conf);
+        }
+        for ns in std::mem::take(&mut self.namespaces) {
+            let _ = Command::new("ip").args(["netns", "del", &ns]).status();
+        }
+        let _ = s;
+    }
+}
+
+/// A free port of this host's pool: no attachment's tags (the pool's tidy may lag by one
+/// period; such a port is not a leak, the network's deletion drains it).
+fn is_free_pool_port(p: &Value) -> bool {
+    let tags = tags_of(p);
+    tags.iter().any(|t| t.starts_with("kuryr.pool:"))
+        && !tags.iter().any(|t| t.starts_with("kuryr.net.uuid.lh:"))
+        || p["name"].as_str() == Some("kuryr-pool-port")
+}
+
+fn netns_path(ns: &str) -> String {
+    format!("/run/netns/{ns}")
+}
+
+/// Runs a command inside a pod's namespace.
+fn in_pod(ns: &str, cmd: &[&str]) -> Result<String, String> {
+    let out = Command::new("ip")
+        .args(["netns", "exec", ns])
+        .args(cmd)
+        .output()
+        .unwrap();
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).to_string())
+    } else {
+        Err(format!(
+            "{cmd:?} in {ns}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
+}
+
+/// Whether `from` reaches `ip` (a few tries: OVN installs flows right after ACTIVE).
+fn pings(from: &str, ip: &str, tries: u32) -> bool {
+    (0..tries).any(|i| {
+        if i > 0 {
+            std::thread::sleep(std::time::Duration::from_millis(500));
+        }
+        in_pod(from, &["ping", "-c", "1", "-W", "1", ip]).is_ok()
+    })
+}
+
+fn scenario_two_pods(s: &mut Stack, pods: &mut Pods, net: &PodNet) {
+    let (n1, n2) = (pods.sandbox("one"), pods.sandbox("two"));
+    let c1 = format!("{}one", pods.run);
+    let c2 = format!("{}two", pods.run);
+    let ip1 = pods.add(s, &c1, &n1, net);
+    let ip2 = pods.add(s, &c2, &n2, net);
+    assert_ne!(ip1, ip2);
+
+    // The interface, its address, MAC and routes inside the pod.
+    let shown = in_pod(&n1, &["ip", "-j", "addr", "show", "eth0"]).unwrap();
+    let link: Value = serde_json::from_str::<Value>(&shown).unwrap()[0].clone();
+    assert!(
+        link["addr_info"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["local"] == ip1.as_str()),
+        "{link}"
+    );
+    let ports = pods.cni_ports(s, net);
+    let p1 = ports
+        .iter()
+        .find(|p| tags_of(p).contains(&format!("kuryr.cni.container:{c1}")))
+        .unwrap_or_else(|| panic!("no port tagged for {c1}: {ports:?}"));
+    assert_eq!(link["address"], p1["mac_address"], "the port's MAC");
+    assert_eq!(p1["status"], "ACTIVE");
+    assert_eq!(p1["binding:host_id"], s.env.chassis.as_str());
+    assert!(tags_of(p1).contains(&format!("kuryr.k8s.pod:{c1}")));
+    let routes = in_pod(&n1, &["ip", "route"]).unwrap();
+    let gw = net.cidr.replace(".0/24", ".1");
+    assert!(
+        routes.contains(&format!("default via {gw} dev eth0")),
+        "{routes}"
+    );
+
+    // Pod to pod through OVN, both ways.
+    assert!(
+        pings(&n1, &ip2, 20),
+        "{c1} cannot reach {c2}\n{}",
+        s.log_tail()
+    );
+    assert!(pings(&n2, &ip1, 10), "{c2} cannot reach {c1}");
+
+    // CHECK passes; it fails once the pod's address is gone.
+    let conf = net.conf("1.1.0", &pods.socket);
+    let a = pods.call("CHECK", &c1, Some(&netns_path(&n1)), &conf);
+    assert!(a.ok, "CHECK: {}", a.raw);
+    in_pod(&n1, &["ip", "addr", "flush", "dev", "eth0"]).unwrap();
+    let a = pods.call("CHECK", &c1, Some(&netns_path(&n1)), &conf);
+    assert!(!a.ok && a.code() == 101, "CHECK after flush: {}", a.raw);
+    assert!(
+        a.out["msg"].as_str().unwrap().contains("is missing"),
+        "{}",
+        a.raw
+    );
+
+    // DEL (twice), with the namespace still there and with it gone.
+    pods.del(s, &c1, Some(&n1), net);
+    pods.del(s, &c1, Some(&n1), net);
+    assert!(
+        in_pod(&n1, &["ip", "link", "show", "eth0"]).is_err(),
+        "eth0 left in the pod"
+    );
+    pods.drop_sandbox(&n2);
+    pods.del(s, &c2, Some(&n2), net);
+    pods.del(s, &c2, None, net);
+    pods.drop_sandbox(&n1);
+    let held: Vec<Value> = pods
+        .cni_ports(s, net)
+        .into_iter()
+        .filter(|p| !is_free_pool_port(p))
+        .collect();
+    assert!(held.is_empty(), "ports left after DEL: {held:?}");
+}
+
+fn scenario_errors(s: &mut Stack, pods: &mut Pods, net: &PodNet) {
+    let ns = pods.sandbox("err");
+    let path = netns_path(&ns);
+    let c = format!("{}err", pods.run);
+    let conf = net.conf("1.0.0", &pods.socket);
+    let before = s
+        .neutron
+        .list("ports", &[("network_id", &net.net_id)])
+        .len();
+
+    let a = pods.call_raw("ADD", &c, Some(&path), "eth0", "{not json");
+    assert_eq!((a.ok, a.code()), (false, 6), "bad json: {}", a.raw);
+    let mut bad = conf.clone();
+    bad["neutron_network"] = json!(format!("{}-nope", net.name));
+    let a = pods.call("ADD", &c, Some(&path), &bad);
+    assert_eq!((a.ok, a.code()), (false, 7), "unknown network: {}", a.raw);
+    assert!(
+        a.out["msg"].as_str().unwrap().contains("does not exist"),
+        "{}",
+        a.raw
+    );
+    let a = pods.call("ADD", &c, Some("/run/netns/kuryr-no-such-ns"), &conf);
+    assert_eq!((a.ok, a.code()), (false, 4), "missing netns: {}", a.raw);
+    let mut old = conf.clone();
+    old["cniVersion"] = json!("0.2.0");
+    let a = pods.call("ADD", &c, Some(&path), &old);
+    assert_eq!(
+        (a.ok, a.code()),
+        (false, 1),
+        "unsupported version: {}",
+        a.raw
+    );
+    let a = pods.call("BOGUS", &c, Some(&path), &conf);
+    assert_eq!((a.ok, a.code()), (false, 4), "bad command: {}", a.raw);
+    let a = pods.call_raw("ADD", &c, Some(&path), "a/b", &conf.to_string());
+    assert_eq!((a.ok, a.code()), (false, 4), "bad ifname: {}", a.raw);
+    let a = pods.call("VERSION", &c, None, &json!({"cniVersion": "1.0.0"}));
+    assert!(a.ok, "{}", a.raw);
+    assert!(a.out["supportedVersions"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("1.1.0")));
+    // STATUS: ready; not ready for a network that does not exist.
+    let a = pods.call("STATUS", "", None, &net.conf("1.1.0", &pods.socket));
+    assert!(a.ok, "STATUS: {}", a.raw);
+    let mut gone = net.conf("1.1.0", &pods.socket);
+    gone["neutron_network"] = json!("no-such-network-kuryr");
+    let a = pods.call("STATUS", "", None, &gone);
+    assert_eq!((a.ok, a.code()), (false, 50), "STATUS: {}", a.raw);
+    // The daemon is not there: try again later.
+    let mut nowhere = conf.clone();
+    nowhere["daemon_socket"] = json!("/run/kuryr/nowhere.sock");
+    let a = pods.call("ADD", &c, Some(&path), &nowhere);
+    assert_eq!((a.ok, a.code()), (false, 11), "no daemon: {}", a.raw);
+
+    // ADD twice without DEL: the second is refused, the first is untouched.
+    let ip = pods.add(s, &c, &ns, net);
+    let a = pods.call("ADD", &c, Some(&path), &conf);
+    assert!(
+        !a.ok && a.out["msg"].as_str().unwrap().contains("already exists"),
+        "{}",
+        a.raw
+    );
+    assert!(in_pod(&ns, &["ip", "addr", "show", "eth0"])
+        .unwrap()
+        .contains(&ip));
+    pods.del(s, &c, Some(&ns), net);
+    pods.drop_sandbox(&ns);
+    let after: Vec<Value> = s
+        .neutron
+        .list("ports", &[("network_id", &net.net_id)])
+        .into_iter()
+        .filter(|p| !is_free_pool_port(p))
+        .collect();
+    assert!(after.len() <= before, "error paths left ports: {after:?}");
+}
+
+fn scenario_router(s: &mut Stack, pods: &mut Pods, a: &PodNet, b: &PodNet) {
+    let (na, nb) = (pods.sandbox("ra"), pods.sandbox("rb"));
+    let (ca, cb) = (format!("{}ra", pods.run), format!("{}rb", pods.run));
+    let ipa = pods.add(s, &ca, &na, a);
+    let ipb = pods.add(s, &cb, &nb, b);
+    assert!(
+        !pings(&na, &ipb, 3),
+        "networks without a router must be isolated"
+    );
+    let router = s.neutron.create(
+        "routers",
+        json!({"router": {"name": s.unique("pods-router")}}),
+    );
+    let rid = router["id"].as_str().unwrap().to_string();
+    s.track_neutron("routers", &rid);
+    for net in [a, b] {
+        s.neutron.put_action(
+            &format!("routers/{rid}/add_router_interface"),
+            json!({"subnet_id": net.subnet_id}),
+        );
+    }
+    assert!(
+        pings(&na, &ipb, 30),
+        "router joined: {ca} cannot reach {cb}"
+    );
+    assert!(pings(&nb, &ipa, 10));
+    for net in [a, b] {
+        s.neutron.put_action(
+            &format!("routers/{rid}/remove_router_interface"),
+            json!({"subnet_id": net.subnet_id}),
+        );
+    }
+    pods.del(s, &ca, Some(&na), a);
+    pods.del(s, &cb, Some(&nb), b);
+    pods.drop_sandbox(&na);
+    pods.drop_sandbox(&nb);
+}
+
+fn scenario_docker_and_pod(s: &mut Stack, pods: &mut Pods, net: &PodNet) {
+    let docker_net = s.network_create(
+        "with-pods",
+        &[
+            "-o",
+            &format!("neutron.net.uuid={}", net.net_id),
+            "--subnet",
+            &net.cidr,
+            "--gateway",
+            &net.cidr.replace(".0/24", ".1"),
+        ],
+    );
+    let c = s.run(&docker_net, &[]);
+    let cip = s.container_ip(&c, &docker_net);
+    let ns = pods.sandbox("dk");
+    let pc = format!("{}dk", pods.run);
+    let pip = pods.add(s, &pc, &ns, net);
+    assert!(
+        pings(&ns, &cip, 20),
+        "pod cannot reach docker container {cip}"
+    );
+    s.exec_ok(&c, &["ping", "-c", "1", "-W", "2", &pip]);
+    pods.del(s, &pc, Some(&ns), net);
+    pods.drop_sandbox(&ns);
+    s.rm(&c);
+    s.network_rm(&docker_net);
+    // The Neutron network was adopted, not Kuryr's: it stays.
+    assert!(s.neutron.get("networks", &net.net_id).is_some());
+}
+
+fn scenario_restart(s: &mut Stack, pods: &mut Pods, net: &PodNet) {
+    let (n1, n2, n3) = (pods.sandbox("k1"), pods.sandbox("k2"), pods.sandbox("k3"));
+    let (c1, c2, c3) = (
+        format!("{}k1", pods.run),
+        format!("{}k2", pods.run),
+        format!("{}k3", pods.run),
+    );
+    let ip1 = pods.add(s, &c1, &n1, net);
+    let ip2 = pods.add(s, &c2, &n2, net);
+    pods.add(s, &c3, &n3, net);
+    s.kill_daemon();
+    // Running pods keep their network while the daemon is down.
+    assert!(
+        pings(&n1, &ip2, 10),
+        "pods lost their network with the daemon"
+    );
+    // A pod vanishes while the daemon is down: no DEL ever comes for it.
+    pods.drop_sandbox(&n3);
+    s.start_daemon();
+    assert!(
+        pings(&n2, &ip1, 10),
+        "pods lost their network after the restart"
+    );
+    // GC with the runtime's list: c3 is not on it.
+    let mut conf = net.conf("1.1.0", &pods.socket);
+    conf["cni.dev/valid-attachments"] = json!([
+        {"containerID": c1, "ifname": "eth0"},
+        {"containerID": c2, "ifname": "eth0"},
+    ]);
+    let a = pods.call("GC", "", None, &conf);
+    assert!(a.ok, "GC: {}\n{}", a.raw, s.log_tail());
+    let tagged = |c: &str| {
+        pods.cni_ports(s, net)
+            .into_iter()
+            .filter(|p| tags_of(p).contains(&format!("kuryr.cni.container:{c}")))
+            .count()
+    };
+    // Deleted, or back in the pool and tidied.
+    assert!(
+        wait_until(30, || tagged(&c3) == 0),
+        "GC left the vanished pod's port"
+    );
+    assert_eq!(tagged(&c1), 1, "GC must keep a valid attachment");
+    pods.added.retain(|(c, _)| c != &c3);
+    // DEL after the restart cleans up.
+    pods.del(s, &c1, Some(&n1), net);
+    pods.del(s, &c2, Some(&n2), net);
+    pods.drop_sandbox(&n1);
+    pods.drop_sandbox(&n2);
+    assert!(s.daemon_running());
+}
