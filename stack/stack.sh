@@ -31,7 +31,14 @@ KEYSTONE_ADMIN_PASSWORD=${KURYR_STACK_ADMIN_PASSWORD:-kuryr-stack-admin}
 IMAGE=kuryr-busybox
 DOCKER=/usr/bin/docker
 APT_PACKAGES=(docker.io openvswitch-switch ovn-central ovn-host mariadb-server busybox-static
-  iproute2 iputils-ping jq curl python3-venv procps)
+  iproute2 iputils-ping jq curl python3-venv procps
+  containerd containernetworking-plugins iptables protobuf-compiler)
+# containerd with its CRI plugin, for the CNI tests: its own socket, data and state, never the
+# system's or Docker's. protobuf-compiler builds the tests' CRI client.
+CRI_SOCK=$RUN/containerd-cri.sock
+CNI_BIN_DIR=$DATA/cni/bin
+CNI_CONF_DIR=$ETC/cni/net.d
+PAUSE_IMAGE=kuryr-pause
 
 log() { printf '[stack %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -424,6 +431,67 @@ start_docker() {
 }
 
 # ----------------------------------------------------------------------------------------------
+# containerd + CRI (what the kubelet talks to), calling CNI plugins from $CNI_BIN_DIR
+
+cri_answers() { ctr -a "$CRI_SOCK" version; }
+
+write_containerd_cri_conf() {
+  mkdir -p "$ETC/containerd-cri" "$CNI_BIN_DIR" "$CNI_CONF_DIR"
+  cat >"$ETC/containerd-cri/config.toml" <<EOF
+version = 2
+root = "$DATA/containerd-cri"
+state = "$RUN/containerd-cri"
+[grpc]
+  address = "$CRI_SOCK"
+[ttrpc]
+  address = "$CRI_SOCK.ttrpc"
+[debug]
+  address = ""
+[metrics]
+  address = ""
+[plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = "docker.io/library/$PAUSE_IMAGE:latest"
+  disable_apparmor = true
+  restrict_oom_score_adj = true
+  [plugins."io.containerd.grpc.v1.cri".containerd]
+    # vfs-like: no overlay support assumed (as for Docker).
+    snapshotter = "native"
+    default_runtime_name = "runc"
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+      runtime_type = "io.containerd.runc.v2"
+  [plugins."io.containerd.grpc.v1.cri".cni]
+    bin_dir = "$CNI_BIN_DIR"
+    conf_dir = "$CNI_CONF_DIR"
+EOF
+}
+
+start_containerd_cri() {
+  write_containerd_cri_conf
+  # The chained plugins the tests put after kuryr-cni (Debian's containernetworking-plugins).
+  local p
+  for p in portmap bandwidth loopback; do ln -sf "/usr/lib/cni/$p" "$CNI_BIN_DIR/$p"; done
+  if ! pid_alive "$RUN/containerd-cri.pid"; then
+    containerd --config "$ETC/containerd-cri/config.toml" >>"$LOGS/containerd-cri.log" 2>&1 &
+    echo $! >"$RUN/containerd-cri.pid"
+  fi
+  wait_for 30 "containerd (cri)" cri_answers
+  # The pod sandbox image: busybox sleeping, imported from Docker (no registry is reachable).
+  if ! ctr -a "$CRI_SOCK" -n k8s.io images ls -q | grep -qx "docker.io/library/$PAUSE_IMAGE:latest"; then
+    if ! "$DOCKER" image inspect "$PAUSE_IMAGE" >/dev/null 2>&1; then
+      local c; c=$("$DOCKER" create "$IMAGE" true)
+      "$DOCKER" export "$c" | "$DOCKER" import -c 'CMD ["/bin/sleep","2147483647"]' - "$PAUSE_IMAGE" >/dev/null
+      "$DOCKER" rm "$c" >/dev/null
+    fi
+    "$DOCKER" save "$PAUSE_IMAGE" | ctr -a "$CRI_SOCK" -n k8s.io images import --snapshotter native - >/dev/null
+  fi
+}
+
+# Pod shims outlive containerd; `down` stops those of our containerd too.
+stop_cri_shims() {
+  pkill -f -- "containerd-shim-runc-v2 .*-address $CRI_SOCK" 2>/dev/null || true
+}
+
+# ----------------------------------------------------------------------------------------------
 # Kuryr (ours), registered with Docker as plugin `kuryr`
 
 KURYR_SOCK=/run/docker/plugins/kuryr.sock
@@ -480,7 +548,7 @@ start_kuryr() {
 
 # The order of start; `down` stops in reverse.
 PIECES=(mariadb ovsdb-server ovs-vswitchd ovnnb_db ovnsb_db ovn-northd ovn-controller neutron-api
-  keystone neutron-api-keystone dockerd kuryr)
+  keystone neutron-api-keystone dockerd containerd-cri kuryr)
 
 cmd_up() {
   local t0; t0=$(now_ms)
@@ -491,6 +559,7 @@ cmd_up() {
   stage "neutron" start_neutron
   if [[ ${WITH_KEYSTONE:-0} == 1 ]]; then stage "keystone" start_keystone; fi
   stage "docker" start_docker
+  stage "containerd (cri)" start_containerd_cri
   if [[ ${WITH_KURYR:-0} == 1 ]]; then stage "kuryr" start_kuryr; fi
   log "stack up in $(( $(now_ms) - t0 )) ms; logs in $LOGS"
 }
@@ -509,6 +578,7 @@ wait_gone() { # pidfile seconds
 
 cmd_down() {
   local i name pidf
+  stop_cri_shims
   for (( i=${#PIECES[@]}-1; i>=0; i-- )); do
     name=${PIECES[$i]}; pidf=$RUN/$name.pid
     if pid_alive "$pidf"; then
@@ -545,6 +615,11 @@ cmd_env() {
   echo "export KURYR_TEST_OVSDB=unix:$OVS_RUN/db.sock"
   echo "export KURYR_TEST_IMAGE=$IMAGE"
   echo "export KURYR_STACK_DIR=$STACK_DIR"
+  if cri_answers >/dev/null 2>&1; then
+    echo "export KURYR_TEST_CRI_SOCKET=$CRI_SOCK"
+    echo "export KURYR_TEST_CNI_BIN_DIR=$CNI_BIN_DIR"
+    echo "export KURYR_TEST_CNI_CONF_DIR=$CNI_CONF_DIR"
+  fi
   if docker_answers >/dev/null 2>&1; then echo "export KURYR_TEST_DOCKER=1"; fi
   if pid_alive "$RUN/keystone.pid" || curl -fsS -m 2 -o /dev/null "http://127.0.0.1:$KEYSTONE_PORT/v3" 2>/dev/null; then
     echo "export KURYR_TEST_KEYSTONE_URL=http://127.0.0.1:$KEYSTONE_PORT/v3"

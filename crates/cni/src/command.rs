@@ -128,7 +128,7 @@ fn parse(inv: &Invocation) -> Result<Command, CniError> {
             ))
         }
     };
-    if command != "DEL" && conf.neutron_network.as_deref().is_none_or(str::is_empty) {
+    if command != "DEL" && conf.network_for_pod().is_none() {
         return Err(CniError::new(
             code::INVALID_NETWORK_CONFIG,
             format!(

@@ -108,9 +108,53 @@ pub struct NetConf {
     pub prev_result: Option<Value>,
     #[serde(rename = "cni.dev/valid-attachments", default)]
     pub valid_attachments: Option<Vec<ValidAttachment>>,
+    /// What the runtime passes for the capabilities the configuration declares.
+    /// (`null` from some runtimes: read as absent.)
+    #[serde(rename = "runtimeConfig", default)]
+    pub runtime_config: Option<RuntimeConfig>,
     /// Everything else (checked for keys Kuryr refuses to ignore).
     #[serde(flatten)]
     pub other: Map<String, Value>,
+}
+
+/// The runtime's per-call settings Kuryr reads.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct RuntimeConfig {
+    /// The pod's annotations (containerd passes them for the
+    /// `io.kubernetes.cri.pod-annotations` capability).
+    /// (containerd sends `null` for a pod without annotations.)
+    #[serde(rename = "io.kubernetes.cri.pod-annotations", default)]
+    pub pod_annotations: Option<std::collections::BTreeMap<String, String>>,
+}
+
+/// Pod annotations that choose a pod's Neutron network and subnet instead of the
+/// configuration's (only with the `io.kubernetes.cri.pod-annotations` capability declared).
+pub const ANNOTATION_NETWORK: &str = "kuryr.openstack.org/neutron-network";
+pub const ANNOTATION_SUBNET: &str = "kuryr.openstack.org/neutron-subnet";
+
+impl NetConf {
+    fn pod_annotation(&self, key: &str) -> Option<&str> {
+        self.runtime_config
+            .as_ref()?
+            .pod_annotations
+            .as_ref()?
+            .get(key)
+            .map(String::as_str)
+    }
+
+    /// The Neutron network of this call: the pod's annotation, else the configuration's.
+    pub fn network_for_pod(&self) -> Option<&str> {
+        self.pod_annotation(ANNOTATION_NETWORK)
+            .or(self.neutron_network.as_deref())
+            .filter(|n| !n.is_empty())
+    }
+
+    /// The subnet of this call: the pod's annotation, else the configuration's.
+    pub fn subnet_for_pod(&self) -> Option<&str> {
+        self.pod_annotation(ANNOTATION_SUBNET)
+            .or(self.neutron_subnet.as_deref())
+            .filter(|n| !n.is_empty())
+    }
 }
 
 /// Keys Kuryr is asked for but does not act on yet: refusing them (code 2) beats a pod on
@@ -315,6 +359,29 @@ mod tests {
         assert!(!version_at_least("0.3.1", "0.4.0"));
         assert!(!version_at_least("0.10", "0.4.0"));
         assert!(version_at_least("10.0.0", "1.1.0"));
+    }
+
+    #[test]
+    fn pod_annotations_choose_the_network() {
+        let c: NetConf = serde_json::from_str(
+            r#"{"cniVersion":"1.0.0","name":"n","type":"kuryr-cni","neutron_network":"default-net",
+                "runtimeConfig":{"io.kubernetes.cri.pod-annotations":{"kuryr.openstack.org/neutron-network":"other"}}}"#,
+        )
+        .unwrap();
+        assert_eq!(c.network_for_pod(), Some("other"));
+        assert_eq!(c.subnet_for_pod(), None);
+        let c: NetConf = serde_json::from_str(
+            r#"{"cniVersion":"1.0.0","name":"n","type":"kuryr-cni","neutron_network":"default-net"}"#,
+        )
+        .unwrap();
+        assert_eq!(c.network_for_pod(), Some("default-net"));
+        // containerd: null for a pod without annotations.
+        let c: NetConf = serde_json::from_str(
+            r#"{"cniVersion":"1.0.0","name":"n","type":"kuryr-cni","neutron_network":"d",
+                "runtimeConfig":{"io.kubernetes.cri.pod-annotations":null}}"#,
+        )
+        .unwrap();
+        assert_eq!(c.network_for_pod(), Some("d"));
     }
 
     #[test]

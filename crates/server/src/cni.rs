@@ -184,23 +184,34 @@ fn attachment(t: &Target) -> Attachment {
     }
 }
 
+/// The Neutron side of a call: the pod's annotations may choose the network and subnet.
 fn network(c: &NetConf) -> CniNetwork {
     CniNetwork {
         name: c.name.clone(),
-        neutron_network: c.neutron_network.clone().unwrap_or_default(),
-        subnet: c.neutron_subnet.clone(),
+        neutron_network: c.network_for_pod().unwrap_or_default().to_string(),
+        subnet: c.subnet_for_pod().map(str::to_string),
         mtu: c.mtu,
     }
 }
 
 fn add_result(a: &CniAttached) -> AddResult {
-    AddResult {
-        interfaces: vec![Interface {
-            name: a.ifname.clone(),
-            mac: a.mac.to_string(),
+    let mut interfaces = vec![Interface {
+        name: a.ifname.clone(),
+        mac: a.mac.to_string(),
+        mtu: Some(a.mtu),
+        sandbox: Some(a.sandbox.display().to_string()),
+    }];
+    // The host end, without a sandbox: chained plugins (bandwidth) shape traffic on it.
+    if let Some((name, mac)) = &a.host_interface {
+        interfaces.push(Interface {
+            name: name.clone(),
+            mac: mac.to_string(),
             mtu: Some(a.mtu),
-            sandbox: Some(a.sandbox.display().to_string()),
-        }],
+            sandbox: None,
+        });
+    }
+    AddResult {
+        interfaces,
         ips: a
             .ips
             .iter()

@@ -116,18 +116,6 @@ impl Answer {
     }
 }
 
-fn kuryr_cni_binary() -> PathBuf {
-    // target/<profile>/deps/<this test> -> target/<profile>/kuryr-cni
-    let exe = std::env::current_exe().unwrap();
-    let bin = exe.parent().unwrap().parent().unwrap().join("kuryr-cni");
-    assert!(
-        bin.exists(),
-        "{} is missing: build it first (cargo build -p kuryr-cni)",
-        bin.display()
-    );
-    bin
-}
-
 impl Pods {
     fn new(s: &Stack, bin: PathBuf) -> Self {
         Pods {
@@ -355,12 +343,7 @@ fn in_pod(ns: &str, cmd: &[&str]) -> Result<String, String> {
 
 /// Whether `from` reaches `ip` (a few tries: OVN installs flows right after ACTIVE).
 fn pings(from: &str, ip: &str, tries: u32) -> bool {
-    (0..tries).any(|i| {
-        if i > 0 {
-            std::thread::sleep(std::time::Duration::from_millis(500));
-        }
-        in_pod(from, &["ping", "-c", "1", "-W", "1", ip]).is_ok()
-    })
+    pings_within(&["ip", "netns", "exec", from], ip, tries)
 }
 
 fn scenario_two_pods(s: &mut Stack, pods: &mut Pods, net: &PodNet) {
@@ -524,29 +507,13 @@ fn scenario_router(s: &mut Stack, pods: &mut Pods, a: &PodNet, b: &PodNet) {
         !pings(&na, &ipb, 3),
         "networks without a router must be isolated"
     );
-    let router = s.neutron.create(
-        "routers",
-        json!({"router": {"name": s.unique("pods-router")}}),
-    );
-    let rid = router["id"].as_str().unwrap().to_string();
-    s.track_neutron("routers", &rid);
-    for net in [a, b] {
-        s.neutron.put_action(
-            &format!("routers/{rid}/add_router_interface"),
-            json!({"subnet_id": net.subnet_id}),
-        );
-    }
+    let rid = s.router_joining("pods-router", &[&a.subnet_id, &b.subnet_id]);
     assert!(
         pings(&na, &ipb, 30),
         "router joined: {ca} cannot reach {cb}"
     );
     assert!(pings(&nb, &ipa, 10));
-    for net in [a, b] {
-        s.neutron.put_action(
-            &format!("routers/{rid}/remove_router_interface"),
-            json!({"subnet_id": net.subnet_id}),
-        );
-    }
+    s.router_leaving(&rid, &[&a.subnet_id, &b.subnet_id]);
     pods.del(s, &ca, Some(&na), a);
     pods.del(s, &cb, Some(&nb), b);
     pods.drop_sandbox(&na);

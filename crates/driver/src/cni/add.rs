@@ -97,6 +97,12 @@ impl KuryrDriver {
             let released = self.ports.release(&subnet.id, ip).await;
             return Err(rollback_err(rollback_err(err, detached), released));
         }
+        let host_ifname = kuryr_binding::naming::host_veth_name(&port.id);
+        let host_interface = match binding.link_mac(&host_ifname).await {
+            Ok(m) => Some((host_ifname, m)),
+            // Nested modes: the interface is a child of the VM's; nothing on the host side.
+            Err(_) => None,
+        };
         tracing::info!(container = %a.container_id, ifname = %a.ifname, port = %port.id, %address, "cni attachment added");
         Ok(CniAttached {
             ifname: a.ifname.clone(),
@@ -106,6 +112,7 @@ impl KuryrDriver {
                 .unwrap_or(kuryr_binding::constants::DEFAULT_NETWORK_MTU),
             sandbox: req.netns.clone(),
             port_id: port.id.clone(),
+            host_interface,
             ips: vec![(address, subnet.gateway_ip)],
             routes,
             dns_nameservers: subnet.dns_nameservers.clone(),

@@ -112,6 +112,8 @@ pub struct CniAttached {
     pub mtu: u32,
     pub sandbox: PathBuf,
     pub port_id: String,
+    /// The veth's host end and its MAC (none in the nested modes).
+    pub host_interface: Option<(String, MacAddr)>,
     /// Each address with its subnet's prefix length and gateway.
     pub ips: Vec<(IpNet, Option<IpAddr>)>,
     /// (destination, gateway)

@@ -277,6 +277,33 @@ pub fn wait_until(secs: u64, mut cond: impl FnMut() -> bool) -> bool {
     cond()
 }
 
+/// The `kuryr-cni` binary of this build (target/<profile>/kuryr-cni, beside the test's deps/).
+pub fn kuryr_cni_binary() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let bin = exe.parent().unwrap().parent().unwrap().join("kuryr-cni");
+    assert!(
+        bin.exists(),
+        "{} is missing: build it first (cargo build -p kuryr-cni)",
+        bin.display()
+    );
+    bin
+}
+
+/// Whether `ping` (the command, without its target) reaches `ip` within a few tries: OVN
+/// installs flows right after a port turns ACTIVE.
+pub fn pings_within(ping: &[&str], ip: &str, tries: u32) -> bool {
+    (0..tries).any(|i| {
+        if i > 0 {
+            std::thread::sleep(Duration::from_millis(500));
+        }
+        Command::new(ping[0])
+            .args(&ping[1..])
+            .args(["ping", "-c", "1", "-W", "1", ip])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    })
+}
+
 pub fn tap_name(port_id: &str) -> String {
     format!("tap{}", &port_id[..11])
 }
@@ -607,6 +634,32 @@ impl Stack {
     pub fn track_neutron(&mut self, resource: &str, id: &str) {
         self.neutron_resources
             .push((resource.to_string(), id.to_string()));
+    }
+
+    /// A Neutron router (cleaned up with the run) with an interface on each subnet.
+    pub fn router_joining(&mut self, tag: &str, subnets: &[&str]) -> String {
+        let router = self.neutron.create(
+            "routers",
+            serde_json::json!({"router": {"name": self.unique(tag)}}),
+        );
+        let rid = router["id"].as_str().unwrap().to_string();
+        self.track_neutron("routers", &rid);
+        self.router_interfaces(&rid, subnets, "add_router_interface");
+        rid
+    }
+
+    /// Takes the router's interfaces off the subnets again.
+    pub fn router_leaving(&mut self, rid: &str, subnets: &[&str]) {
+        self.router_interfaces(rid, subnets, "remove_router_interface");
+    }
+
+    fn router_interfaces(&self, rid: &str, subnets: &[&str], action: &str) {
+        for sub in subnets {
+            self.neutron.put_action(
+                &format!("routers/{rid}/{action}"),
+                serde_json::json!({"subnet_id": sub}),
+            );
+        }
     }
 
     /// The one Neutron network tagged with the Docker network id.
