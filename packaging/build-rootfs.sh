@@ -8,6 +8,9 @@
 #
 #   build-rootfs.sh <kuryr-server binary> <rootfs directory (created; must not exist or be empty)>
 #
+# The CNI plugin `kuryr-cni` goes in too when it is found beside the server binary (or at
+# KURYR_CNI_BIN): a Kubernetes DaemonSet's init container installs it on the node from there.
+#
 # KURYR_STRIP=0 keeps the binary's symbols (they are stripped from the copy by default: a debug
 # build is ~170 MB with them). KURYR_OVS_VSCTL overrides where ovs-vsctl is taken from.
 set -euo pipefail
@@ -57,6 +60,12 @@ copy_libs() {
 }
 copy_libs "$BIN"
 copy_libs "$OVS_VSCTL"
+CNI_BIN=${KURYR_CNI_BIN:-$(dirname "$BIN")/kuryr-cni}
+if [[ -f $CNI_BIN && -x $CNI_BIN ]]; then
+  install -m 0755 "$CNI_BIN" "$ROOT/usr/bin/kuryr-cni"
+  if [[ ${KURYR_STRIP:-1} != 0 ]]; then strip --strip-unneeded "$ROOT/usr/bin/kuryr-cni"; fi
+  copy_libs "$CNI_BIN"
+fi
 
 cp -L "$CA_BUNDLE" "$ROOT/etc/ssl/certs/ca-certificates.crt"
 cat >"$ROOT/etc/passwd" <<'PASSWD'

@@ -253,6 +253,16 @@ test_image() {
   out=$(d run --rm --network host -v "$WORK/image/empty.conf:/etc/kuryr/kuryr.conf:ro" "$IMAGE" check-config 2>&1) \
     && fail "check-config in the image passed with an empty kuryr.conf: $out"
 
+  # A Kubernetes DaemonSet's init container: the image's kuryr-cni installs itself on the node.
+  mkdir -p "$WORK/image/cni-bin"
+  d run --rm --entrypoint /usr/bin/kuryr-cni -v "$WORK/image/cni-bin:/host/opt/cni/bin" "$IMAGE" \
+    install /host/opt/cni/bin || fail "kuryr-cni install from the image failed"
+  out=$(CNI_COMMAND=VERSION "$WORK/image/cni-bin/kuryr-cni" </dev/null) \
+    || fail "the installed kuryr-cni does not run: $out"
+  jq -e '.supportedVersions | index("1.1.0")' <<<"$out" >/dev/null \
+    || fail "the installed kuryr-cni answers VERSION wrongly: $out"
+  log "image: kuryr-cni installs itself on a node"
+
   # The least privilege the daemon needs: NET_ADMIN for the veth pairs in the host's namespace.
   IMAGE_DAEMON_STARTED=1
   d run -d --name "$IMAGE_DAEMON" --network host --cap-add NET_ADMIN \

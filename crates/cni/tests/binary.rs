@@ -111,3 +111,42 @@ fn the_daemon_gets_the_call_and_its_answer_is_printed() {
     );
     assert!(req.contains("neutron_network"), "stdin forwarded: {req}");
 }
+
+#[test]
+fn install_copies_the_plugin_into_a_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let st = Command::new(env!("CARGO_BIN_EXE_kuryr-cni"))
+        .args(["install", dir.path().to_str().unwrap()])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let copy = dir.path().join("kuryr-cni");
+    let out = Command::new(&copy)
+        .env("CNI_COMMAND", "VERSION")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("supportedVersions"));
+    assert!(!dir.path().join(".kuryr-cni.tmp").exists());
+
+    // With the node's network configuration, which must be JSON.
+    let conf_dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("10-kuryr.conflist");
+    std::fs::write(&conf, r#"{"cniVersion":"1.0.0","name":"k","plugins":[]}"#).unwrap();
+    let st = Command::new(env!("CARGO_BIN_EXE_kuryr-cni"))
+        .arg("install")
+        .args([dir.path(), &conf, conf_dir.path()])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    assert!(conf_dir.path().join("10-kuryr.conflist").exists());
+    std::fs::write(&conf, "not json").unwrap();
+    let st = Command::new(env!("CARGO_BIN_EXE_kuryr-cni"))
+        .arg("install")
+        .args([dir.path(), &conf, conf_dir.path()])
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(!st.success(), "a broken conflist is refused");
+}

@@ -10,6 +10,37 @@ use kuryr_cni::forward::{self, DEFAULT_SOCKET};
 use kuryr_cni::wire::{code, version_reply, CniError};
 
 fn main() {
+    // `kuryr-cni install <bin dir> [<conflist> <conf dir>]`: a DaemonSet's init container puts
+    // the plugin (and the node's network configuration) on the node; the image has no shell.
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("install") {
+        let dir = args.get(2).map_or("/opt/cni/bin", String::as_str);
+        let me = std::env::current_exe();
+        let mut done =
+            me.and_then(|me| install_file(&me, std::path::Path::new(dir), "kuryr-cni", 0o755));
+        if let (Ok(_), Some(conf), Some(conf_dir)) = (&done, args.get(3), args.get(4)) {
+            let src = std::path::Path::new(conf);
+            let name = src
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or("10-kuryr.conflist");
+            done = serde_json::from_slice::<serde_json::Value>(
+                &std::fs::read(src).unwrap_or_default(),
+            )
+            .map_err(|e| std::io::Error::other(format!("{conf} is not JSON: {e}")))
+            .and_then(|_| install_file(src, std::path::Path::new(conf_dir), name, 0o644));
+        }
+        match done {
+            Ok(_) => {
+                eprintln!("kuryr-cni: installed into {dir}");
+                return;
+            }
+            Err(e) => {
+                eprintln!("kuryr-cni: install failed: {e}");
+                std::process::exit(1);
+            }
+        }
+    }
     let mut stdin = String::new();
     if let Err(e) = std::io::stdin().read_to_string(&mut stdin) {
         fail(CniError::new(
@@ -58,6 +89,23 @@ fn main() {
             );
         }
     }
+}
+
+/// Copies `src` to `dir/name` under a temporary name, then renames it: a runtime never runs a
+/// half-written plugin or reads a half-written configuration.
+fn install_file(
+    src: &std::path::Path,
+    dir: &std::path::Path,
+    name: &str,
+    mode: u32,
+) -> std::io::Result<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = dir.join(format!(".{name}.tmp"));
+    let dest = dir.join(name);
+    std::fs::copy(src, &tmp)?;
+    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(mode))?;
+    std::fs::rename(&tmp, &dest)?;
+    Ok(dest)
 }
 
 fn fail(e: CniError) -> ! {
