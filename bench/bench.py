@@ -69,11 +69,19 @@ WORKLOADS = [
     ("run_rm_scale", "docker run --rm, --scale containers running"),
     ("connect", "docker network connect"),
     ("disconnect", "docker network disconnect"),
+    ("pod_run", "pod sandbox start, containerd CRI RunPodSandbox (CNI ADD; warm)"),
+    ("pod_stop", "pod sandbox stop, containerd CRI StopPodSandbox (CNI DEL)"),
 ]
+# The pod workload: pods through containerd's CRI, Kuryr's CNI plugin against the reference
+# `bridge` CNI plugin (host-local IPAM) on the same containerd, in the same run.
+POD_DRIVERS = ("bridge", "ours")
+POD_CONFLIST = "00-kuryr-bench.conflist"
+POD_BRIDGE_OCTET = 200
 CHART_LABELS = {"network_create": "network create", "network_rm": "network rm",
                 "network_rm_used": "network rm\n(after use)", "run_rm": "run --rm\n(warm)",
                 "run_rm_cold": "run --rm\n(cold: new net)", "run_rm_scale": "run --rm\n(N running)",
-                "connect": "network connect", "disconnect": "network disconnect"}
+                "connect": "network connect", "disconnect": "network disconnect",
+                "pod_run": "pod start\n(CRI, warm)", "pod_stop": "pod stop\n(CRI)"}
 TARGETS = {
     # against the Python original
     "run_rm_ratio_max": 0.5,
@@ -87,6 +95,8 @@ TARGETS = {
     "network_rm_requests_max": 4,
     "scale_ratio_max": 1.2,
     "rss_pools3_mb_max": 15.0,
+    # the CNI issue: a pod sandbox start through containerd, against the bridge CNI plugin
+    "pod_run_bridge_ratio_max": 1.3,
 }
 
 
@@ -382,11 +392,16 @@ class OursDriver(DaemonDriver):
     def extra_default(self):
         return ""
 
+    def cni_socket(self):
+        return os.path.join(self.workdir, "%s-cni.sock" % self.name)
+
     def extra_sections(self):
+        # The CNI front end is on for every variant: the pod workload uses it.
+        cni = "\n[cni_daemon]\nenabled = true\nsocket_path = %s\n" % self.cni_socket()
         opts = VIF_POOL[self.name]
         if opts is None:
-            return ""
-        return "\n[vif_pool]\n" + "".join("%s = %s\n" % kv for kv in opts.items())
+            return cni
+        return cni + "\n[vif_pool]\n" + "".join("%s = %s\n" % kv for kv in opts.items())
 
     def prepare(self):
         if not os.access(self.args.ours_bin, os.X_OK):
@@ -559,6 +574,48 @@ class Run:
             self.timed_op("disconnect", lambda: docker("network", "disconnect", net, holder)[3])
         docker("rm", "-f", holder)
 
+    def pod_conflist(self, net):
+        """(CNI configuration, address prefix its pods get) for this driver's pods: Kuryr's on
+        the main network's Neutron network (its pool is warm by now), or the bridge plugin."""
+        if self.drv.name == "bridge":
+            base = "%s.%d" % (SUBNET_PREFIX["bridge"], POD_BRIDGE_OCTET)
+            plugin = {"type": "bridge", "bridge": "kbcni0", "isGateway": True, "ipMasq": False,
+                      "ipam": {"type": "host-local", "subnet": base + ".0/24",
+                               "dataDir": os.path.join(self.args.workdir, "host-local")}}
+        else:
+            _, did, _, _ = docker("network", "inspect", "-f", "{{.Id}}", net)
+            did = did.strip()
+            tags = "kuryr.net.uuid.lh:%s,kuryr.net.uuid.uh:%s" % (did[:32], did[32:])
+            nets = neutron_get("/v2.0/networks?tags=" + tags)["networks"]
+            if len(nets) != 1:
+                raise BenchError("no single Neutron network for %s: %s" % (net, nets))
+            base = "%s.%d" % (SUBNET_PREFIX[self.drv.name], MAIN_NET_OCTET)
+            plugin = {"type": "kuryr-cni", "neutron_network": nets[0]["id"],
+                      "daemon_socket": self.drv.cni_socket()}
+        conf = {"cniVersion": "1.0.0", "name": "kuryr-bench-" + self.drv.name, "plugins": [plugin]}
+        return conf, base + "."
+
+    def wl_pods(self, net):
+        conf, prefix = self.pod_conflist(net)
+        path = os.path.join(self.args.cni_conf_dir, POD_CONFLIST)
+        with open(path, "w") as f:
+            json.dump(conf, f)
+        start = self.phase_start()
+        try:
+            rc, out, err, _ = sh(self.args.cri_pods_bin, self.args.cri_socket, str(self.reps), prefix,
+                                 check=False, timeout=600)
+            if rc:
+                raise BenchError("pod workload failed: %s" % err.strip()[-300:])
+            got = json.loads(out)
+            self.acc.samples.setdefault("pod_run", []).extend(got["run_ms"])
+            self.acc.samples.setdefault("pod_stop", []).extend(got["stop_ms"])
+        finally:
+            os.unlink(path)
+        self.settle()
+        # Two warm-up pods and the timed ones: every Neutron request of theirs, background
+        # included.
+        self.phase_end("pod_run", start, self.reps + 2)
+
     def one_burst(self, net, n):
         results = [None] * n
         barrier = threading.Barrier(n + 1)
@@ -685,6 +742,9 @@ class Run:
             self.wl_connect(net)
             log("%s: bursts %s x%d" % (name, self.args.bursts, self.burst_reps))
             self.wl_bursts(net)
+            if self.args.pods and name in POD_DRIVERS:
+                log("%s: pod sandbox start/stop through containerd's CRI x%d" % (name, self.reps))
+                self.wl_pods(net)
             if self.args.scale and name in self.args.scale_drivers:
                 log("%s: docker run --rm x%d with %d containers running" % (name, self.reps, self.args.scale))
                 self.wl_scale()
@@ -1097,6 +1157,11 @@ def compute_summary(res):
         target("pools", "network %s at most %d Neutron requests" % (wl, limit),
                "docker network %s: at most %d Neutron requests (median over reps)" % (wl, limit),
                "n/a" if v is None else "%g" % v, None if v is None else v <= limit)
+    r = get(ratios, "pod_run", "ours_bridge")
+    target("pools", "pod sandbox start at most %.1fx the bridge CNI plugin" % TARGETS["pod_run_bridge_ratio_max"],
+           "pod sandbox start through containerd's CRI (warm pool) median at most %.1fx the bridge CNI "
+           "plugin's (ours/bridge)" % TARGETS["pod_run_bridge_ratio_max"],
+           fmt_ratio(r), None if r is None else r <= TARGETS["pod_run_bridge_ratio_max"])
     sc = get(ours, "scale")
     n = res["settings"].get("scale") or 0
     r = get(sc, "ratio_vs_empty")
@@ -1521,6 +1586,11 @@ def parse_args():
         os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "kuryr-rs", "kuryr-python-venv"))
     p.add_argument("--ours-bin", default=os.path.join(REPO, "target", "release", "kuryr-server"))
     p.add_argument("--chassis", default=os.environ.get("KURYR_TEST_CHASSIS", socket.gethostname()))
+    p.add_argument("--pods", type=int, default=1,
+                   help="1: the pod workload through containerd's CRI (bridge and ours); 0: skip it")
+    p.add_argument("--cri-socket", default=os.environ.get("KURYR_TEST_CRI_SOCKET", ""))
+    p.add_argument("--cni-conf-dir", default=os.environ.get("KURYR_TEST_CNI_CONF_DIR", ""))
+    p.add_argument("--cri-pods-bin", default=os.path.join(REPO, "target", "release", "examples", "cri_pods"))
     a = p.parse_args()
     # What the user typed, for the report (run.sh adds --python-venv itself).
     a.argv, skip = [], False
@@ -1544,6 +1614,9 @@ def parse_args():
     a.scale = (50 if a.quick else 200) if a.scale is None else a.scale
     if not 0 <= a.scale <= SCALE_MAX or a.scale_parallel < 1 or a.settle <= 0:
         p.error("--scale must be 0..%d, --scale-parallel and --settle positive" % SCALE_MAX)
+    if a.pods and not (a.cri_socket and a.cni_conf_dir and os.access(a.cri_pods_bin, os.X_OK)):
+        p.error("the pod workload needs the stack's containerd (KURYR_TEST_CRI_SOCKET, KURYR_TEST_CNI_CONF_DIR) "
+                "and %s (run.sh builds it); --pods 0 skips it" % a.cri_pods_bin)
     a.reps = a.reps or (3 if a.quick else 10)
     a.burst_reps = a.burst_reps or (1 if a.quick else 3)
     a.rounds = a.rounds or (1 if a.quick else 2)

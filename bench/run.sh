@@ -63,7 +63,15 @@ main() {
   make_venv "$BENCH_VENV" "$HERE/requirements-bench.txt"
   if wants_ours "$@"; then
     log "building kuryr-server (release)"
-    (cd "$REPO" && cargo build --release --locked -q -p kuryr-libnetwork) || die "cargo build failed"
+    (cd "$REPO" && cargo build --release --locked -q -p kuryr-libnetwork -p kuryr-cni) || die "cargo build failed"
+  fi
+  # The pod workload: the CRI client, and kuryr-cni where the stack's containerd runs plugins.
+  log "building the pod workload's CRI client (release)"
+  (cd "$REPO" && cargo build --release --locked -q -p kuryr-libnetwork --example cri_pods) || die "cargo build failed"
+  if wants_ours "$@"; then
+    local cni_bin; cni_bin=$(source "$REPO/stack/env.sh" && echo "${KURYR_TEST_CNI_BIN_DIR:-}")
+    [[ -n $cni_bin ]] || die "the stack's containerd is not up (no KURYR_TEST_CNI_BIN_DIR)"
+    install -m 0755 "$REPO/target/release/kuryr-cni" "$cni_bin/kuryr-cni"
   fi
 
   # A kuryr-server from `./dev.sh up` owns the `kuryr` socket: stop it for a run that needs the

@@ -467,9 +467,10 @@ EOF
 
 start_containerd_cri() {
   write_containerd_cri_conf
-  # The chained plugins the tests put after kuryr-cni (Debian's containernetworking-plugins).
+  # The chained plugins the tests put after kuryr-cni, and the bridge plugin the benchmark
+  # compares with (Debian's containernetworking-plugins).
   local p
-  for p in portmap bandwidth loopback; do ln -sf "/usr/lib/cni/$p" "$CNI_BIN_DIR/$p"; done
+  for p in portmap bandwidth loopback bridge host-local; do ln -sf "/usr/lib/cni/$p" "$CNI_BIN_DIR/$p"; done
   if ! pid_alive "$RUN/containerd-cri.pid"; then
     containerd --config "$ETC/containerd-cri/config.toml" >>"$LOGS/containerd-cri.log" 2>&1 &
     echo $! >"$RUN/containerd-cri.pid"

@@ -6,21 +6,19 @@
 //! Needs the local stack with its containerd (`KURYR_TEST_CRI_SOCKET`, `KURYR_TEST_CNI_BIN_DIR`,
 //! `KURYR_TEST_CNI_CONF_DIR` from `stack/env.sh`); skips without it, fails in CI.
 
+#[path = "common/cri.rs"]
+mod cri;
 mod e2e;
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::Command;
 
 use e2e::*;
-use k8s_cri::v1::runtime_service_client::RuntimeServiceClient;
 use k8s_cri::v1::{
-    LinuxPodSandboxConfig, LinuxSandboxSecurityContext, NamespaceMode, NamespaceOption,
-    PodSandboxConfig, PodSandboxMetadata, PodSandboxStatusRequest, PortMapping, Protocol,
-    RemovePodSandboxRequest, RunPodSandboxRequest, StatusRequest, StopPodSandboxRequest,
+    PodSandboxStatusRequest, PortMapping, Protocol, RemovePodSandboxRequest, RunPodSandboxRequest,
+    StatusRequest, StopPodSandboxRequest,
 };
 use serde_json::{json, Value};
-use tonic::transport::{Channel, Endpoint, Uri};
 
 /// The pod annotation containerd turns into the bandwidth plugin's ingress rate.
 const INGRESS_BANDWIDTH: &str = "kubernetes.io/ingress-bandwidth";
@@ -84,7 +82,7 @@ struct Pod {
 struct Cri {
     env: CriEnv,
     rt: tokio::runtime::Runtime,
-    client: RuntimeServiceClient<Channel>,
+    client: cri::CriClient,
     conflist: PathBuf,
     network_name: String,
     pods: Vec<String>,
@@ -97,22 +95,7 @@ impl Cri {
             .enable_all()
             .build()
             .unwrap();
-        let path = env.socket.clone();
-        let client = rt.block_on(async move {
-            let ch = Endpoint::try_from("http://[::]:50051")
-                .unwrap()
-                .connect_with_connector(tower::service_fn(move |_: Uri| {
-                    let path = path.clone();
-                    async move {
-                        Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(
-                            tokio::net::UnixStream::connect(path).await?,
-                        ))
-                    }
-                }))
-                .await
-                .expect("connect to containerd's CRI socket");
-            RuntimeServiceClient::new(ch)
-        });
+        let client = rt.block_on(cri::connect(env.socket.clone()));
         // The plugin binary of this build, where containerd looks for it.
         let installed = env.bin_dir.join("kuryr-cni");
         let _ = std::fs::remove_file(&installed);
@@ -170,40 +153,17 @@ impl Cri {
         ports: bool,
     ) -> Result<Pod, String> {
         let name = format!("{}-{tag}", self.run);
-        let config = PodSandboxConfig {
-            metadata: Some(PodSandboxMetadata {
-                name: name.clone(),
-                uid: format!("uid-{name}"),
-                namespace: "kuryr-test".into(),
-                attempt: 0,
-            }),
-            hostname: name.clone(),
-            port_mappings: if ports {
-                vec![PortMapping {
-                    protocol: Protocol::Tcp as i32,
-                    container_port: 80,
-                    host_port: HOST_PORT,
-                    host_ip: String::new(),
-                }]
-            } else {
-                Vec::new()
-            },
-            annotations: annotations
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect::<HashMap<_, _>>(),
-            linux: Some(LinuxPodSandboxConfig {
-                security_context: Some(LinuxSandboxSecurityContext {
-                    namespace_options: Some(NamespaceOption {
-                        network: NamespaceMode::Pod as i32,
-                        ..Default::default()
-                    }),
-                    ..Default::default()
-                }),
-                ..Default::default()
-            }),
-            ..Default::default()
+        let ports = if ports {
+            vec![PortMapping {
+                protocol: Protocol::Tcp as i32,
+                container_port: 80,
+                host_port: HOST_PORT,
+                host_ip: String::new(),
+            }]
+        } else {
+            Vec::new()
         };
+        let config = cri::sandbox_config(&name, "kuryr-test", annotations, ports);
         let mut c = self.client.clone();
         let id = self
             .rt
