@@ -32,9 +32,10 @@ IMAGE=kuryr-busybox
 DOCKER=/usr/bin/docker
 APT_PACKAGES=(docker.io openvswitch-switch ovn-central ovn-host mariadb-server busybox-static
   iproute2 iputils-ping jq curl python3-venv procps
-  containerd containernetworking-plugins iptables protobuf-compiler)
+  containerd containernetworking-plugins iptables protobuf-compiler podman)
 # containerd with its CRI plugin, for the CNI tests: its own socket, data and state, never the
 # system's or Docker's. protobuf-compiler builds the tests' CRI client.
+# podman (its CNI backend) is the second CNI runtime the tests drive.
 CRI_SOCK=$RUN/containerd-cri.sock
 CNI_BIN_DIR=$DATA/cni/bin
 CNI_CONF_DIR=$ETC/cni/net.d

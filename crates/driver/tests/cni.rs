@@ -386,3 +386,58 @@ async fn pooled_ports_change_attachments_cleanly() {
         }
     }
 }
+
+#[tokio::test]
+async fn nested_pods_get_address_pairs_on_the_vms_port() {
+    let (t, vm_net, vm) = in_a_vm(
+        kuryr_driver::PortDriverKind::NestedMacvlan {
+            link_iface: "eth0".into(),
+        },
+        "fa:16:3e:00:00:01",
+        None,
+    )
+    .await;
+    t.binding.add_netns(NS1);
+    let done = t.driver.cni_add(&add("c1", NS1, "vm-net")).await.unwrap();
+    let (addr, _) = done.ips[0];
+    let vm_now = t.neutron.get_port(&vm.id).await.unwrap();
+    assert_eq!(vm_now.allowed_address_pairs.len(), 1);
+    let pair = &vm_now.allowed_address_pairs[0];
+    assert_eq!(pair.ip_address, addr.addr().to_string());
+    // No MAC from the runtime: a VRRP-range MAC, the kind ML2/OVN lets into the pairs; the
+    // interface in the pod carries it.
+    assert_eq!(pair.mac_address, Some(done.mac));
+    assert!(
+        done.mac.to_string().starts_with("00:00:5e:00:0"),
+        "{}",
+        done.mac
+    );
+    assert!(
+        done.host_interface.is_none(),
+        "a macvlan child has no host end"
+    );
+    let port = &ports_of(&t, "c1")[0];
+    assert_eq!(port.network_id, vm_net.id);
+    assert_eq!(
+        port.binding_host_id, "",
+        "container ports stay unbound in a vm"
+    );
+    assert_eq!(
+        t.binding.sandboxed(),
+        vec![(NS1.to_string(), "eth0".to_string())]
+    );
+
+    t.driver
+        .cni_del(&del("c1", Some(NS1), "vm-net"))
+        .await
+        .unwrap();
+    let vm_now = t.neutron.get_port(&vm.id).await.unwrap();
+    assert!(vm_now.allowed_address_pairs.is_empty());
+    // Back in the pool: its tags are reset at the pool's next tidy.
+    if let Some(pools) = t.driver.ports().pools() {
+        pools.tidy_now();
+    }
+    t.settle(|| ports_of(&t, "c1").is_empty()).await;
+    assert!(ports_of(&t, "c1").is_empty());
+    assert!(t.binding.sandboxed().is_empty());
+}

@@ -978,53 +978,6 @@ async fn networks_made_by_the_python_daemon_are_understood() {
     assert!(t.neutron.is_empty());
 }
 
-/// Kuryr inside a VM: a driver with `port_driver` on `eth0`, and the VM's own network and port
-/// (with an address on `192.168.0.0/24`, bound to `vm_host` when given).
-async fn in_a_vm(
-    port_driver: PortDriverKind,
-    vm_mac: &str,
-    vm_host: Option<&str>,
-) -> (
-    T,
-    kuryr_openstack::neutron::Network,
-    kuryr_openstack::neutron::Port,
-) {
-    let mut cfg = config();
-    cfg.port_driver = port_driver;
-    let t = setup_with(cfg);
-    t.binding.set_link_mac("eth0", vm_mac.parse().unwrap());
-    let vm_net = t
-        .neutron
-        .create_network(&NewNetwork {
-            name: Some("vm-net".into()),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    let vm_sub = t
-        .neutron
-        .create_subnet(&NewSubnet {
-            network_id: vm_net.id.clone(),
-            ip_version: 4,
-            cidr: Some("192.168.0.0/24".parse().unwrap()),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    let vm = t
-        .neutron
-        .create_port(&NewPort {
-            network_id: vm_net.id.clone(),
-            mac_address: Some(vm_mac.parse().unwrap()),
-            fixed_ips: Some(vec![FixedIpRequest::subnet(&vm_sub.id)]),
-            binding_host_id: vm_host.map(str::to_string),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    (t, vm_net, vm)
-}
-
 #[tokio::test]
 async fn nested_mode_adds_and_removes_address_pairs() {
     let (t, vm_net, vm) = in_a_vm(

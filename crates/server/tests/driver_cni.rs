@@ -50,6 +50,8 @@ fn run_scenarios(s: &mut Stack, pods: &mut Pods) {
     scenario_router(s, pods, &a, &b);
     eprintln!("--- a docker container and a pod on one neutron network");
     scenario_docker_and_pod(s, pods, &a);
+    eprintln!("--- podman (CNI backend) and a pod on one neutron network");
+    scenario_podman(s, pods, &a);
     eprintln!("--- daemon restart: pods keep their network, del and gc after it");
     scenario_restart(s, pods, &a);
     // Pools off: the restarted daemon deletes its free pooled ports, taps and OVS ports too.
@@ -548,6 +550,159 @@ fn scenario_docker_and_pod(s: &mut Stack, pods: &mut Pods, net: &PodNet) {
     s.network_rm(&docker_net);
     // The Neutron network was adopted, not Kuryr's: it stays.
     assert!(s.neutron.get("networks", &net.net_id).is_some());
+}
+
+/// Podman 4 with its CNI backend, isolated from the host's podman: its own storage (vfs), run
+/// directory, containers.conf (plugin and configuration directories of this run).
+struct Podman {
+    dir: PathBuf,
+}
+
+impl Podman {
+    fn new(s: &Stack, pods: &Pods) -> Self {
+        let dir = std::env::temp_dir().join(format!("{}-podman", pods.run));
+        for d in ["root", "runroot", "net.d", "bin"] {
+            std::fs::create_dir_all(dir.join(d)).unwrap();
+        }
+        std::fs::copy(&pods.bin, dir.join("bin/kuryr-cni")).unwrap();
+        let conf = format!(
+            "[network]\nnetwork_backend = \"cni\"\ncni_plugin_dirs = [\"{bin}\", \"/usr/lib/cni\"]\n\
+             network_config_dir = \"{net}\"\n[engine]\ncgroup_manager = \"cgroupfs\"\n\
+             events_logger = \"file\"\n",
+            bin = dir.join("bin").display(),
+            net = dir.join("net.d").display()
+        );
+        std::fs::write(dir.join("containers.conf"), conf).unwrap();
+        let p = Podman { dir };
+        // The test image, from Docker (no registry is reachable).
+        let save = Command::new(DOCKER)
+            .args(["save", &s.env.image])
+            .output()
+            .unwrap();
+        assert!(save.status.success(), "docker save {}", s.env.image);
+        let mut load = p.command(&["load", "-q"]);
+        load.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = load.spawn().expect("run podman");
+        child.stdin.take().unwrap().write_all(&save.stdout).unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "podman load: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        p
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new("podman");
+        c.env("CONTAINERS_CONF", self.dir.join("containers.conf"))
+            .arg("--root")
+            .arg(self.dir.join("root"))
+            .arg("--runroot")
+            .arg(self.dir.join("runroot"))
+            .args(["--storage-driver", "vfs", "--network-backend", "cni"])
+            .args(args);
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> Result<String, String> {
+        let out = self.command(args).output().unwrap();
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+        } else {
+            Err(format!(
+                "podman {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ))
+        }
+    }
+
+    fn cleanup(&self) {
+        let _ = self.run(&["rm", "-a", "-f"]);
+        let _ = self.run(&["system", "reset", "-f"]);
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn scenario_podman(s: &mut Stack, pods: &mut Pods, net: &PodNet) {
+    if Command::new("podman").arg("--version").output().is_err() {
+        skip_or_fail("podman is not installed");
+        return;
+    }
+    let podman = Podman::new(s, pods);
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        podman_on_kuryr(s, pods, net, &podman);
+    }));
+    podman.cleanup();
+    if let Err(p) = result {
+        std::panic::resume_unwind(p);
+    }
+}
+
+fn podman_on_kuryr(s: &mut Stack, pods: &mut Pods, net: &PodNet, podman: &Podman) {
+    // A podman network is its CNI configuration file, named after it.
+    let name = format!("{}-podman", net.name);
+    let conf = json!({
+        "cniVersion": "1.0.0",
+        "name": name,
+        "plugins": [{"type": "kuryr-cni", "neutron_network": net.net_id,
+                     "daemon_socket": pods.socket.display().to_string()}],
+    });
+    std::fs::write(
+        podman.dir.join("net.d").join(format!("{name}.conflist")),
+        conf.to_string(),
+    )
+    .unwrap();
+    let image = format!("docker.io/library/{}:latest", s.env.image);
+    let c = format!("{}-pm", pods.run);
+    podman
+        .run(&[
+            "run",
+            "-d",
+            "--name",
+            &c,
+            "--network",
+            &name,
+            "--ulimit",
+            "nofile=1024:1024",
+            "--ulimit",
+            "nproc=1024:1024",
+            &image,
+            "sleep",
+            "600",
+        ])
+        .unwrap_or_else(|e| panic!("{e}\n--- kuryr log ---\n{}", s.log_tail()));
+    let format = format!("{{{{(index .NetworkSettings.Networks \"{name}\").IPAddress}}}}");
+    let cip = podman.run(&["inspect", "-f", &format, &c]).unwrap();
+    assert!(
+        cip.starts_with(&net.cidr.replace(".0/24", ".")),
+        "podman container address {cip}"
+    );
+    let tagged = s
+        .neutron
+        .list("ports", &[("tags", &format!("kuryr.cni.network:{name}"))]);
+    assert_eq!(tagged.len(), 1, "the podman container's port: {tagged:?}");
+    let ns = pods.sandbox("pm");
+    let pc = format!("{}pm", pods.run);
+    let pip = pods.add(s, &pc, &ns, net);
+    assert!(
+        pings(&ns, &cip, 20),
+        "pod cannot reach the podman container {cip}"
+    );
+    podman
+        .run(&["exec", &c, "ping", "-c", "1", "-W", "2", &pip])
+        .unwrap_or_else(|e| panic!("podman container cannot reach the pod: {e}"));
+    podman.run(&["rm", "-f", &c]).unwrap();
+    let port = tagged[0]["id"].as_str().unwrap().to_string();
+    let released = wait_until(30, || match s.neutron.get("ports", &port) {
+        None => true,
+        Some(p) => !tags_of(&p).iter().any(|t| t.starts_with("kuryr.cni.")),
+    });
+    assert!(released, "podman rm left port {port} held");
+    pods.del(s, &pc, Some(&ns), net);
+    pods.drop_sandbox(&ns);
 }
 
 fn scenario_restart(s: &mut Stack, pods: &mut Pods, net: &PodNet) {

@@ -14,7 +14,9 @@ use std::sync::Arc;
 use ipnet::IpNet;
 use kuryr_binding::FakeHostBinding;
 use kuryr_driver::*;
-use kuryr_openstack::neutron::{FakeNeutron, NeutronApi, NewSubnetPool};
+use kuryr_openstack::neutron::{
+    FakeNeutron, FixedIpRequest, NeutronApi, NewNetwork, NewPort, NewSubnet, NewSubnetPool,
+};
 use kuryr_plugin_api::ipam::{
     ReleaseAddressRequest, ReleasePoolRequest, RequestAddressRequest, RequestPoolRequest,
 };
@@ -507,4 +509,51 @@ pub fn setup_over(t: &T, cfg: DriverConfig) -> T {
         )),
         cfg,
     }
+}
+
+/// Kuryr inside a VM: a driver with `port_driver` on `eth0`, and the VM's own network and port
+/// (with an address on `192.168.0.0/24`, bound to `vm_host` when given).
+pub async fn in_a_vm(
+    port_driver: PortDriverKind,
+    vm_mac: &str,
+    vm_host: Option<&str>,
+) -> (
+    T,
+    kuryr_openstack::neutron::Network,
+    kuryr_openstack::neutron::Port,
+) {
+    let mut cfg = config();
+    cfg.port_driver = port_driver;
+    let t = setup_with(cfg);
+    t.binding.set_link_mac("eth0", vm_mac.parse().unwrap());
+    let vm_net = t
+        .neutron
+        .create_network(&NewNetwork {
+            name: Some("vm-net".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let vm_sub = t
+        .neutron
+        .create_subnet(&NewSubnet {
+            network_id: vm_net.id.clone(),
+            ip_version: 4,
+            cidr: Some("192.168.0.0/24".parse().unwrap()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let vm = t
+        .neutron
+        .create_port(&NewPort {
+            network_id: vm_net.id.clone(),
+            mac_address: Some(vm_mac.parse().unwrap()),
+            fixed_ips: Some(vec![FixedIpRequest::subnet(&vm_sub.id)]),
+            binding_host_id: vm_host.map(str::to_string),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    (t, vm_net, vm)
 }
