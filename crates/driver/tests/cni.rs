@@ -234,6 +234,25 @@ async fn del_is_idempotent_with_or_without_namespace_and_after_restart() {
     assert!(ports_of(&t, "c2").is_empty());
     assert_eq!(t.neutron.ports().len(), before);
     assert!(t.binding.bound_ports().is_empty(), "host side unplugged");
+
+    // The port deleted in Neutron behind Kuryr's back: DEL still cleans the host and succeeds.
+    t.binding.add_netns(NS2);
+    t2.driver.cni_add(&add("c3", NS2, "pods")).await.unwrap();
+    let port = ports_of(&t, "c3")[0].id.clone();
+    t.neutron.delete_port(&port).await.unwrap();
+    let t3 = t.restart();
+    t3.driver
+        .cni_del(&del("c3", Some(NS2), "pods"))
+        .await
+        .unwrap();
+    assert!(
+        t.binding.bound_ports().is_empty(),
+        "host side of the vanished port removed"
+    );
+    assert!(
+        t.binding.sandboxed().is_empty(),
+        "and its interface in the pod"
+    );
 }
 
 #[tokio::test]
