@@ -370,3 +370,103 @@ fn pooled_port_reused_only_when_its_container_end_comes_back_clean() {
         b.unbind(&UnbindRequest::from(&pool_req)).await.unwrap();
     });
 }
+
+#[test]
+fn a_bound_port_enters_a_sandbox_and_comes_back() {
+    use kuryr_binding::{EnterSandbox, SandboxRef, SandboxRoute};
+    in_netns("a_bound_port_enters_a_sandbox_and_comes_back", || async {
+        let dir = tempfile::tempdir().unwrap();
+        let b = LinuxHostBinding::new(cfg(dir.path())).unwrap();
+        let port = unique_id();
+        let r = req(&port, "bridge", json!({}), BindMode::Veth);
+        let bound = b.bind(&r).await.unwrap();
+        let pod = NamedNetns::new("kuryr-sbx");
+        let sandbox = SandboxRef {
+            netns: format!("/run/netns/{}", pod.0).into(),
+            ifname: "eth0".into(),
+            endpoint_id: r.endpoint_id.clone(),
+        };
+        let enter = EnterSandbox {
+            sandbox: sandbox.clone(),
+            host_ifname: bound.container_ifname.clone(),
+            addresses: vec!["10.77.0.5/24".parse().unwrap()],
+            routes: vec![
+                SandboxRoute {
+                    destination: "0.0.0.0/0".parse().unwrap(),
+                    gateway: Some("10.77.0.1".parse().unwrap()),
+                },
+                SandboxRoute {
+                    destination: "10.88.0.0/16".parse().unwrap(),
+                    gateway: Some("10.77.0.254".parse().unwrap()),
+                },
+            ],
+        };
+        b.enter_sandbox(&enter).await.unwrap();
+        assert!(
+            link(&bound.container_ifname).is_none(),
+            "moved out of the host"
+        );
+        let inside = sh_ok(&format!("ip -n {} -j addr show dev eth0", pod.0));
+        assert!(inside.contains("10.77.0.5"), "{inside}");
+        let routes = sh_ok(&format!("ip -n {} route", pod.0));
+        assert!(
+            routes.contains("default via 10.77.0.1 dev eth0"),
+            "{routes}"
+        );
+        assert!(
+            routes.contains("10.88.0.0/16 via 10.77.0.254 dev eth0"),
+            "{routes}"
+        );
+        assert!(sh_ok(&format!("ip -n {} -j link show dev lo", pod.0)).contains("UP"));
+
+        let state = b
+            .inspect_sandbox(&sandbox)
+            .await
+            .unwrap()
+            .expect("interface there");
+        assert_eq!(state.mac, Some(r.mac));
+        assert_eq!(state.mtu, Some(1442));
+        assert!(state.up);
+        assert!(state.addresses.contains(&"10.77.0.5/24".parse().unwrap()));
+        assert!(state
+            .routes
+            .iter()
+            .any(|rt| rt.destination.prefix_len() == 0
+                && rt.gateway == Some("10.77.0.1".parse().unwrap())));
+
+        // The name is taken now: a second ADD is refused, the first interface untouched.
+        let e = b.enter_sandbox(&enter).await.unwrap_err();
+        assert!(e.to_string().contains("already exists"), "{e}");
+
+        // Another endpoint's interface is never taken out.
+        let stranger = SandboxRef {
+            endpoint_id: "0123abcd".parse().unwrap(),
+            ..sandbox.clone()
+        };
+        assert!(!b
+            .leave_sandbox(&stranger, Some(&bound.container_ifname))
+            .await
+            .unwrap());
+
+        // Back to the host under its own name, both ends there again; then nothing to do.
+        assert!(b
+            .leave_sandbox(&sandbox, Some(&bound.container_ifname))
+            .await
+            .unwrap());
+        assert!(link(&bound.container_ifname).is_some(), "back on the host");
+        assert!(b.inspect_sandbox(&sandbox).await.unwrap().is_none());
+        assert!(!b
+            .leave_sandbox(&sandbox, Some(&bound.container_ifname))
+            .await
+            .unwrap());
+
+        // A namespace that is gone: nothing there, and not an error.
+        let gone = SandboxRef {
+            netns: "/run/netns/kuryr-no-such-sandbox".into(),
+            ..sandbox.clone()
+        };
+        assert!(b.inspect_sandbox(&gone).await.unwrap().is_none());
+        assert!(!b.leave_sandbox(&gone, None).await.unwrap());
+        b.unbind(&UnbindRequest::from(&r)).await.unwrap();
+    });
+}
