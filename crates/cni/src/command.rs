@@ -308,10 +308,10 @@ mod tests {
         assert_eq!(code_of(parse_call(&i)), 4);
         let no_net = r#"{"cniVersion":"1.0.0","name":"net","type":"kuryr-cni"}"#;
         assert_eq!(code_of(parse_call(&inv("ADD", no_net))), 7);
-        let sg = CONF.replace("\"n1\"", "\"n1\",\"security_groups\":[\"a\"]");
-        let e = parse_call(&inv("ADD", &sg)).unwrap_err();
+        let project = CONF.replace("\"n1\"", "\"n1\",\"project_id\":\"p\"");
+        let e = parse_call(&inv("ADD", &project)).unwrap_err();
         assert_eq!(e.code, 2);
-        assert!(e.msg.contains("security_groups"));
+        assert!(e.msg.contains("project_id"));
         // Answered in the caller's version.
         assert_eq!(e.cni_version, "1.0.0");
     }

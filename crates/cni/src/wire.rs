@@ -100,6 +100,9 @@ pub struct NetConf {
     /// The interface's MTU instead of the network's.
     #[serde(default)]
     pub mtu: Option<u32>,
+    /// Security groups (ids or unique names) instead of the port's default ones.
+    #[serde(default)]
+    pub security_groups: Option<Vec<String>>,
     /// The node daemon's socket (default [`crate::forward::DEFAULT_SOCKET`]).
     #[serde(default)]
     pub daemon_socket: Option<String>,
@@ -159,7 +162,7 @@ impl NetConf {
 
 /// Keys Kuryr is asked for but does not act on yet: refusing them (code 2) beats a pod on
 /// the wrong security groups or project.
-pub const REFUSED_KEYS: [&str; 3] = ["security_groups", "project_id", "ipam"];
+pub const REFUSED_KEYS: [&str; 2] = ["project_id", "ipam"];
 
 /// A configuration key that names something the plugin will not do.
 pub fn refused_key(c: &NetConf) -> Option<(&'static str, &Value)> {
@@ -387,9 +390,9 @@ mod tests {
     #[test]
     fn refused_keys_are_named() {
         let c: NetConf = serde_json::from_str(
-            r#"{"cniVersion":"1.0.0","name":"n","type":"kuryr-cni","security_groups":["x"]}"#,
+            r#"{"cniVersion":"1.0.0","name":"n","type":"kuryr-cni","project_id":"x"}"#,
         )
         .unwrap();
-        assert_eq!(refused_key(&c).map(|(k, _)| k), Some("security_groups"));
+        assert_eq!(refused_key(&c).map(|(k, _)| k), Some("project_id"));
     }
 }

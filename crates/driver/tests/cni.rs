@@ -48,6 +48,7 @@ fn network(neutron: &str) -> CniNetwork {
         neutron_network: neutron.into(),
         subnet: None,
         mtu: None,
+        security_groups: Vec::new(),
     }
 }
 
@@ -459,4 +460,38 @@ async fn nested_pods_get_address_pairs_on_the_vms_port() {
     t.settle(|| ports_of(&t, "c1").is_empty()).await;
     assert!(ports_of(&t, "c1").is_empty());
     assert!(t.binding.sandboxed().is_empty());
+}
+
+#[tokio::test]
+async fn security_groups_by_name_or_id_replace_the_defaults() {
+    let t = no_pools();
+    pods_network(&t).await;
+    let sg = t
+        .neutron
+        .create_security_group(&kuryr_openstack::neutron::NewSecurityGroup {
+            name: "pod-sg".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    t.binding.add_netns(NS1);
+    t.binding.add_netns(NS2);
+    let mut req = add("c1", NS1, "pods");
+    req.network.security_groups = vec!["pod-sg".into()];
+    t.driver.cni_add(&req).await.unwrap();
+    assert_eq!(ports_of(&t, "c1")[0].security_groups, vec![sg.id.clone()]);
+    let mut req = add("c2", NS2, "pods");
+    req.network.security_groups = vec![sg.id.clone()];
+    t.driver.cni_add(&req).await.unwrap();
+    assert_eq!(ports_of(&t, "c2")[0].security_groups, vec![sg.id.clone()]);
+
+    // A group that does not exist: refused before any port is taken.
+    let before = t.neutron.ports().len();
+    let mut req = add("c3", NS1, "pods");
+    req.attachment.ifname = "eth1".into();
+    req.network.security_groups = vec!["no-such-group".into()];
+    let e = t.driver.cni_add(&req).await.unwrap_err();
+    assert_eq!(e.class(), ErrorClass::NotFound, "{e}");
+    assert!(e.to_string().contains("no-such-group"), "{e}");
+    assert_eq!(t.neutron.ports().len(), before);
 }

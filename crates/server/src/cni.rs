@@ -191,6 +191,7 @@ fn network(c: &NetConf) -> CniNetwork {
         neutron_network: c.network_for_pod().unwrap_or_default().to_string(),
         subnet: c.subnet_for_pod().map(str::to_string),
         mtu: c.mtu,
+        security_groups: c.security_groups.clone().unwrap_or_default(),
     }
 }
 

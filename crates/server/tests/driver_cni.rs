@@ -46,6 +46,8 @@ fn run_scenarios(s: &mut Stack, pods: &mut Pods) {
     }
     eprintln!("--- errors by direct invocation");
     scenario_errors(s, pods, &a);
+    eprintln!("--- security groups from the configuration");
+    scenario_security_groups(s, pods, &a);
     eprintln!("--- isolation, then a router joins the networks");
     scenario_router(s, pods, &a, &b);
     eprintln!("--- a docker container and a pod on one neutron network");
@@ -500,6 +502,93 @@ fn scenario_errors(s: &mut Stack, pods: &mut Pods, net: &PodNet) {
     assert!(after.len() <= before, "error paths left ports: {after:?}");
 }
 
+fn scenario_security_groups(s: &mut Stack, pods: &mut Pods, net: &PodNet) {
+    // Two groups of the test's: "closed" has Neutron's default rules only (egress), "icmp" also
+    // lets ICMP in. A pod in the default group pings a pod in each.
+    let group = |s: &mut Stack, tag: &str, icmp: bool| {
+        let name = s.unique(tag);
+        let sg = s
+            .neutron
+            .create("security-groups", json!({"security_group": {"name": name}}));
+        let id = sg["id"].as_str().unwrap().to_string();
+        s.track_neutron("security-groups", &id);
+        if icmp {
+            s.neutron.create(
+                "security-group-rules",
+                json!({"security_group_rule": {"security_group_id": id, "direction": "ingress",
+                                               "protocol": "icmp", "ethertype": "IPv4"}}),
+            );
+        }
+        (name, id)
+    };
+    let (closed, closed_id) = group(s, "pod-closed", false);
+    let (icmp, icmp_id) = group(s, "pod-icmp", true);
+    let from = pods.sandbox("sg0");
+    pods.add(s, &format!("{}sg0", pods.run), &from, net);
+    let mut held = Vec::new();
+    for (tag, name, id, reachable) in [
+        ("sg1", &closed, &closed_id, false),
+        ("sg2", &icmp, &icmp_id, true),
+    ] {
+        let ns = pods.sandbox(tag);
+        let c = format!("{}{tag}", pods.run);
+        let mut conf = net.conf("1.1.0", &pods.socket);
+        // By name for one, by id for the other.
+        conf["security_groups"] = json!([if reachable { id } else { name }]);
+        let a = pods.call("ADD", &c, Some(&netns_path(&ns)), &conf);
+        assert!(
+            a.ok,
+            "ADD with security_groups: {}\n{}",
+            a.raw,
+            s.log_tail()
+        );
+        pods.added.push((c.clone(), conf));
+        let ip = a.out["ips"][0]["address"]
+            .as_str()
+            .unwrap()
+            .split('/')
+            .next()
+            .unwrap()
+            .to_string();
+        let tag_c = format!("kuryr.cni.container:{c}");
+        let port = s.neutron.list("ports", &[("tags", &tag_c)]).remove(0);
+        assert_eq!(port["security_groups"], json!([id]), "{port}");
+        let pid = port["id"].as_str().unwrap().to_string();
+        pods.seen_ports.push(pid.clone());
+        assert_eq!(
+            pings(&from, &ip, if reachable { 20 } else { 3 }),
+            reachable,
+            "{name}: reachable should be {reachable}"
+        );
+        held.push((c, ns, pid, id.clone()));
+    }
+    // A group that does not exist: refused with the configuration code, nothing made.
+    let mut bad = net.conf("1.1.0", &pods.socket);
+    bad["security_groups"] = json!(["kuryr-no-such-group"]);
+    let a = pods.call_raw(
+        "ADD",
+        &format!("{}sgx", pods.run),
+        Some(&netns_path(&from)),
+        "eth1",
+        &bad.to_string(),
+    );
+    assert_eq!((a.ok, a.code()), (false, 7), "unknown group: {}", a.raw);
+    let c0 = format!("{}sg0", pods.run);
+    pods.del(s, &c0, Some(&from), net);
+    pods.drop_sandbox(&from);
+    for (c, ns, pid, id) in held {
+        pods.del(s, &c, Some(&ns), net);
+        pods.drop_sandbox(&ns);
+        // Released ports lose the group (reset before the pool hands them out again).
+        let reset = wait_until(30, || {
+            s.neutron
+                .get("ports", &pid)
+                .is_none_or(|p| p["security_groups"] != json!([id]))
+        });
+        assert!(reset, "port {pid} kept the pod's security group after DEL");
+    }
+}
+
 fn scenario_router(s: &mut Stack, pods: &mut Pods, a: &PodNet, b: &PodNet) {
     let (na, nb) = (pods.sandbox("ra"), pods.sandbox("rb"));
     let (ca, cb) = (format!("{}ra", pods.run), format!("{}rb", pods.run));
@@ -556,6 +645,8 @@ fn scenario_docker_and_pod(s: &mut Stack, pods: &mut Pods, net: &PodNet) {
 /// directory, containers.conf (plugin and configuration directories of this run).
 struct Podman {
     dir: PathBuf,
+    /// The test image as podman named it when loading it.
+    image: String,
 }
 
 impl Podman {
@@ -573,7 +664,10 @@ impl Podman {
             net = dir.join("net.d").display()
         );
         std::fs::write(dir.join("containers.conf"), conf).unwrap();
-        let p = Podman { dir };
+        let mut p = Podman {
+            dir,
+            image: String::new(),
+        };
         // The test image, from Docker (no registry is reachable).
         let save = Command::new(DOCKER)
             .args(["save", &s.env.image])
@@ -592,6 +686,12 @@ impl Podman {
             "podman load: {}",
             String::from_utf8_lossy(&out.stderr)
         );
+        // "Loaded image: localhost/kuryr-busybox:latest"
+        let said = String::from_utf8_lossy(&out.stdout).to_string();
+        p.image = said
+            .lines()
+            .find_map(|l| l.split_once(": ").map(|(_, i)| i.trim().to_string()))
+            .unwrap_or_else(|| panic!("podman load said {said:?}"));
         p
     }
 
@@ -655,7 +755,7 @@ fn podman_on_kuryr(s: &mut Stack, pods: &mut Pods, net: &PodNet, podman: &Podman
         conf.to_string(),
     )
     .unwrap();
-    let image = format!("docker.io/library/{}:latest", s.env.image);
+    let image = podman.image.clone();
     let c = format!("{}-pm", pods.run);
     podman
         .run(&[

@@ -35,6 +35,8 @@ impl KuryrDriver {
             net.mtu = req.network.mtu;
         }
         let subnet = self.cni_subnet(&req.network, &net).await?;
+        // Resolved before any port is taken: a wrong name fails without leaving anything.
+        let groups = self.cni_security_groups(&req.network).await?;
         let (ip, _) = self
             .ports
             .reserve(&subnet, None, AddressFor::Container { mac: None })
@@ -58,6 +60,17 @@ impl KuryrDriver {
             }
         };
 
+        if !groups.is_empty() {
+            if let Err(e) = self.nt.set_security_groups(&port.id, groups).await {
+                let detached = self.ports.detach(&endpoint).await;
+                let released = self.ports.release(&subnet.id, ip).await;
+                return Err(rollback_err(rollback_err(e, detached), released));
+            }
+            // A pooled port is reset to the pool's groups before anyone else may have it.
+            if let Some(pools) = self.ports.pools() {
+                pools.mark_exposed(&port.id);
+            }
+        }
         let address = IpNet::new(ip, subnet.cidr.prefix_len()).map_err(|_| {
             DriverError::Conflict(format!("address {ip} does not fit {}", subnet.cidr))
         })?;

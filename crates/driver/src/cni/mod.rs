@@ -64,6 +64,8 @@ pub struct CniNetwork {
     pub subnet: Option<String>,
     /// Overrides the network's MTU on the interface.
     pub mtu: Option<u32>,
+    /// Security groups (ids or unique names) instead of the port's default ones.
+    pub security_groups: Vec<String>,
 }
 
 /// The Kubernetes pod an attachment is for (`CNI_ARGS`), when the runtime says.
@@ -125,6 +127,8 @@ pub struct CniAttached {
 #[derive(Default)]
 pub(crate) struct CniMemory {
     networks: std::collections::HashMap<String, (Instant, Net)>,
+    /// Security group name -> id (names are resolved once per daemon).
+    security_groups: std::collections::HashMap<String, String>,
 }
 
 /// The sandbox interface of an attachment.
@@ -213,6 +217,42 @@ impl KuryrDriver {
             .networks
             .insert(key.clone(), (Instant::now(), net.clone()));
         Ok(net)
+    }
+
+    /// The ids of the configuration's security groups (given by id or by a unique name).
+    async fn cni_security_groups(&self, n: &CniNetwork) -> Result<Vec<String>> {
+        let mut ids = Vec::with_capacity(n.security_groups.len());
+        for g in &n.security_groups {
+            if looks_like_uuid(g) {
+                ids.push(g.clone());
+                continue;
+            }
+            if let Some(id) = self.cni_memory().security_groups.get(g) {
+                ids.push(id.clone());
+                continue;
+            }
+            let found = self.nt.security_groups_by_name(g).await?;
+            let id = match found.as_slice() {
+                [id] => id.clone(),
+                [] => {
+                    return Err(DriverError::NotFound(format!(
+                        "security group {g:?} (CNI network {}) does not exist",
+                        n.name
+                    )))
+                }
+                _ => {
+                    return Err(DriverError::Conflict(format!(
+                        "{} security groups are named {g:?}: give the group's id",
+                        found.len()
+                    )))
+                }
+            };
+            self.cni_memory()
+                .security_groups
+                .insert(g.clone(), id.clone());
+            ids.push(id);
+        }
+        Ok(ids)
     }
 
     /// The subnet the configuration asks for (id or CIDR), else the network's first IPv4 one,
