@@ -82,6 +82,17 @@ install -m 0755 "$BIN" "$ROOT/usr/bin/kuryr-server"
 if command -v strip >/dev/null; then
   strip --strip-unneeded --remove-section=.comment --remove-section=.note "$ROOT/usr/bin/kuryr-server"
 fi
+# The CNI plugin, when built beside the server: in Debian's CNI plugin directory (where
+# containernetworking-plugins and podman look; containerd's default is /opt/cni/bin, see
+# docs/kubernetes.md).
+CNI_BIN=$(dirname "$BIN")/kuryr-cni
+if [[ -f $CNI_BIN && -x $CNI_BIN ]]; then
+  install -d "$ROOT/usr/lib/cni"
+  install -m 0755 "$CNI_BIN" "$ROOT/usr/lib/cni/kuryr-cni"
+  if command -v strip >/dev/null; then
+    strip --strip-unneeded --remove-section=.comment --remove-section=.note "$ROOT/usr/lib/cni/kuryr-cni"
+  fi
+fi
 install -m 0644 "$SRC/kuryr-libnetwork.service" "$SRC/kuryr-libnetwork.socket" "$ROOT/lib/systemd/system/"
 install -m 0640 "$SRC/kuryr.conf" "$ROOT/etc/kuryr/kuryr.conf"
 

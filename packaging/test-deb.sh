@@ -33,6 +33,7 @@ for p in "$PKG" kuryr-libnetwork; do
   if present "$p"; then fail "package $p is on this machine ($(status "$p")): not touching it"; fi
 done
 [[ ! -e /usr/bin/kuryr-server ]] || fail "/usr/bin/kuryr-server exists (not from this test): not overwriting it"
+[[ ! -e /usr/lib/cni/kuryr-cni ]] || fail "/usr/lib/cni/kuryr-cni exists (not from this test): not overwriting it"
 [[ ! -e /etc/kuryr ]] || fail "/etc/kuryr exists: the package would adopt kuryr.conf and the purge remove it"
 
 WORK=$(mktemp -d)
@@ -73,6 +74,11 @@ installed "$PKG" || fail "$PKG not installed after apt-get install"
 log "checking the installed files"
 out=$(/usr/bin/kuryr-server version) || fail "/usr/bin/kuryr-server version failed"
 [[ $out == "kuryr-server $VERSION" ]] || fail "kuryr-server version says '$out', expected 'kuryr-server $VERSION'"
+
+if [[ -x $(dirname "$BIN")/kuryr-cni ]]; then
+  out=$(CNI_COMMAND=VERSION /usr/lib/cni/kuryr-cni </dev/null) || fail "/usr/lib/cni/kuryr-cni does not run"
+  grep -q '"1.1.0"' <<<"$out" || fail "/usr/lib/cni/kuryr-cni answers VERSION wrongly: $out"
+fi
 
 MAN=/usr/share/man/man1/kuryr-server.1.gz
 [[ -s $MAN ]] || fail "no man page at $MAN"
