@@ -596,6 +596,9 @@ class Run:
         return conf, base + "."
 
     def wl_pods(self, net):
+        # After the bursts: their ports' recycling and tidying must not run (and load Neutron
+        # and the CPU) during the pods, which the bridge plugin's pods never meet.
+        self.settle()
         conf, prefix = self.pod_conflist(net)
         path = os.path.join(self.args.cni_conf_dir, POD_CONFLIST)
         with open(path, "w") as f:

@@ -261,8 +261,10 @@ impl NestedVm {
         let conf = format!(
             "[DEFAULT]\ndebug = true\nkuryr_uri = unix:///run/docker/plugins/{PLUGIN}.sock\n\
              capability_scope = local\ndefault_port_driver = kuryr_libnetwork.port_driver.drivers.nested\n\n\
-             [neutron]\nauth_type = none\nendpoint = {url}\n\n[binding]\nlink_iface = eth0\n",
-            url = std::env::var("KURYR_TEST_NEUTRON_URL").unwrap()
+             [neutron]\nauth_type = none\nendpoint = {url}\n\n[binding]\nlink_iface = eth0\n\n\
+             [cni_daemon]\nenabled = true\nsocket_path = {cni}\n",
+            url = std::env::var("KURYR_TEST_NEUTRON_URL").unwrap(),
+            cni = self.dir.join("cni.sock").display()
         );
         std::fs::write(self.dir.join("kuryr.conf"), conf).unwrap();
         // `ip netns exec` also gives the process the VM's /sys (Kuryr reads link_iface's MAC there).
@@ -429,6 +431,91 @@ impl NestedVm {
         }));
         let _ = std::fs::remove_dir_all(self.exec_root());
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+
+    /// A pod in the VM through the CNI front end of the VM's daemon: `kuryr-cni` ADD puts a
+    /// macvlan child of the VM's interface into the pod's namespace, with an address pair on the
+    /// VM's port; the pod reaches the peer through OVN's port security; DEL takes it all back.
+    fn cni_pod_in_the_vm(&mut self) {
+        let bin = e2e::kuryr_cni_binary();
+        let pod = format!("kpod-{}", self.id);
+        must(&["ip", "netns", "add", &pod]);
+        self.netns.push(pod.clone());
+        let conf = json!({
+            "cniVersion": "1.0.0", "name": format!("vm-pods-{}", self.id), "type": "kuryr-cni",
+            "neutron_network": self.net_id,
+            "daemon_socket": self.dir.join("cni.sock").display().to_string(),
+        });
+        let call = |command: &str| {
+            let mut child = Command::new(&bin)
+                .env_clear()
+                .env("CNI_COMMAND", command)
+                .env("CNI_CONTAINERID", format!("pod{}", self.id))
+                .env("CNI_IFNAME", "eth0")
+                .env("CNI_NETNS", format!("/run/netns/{pod}"))
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            use std::io::Write;
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(conf.to_string().as_bytes())
+                .unwrap();
+            let out = child.wait_with_output().unwrap();
+            let text = String::from_utf8_lossy(&out.stdout).to_string();
+            assert!(
+                out.status.success(),
+                "kuryr-cni {command}: {text}\n--- kuryr log ---\n{}",
+                self.tail("kuryr.log")
+            );
+            serde_json::from_str::<Value>(text.trim()).unwrap_or(Value::Null)
+        };
+        let result = call("ADD");
+        let ip = result["ips"][0]["address"]
+            .as_str()
+            .unwrap()
+            .split('/')
+            .next()
+            .unwrap()
+            .to_string();
+        let mac = result["interfaces"][0]["mac"].as_str().unwrap().to_string();
+        assert!(mac.starts_with("00:00:5e:00:0"), "a vrrp-range mac: {mac}");
+        let pairs = self.vm_pairs();
+        assert!(
+            pairs
+                .iter()
+                .any(|p| p["ip_address"] == ip.as_str() && p["mac_address"] == mac.as_str()),
+            "vm port pairs {pairs:?} lack the pod's {ip} {mac}"
+        );
+        let inside = must(&["ip", "-n", &pod, "-d", "-o", "link", "show", "eth0"]);
+        assert!(
+            inside.contains("macvlan"),
+            "the pod's eth0 is a macvlan: {inside}"
+        );
+        wait_until("the pod reaches the peer", 30, || self.ping(&pod, PEER_IP));
+        assert!(
+            self.ping(&self.peer_ns(), &ip),
+            "the peer cannot reach the pod {ip}"
+        );
+
+        call("DEL");
+        call("DEL");
+        let pairs = self.vm_pairs();
+        assert!(
+            !pairs.iter().any(|p| p["ip_address"] == ip.as_str()),
+            "the pod's address pair removed: {pairs:?}"
+        );
+        let links = must(&["ip", "-n", &pod, "-o", "link", "show"]);
+        assert!(!links.contains("eth0"), "eth0 left in the pod:\n{links}");
+        let links = must(&["ip", "-n", &self.vm_ns(), "-o", "link", "show"]);
+        assert!(
+            !links.contains("kuryr:"),
+            "a link of the pod left in the vm:\n{links}"
+        );
     }
 
     fn scenario(&mut self) {
@@ -638,6 +725,8 @@ impl NestedVm {
             !links.contains("t_c") && !links.contains("kuryr:"),
             "no macvlan left in the vm:\n{links}"
         );
+
+        self.cni_pod_in_the_vm();
 
         self.docker_ok(&["network", "rm", &name]);
         self.networks.retain(|n| n != &name);
