@@ -132,7 +132,7 @@ impl NetlinkLinkOps {
 }
 
 /// Raw errno of a netlink error, if it is one.
-fn errno(e: &rtnetlink::Error) -> Option<i32> {
+pub(crate) fn errno(e: &rtnetlink::Error) -> Option<i32> {
     match e {
         rtnetlink::Error::NetlinkError(m) => Some(-m.raw_code()),
         _ => None,
@@ -143,7 +143,7 @@ const ENODEV: i32 = 19;
 const EEXIST: i32 = 17;
 const EOPNOTSUPP: i32 = 95;
 
-fn nl_err(link: &str, op: &'static str, e: rtnetlink::Error) -> BindingError {
+pub(crate) fn nl_err(link: &str, op: &'static str, e: rtnetlink::Error) -> BindingError {
     let message = match errno(&e) {
         Some(EEXIST) => "already exists".to_string(),
         Some(n) => std::io::Error::from_raw_os_error(n).to_string(),
@@ -161,7 +161,7 @@ pub fn is_exists(e: &BindingError) -> bool {
     matches!(e, BindingError::Link { op: "create", message, .. } if message == "already exists")
 }
 
-fn summarize(msg: &LinkMessage) -> LinkInfoSummary {
+pub(crate) fn summarize(msg: &LinkMessage) -> LinkInfoSummary {
     let mut s = LinkInfoSummary {
         index: msg.header.index,
         name: String::new(),

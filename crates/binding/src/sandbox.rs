@@ -13,12 +13,13 @@ use std::path::{Path, PathBuf};
 use futures::TryStreamExt;
 use ipnet::IpNet;
 use netlink_packet_route::address::{AddressAttribute, AddressMessage};
-use netlink_packet_route::link::{LinkAttribute, LinkFlags, LinkMessage};
+use netlink_packet_route::link::LinkAttribute;
 use netlink_packet_route::route::{RouteAddress, RouteAttribute, RouteMessage};
 use nix::sched::CloneFlags;
 use rtnetlink::{Handle, LinkUnspec, RouteMessageBuilder};
 
 use crate::error::BindingError;
+use crate::link::{errno, nl_err, summarize, LinkInfoSummary};
 use crate::naming;
 use kuryr_types::{DockerId, MacAddr};
 
@@ -117,40 +118,21 @@ fn netlink_here() -> Result<Handle, BindingError> {
     Ok(handle)
 }
 
-async fn link_by_name(h: &Handle, name: &str) -> Result<Option<LinkMessage>, BindingError> {
+/// A link in the namespace `h` is bound to, as `LinkOps::get` summarises it.
+async fn link_by_name(h: &Handle, name: &str) -> Result<Option<LinkInfoSummary>, BindingError> {
     let mut s = h.link().get().match_name(name.to_string()).execute();
     match s.try_next().await {
-        Ok(m) => Ok(m),
-        Err(rtnetlink::Error::NetlinkError(e)) if -e.raw_code() == libc::ENODEV => Ok(None),
-        Err(e) => Err(link_err(name, "get", e)),
+        Ok(m) => Ok(m.as_ref().map(summarize)),
+        Err(e) if errno(&e) == Some(libc::ENODEV) => Ok(None),
+        Err(e) => Err(nl_err(name, "get", e)),
     }
-}
-
-fn link_err(link: &str, op: &'static str, e: rtnetlink::Error) -> BindingError {
-    let message = match &e {
-        rtnetlink::Error::NetlinkError(m) => {
-            std::io::Error::from_raw_os_error(-m.raw_code()).to_string()
-        }
-        _ => e.to_string(),
-    };
-    BindingError::Link {
-        link: link.to_string(),
-        op,
-        message,
-    }
-}
-
-fn alias_of(m: &LinkMessage) -> Option<String> {
-    m.attributes.iter().find_map(|a| match a {
-        LinkAttribute::IfAlias(s) => Some(s.clone()),
-        _ => None,
-    })
 }
 
 /// Whether a link's alias says it is this endpoint's.
-fn is_endpoints(m: &LinkMessage, endpoint: &DockerId) -> bool {
-    alias_of(m)
-        .and_then(|a| naming::parse_link_alias(&a))
+fn is_endpoints(l: &LinkInfoSummary, endpoint: &DockerId) -> bool {
+    l.alias
+        .as_deref()
+        .and_then(naming::parse_link_alias)
         .is_some_and(|(ep, _)| ep == endpoint.as_str())
 }
 
@@ -200,7 +182,7 @@ pub(crate) async fn enter(req: &EnterSandbox) -> Result<(), BindingError> {
     let ns = File::open(&sb.netns)
         .map_err(|e| BindingError::Other(format!("cannot open {}: {e}", sb.netns.display())))?;
     // Down, into the namespace and renamed in one message: the name never shows on the host.
-    let mut msg = LinkUnspec::new_with_index(link.header.index)
+    let mut msg = LinkUnspec::new_with_index(link.index)
         .setns_by_fd(ns.as_raw_fd())
         .down()
         .build();
@@ -210,35 +192,35 @@ pub(crate) async fn enter(req: &EnterSandbox) -> Result<(), BindingError> {
         .set(msg)
         .execute()
         .await
-        .map_err(|e| link_err(&req.host_ifname, "move into sandbox", e))?;
+        .map_err(|e| nl_err(&req.host_ifname, "move into sandbox", e))?;
     drop(ns);
 
     let moved = link_by_name(&inside, &sb.ifname)
         .await?
         .ok_or_else(|| BindingError::LinkNotFound(sb.ifname.clone()))?;
-    let index = moved.header.index;
+    let index = moved.index;
     for a in &req.addresses {
         inside
             .address()
             .add(index, a.addr(), a.prefix_len())
             .execute()
             .await
-            .map_err(|e| link_err(&sb.ifname, "add address", e))?;
+            .map_err(|e| nl_err(&sb.ifname, "add address", e))?;
     }
     inside
         .link()
         .set(LinkUnspec::new_with_index(index).up().build())
         .execute()
         .await
-        .map_err(|e| link_err(&sb.ifname, "set up", e))?;
+        .map_err(|e| nl_err(&sb.ifname, "set up", e))?;
     if let Some(lo) = link_by_name(&inside, "lo").await? {
-        if !lo.header.flags.contains(LinkFlags::Up) {
+        if !lo.up {
             inside
                 .link()
-                .set(LinkUnspec::new_with_index(lo.header.index).up().build())
+                .set(LinkUnspec::new_with_index(lo.index).up().build())
                 .execute()
                 .await
-                .map_err(|e| link_err("lo", "set up", e))?;
+                .map_err(|e| nl_err("lo", "set up", e))?;
         }
     }
     // On-link routes first: a gateway must be reachable when its route is added.
@@ -248,8 +230,8 @@ pub(crate) async fn enter(req: &EnterSandbox) -> Result<(), BindingError> {
         match inside.route().add(route_message(index, r)?).execute().await {
             Ok(()) => {}
             // The kernel made it already (the prefix route of an address).
-            Err(rtnetlink::Error::NetlinkError(e)) if -e.raw_code() == libc::EEXIST => {}
-            Err(e) => return Err(link_err(&sb.ifname, "add route", e)),
+            Err(e) if errno(&e) == Some(libc::EEXIST) => {}
+            Err(e) => return Err(nl_err(&sb.ifname, "add route", e)),
         }
     }
     Ok(())
@@ -274,7 +256,7 @@ pub(crate) async fn leave(
         tracing::warn!(netns = %sb.netns.display(), ifname = %sb.ifname, "interface in the sandbox is not this endpoint's: left alone");
         return Ok(false);
     }
-    let index = link.header.index;
+    let index = link.index;
     match host_ifname {
         Some(name) => {
             let home = File::open("/proc/thread-self/ns/net")
@@ -289,12 +271,12 @@ pub(crate) async fn leave(
                 .set(msg)
                 .execute()
                 .await
-                .map_err(|e| link_err(&sb.ifname, "move out of sandbox", e))?;
+                .map_err(|e| nl_err(&sb.ifname, "move out of sandbox", e))?;
         }
         None => match inside.link().del(index).execute().await {
             Ok(()) => {}
-            Err(rtnetlink::Error::NetlinkError(e)) if -e.raw_code() == libc::ENODEV => {}
-            Err(e) => return Err(link_err(&sb.ifname, "delete", e)),
+            Err(e) if errno(&e) == Some(libc::ENODEV) => {}
+            Err(e) => return Err(nl_err(&sb.ifname, "delete", e)),
         },
     }
     Ok(true)
@@ -308,26 +290,15 @@ pub(crate) async fn inspect(sb: &SandboxRef) -> Result<Option<SandboxState>, Bin
     let Some(link) = link_by_name(&inside, &sb.ifname).await? else {
         return Ok(None);
     };
-    let index = link.header.index;
+    let index = link.index;
     let mut state = SandboxState {
-        mac: None,
-        mtu: None,
-        up: link.header.flags.contains(LinkFlags::Up),
+        mac: link.mac,
+        mtu: link.mtu,
+        up: link.up,
         addresses: Vec::new(),
         routes: Vec::new(),
-        alias: alias_of(&link),
+        alias: link.alias,
     };
-    for a in &link.attributes {
-        match a {
-            LinkAttribute::Mtu(m) => state.mtu = Some(*m),
-            LinkAttribute::Address(b) if b.len() == 6 => {
-                let mut o = [0u8; 6];
-                o.copy_from_slice(b);
-                state.mac = Some(MacAddr::new(o));
-            }
-            _ => {}
-        }
-    }
     let addrs: Vec<AddressMessage> = inside
         .address()
         .get()
@@ -335,7 +306,7 @@ pub(crate) async fn inspect(sb: &SandboxRef) -> Result<Option<SandboxState>, Bin
         .execute()
         .try_collect()
         .await
-        .map_err(|e| link_err(&sb.ifname, "list addresses", e))?;
+        .map_err(|e| nl_err(&sb.ifname, "list addresses", e))?;
     for m in &addrs {
         let ip = m.attributes.iter().find_map(|a| match a {
             AddressAttribute::Address(ip) => Some(*ip),
@@ -363,7 +334,7 @@ pub(crate) async fn inspect(sb: &SandboxRef) -> Result<Option<SandboxState>, Bin
             .execute()
             .try_collect()
             .await
-            .map_err(|e| link_err(&sb.ifname, "list routes", e))?;
+            .map_err(|e| nl_err(&sb.ifname, "list routes", e))?;
         for r in &routes {
             let through_us = r
                 .attributes

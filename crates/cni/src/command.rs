@@ -157,18 +157,18 @@ fn parse(inv: &Invocation) -> Result<Command, CniError> {
             ));
         }
     }
-    let container_id = inv
-        .var("CNI_CONTAINERID")
-        .ok_or_else(|| CniError::new(code::INVALID_ENV, "CNI_CONTAINERID is not set"))?;
+    let required = |k: &str| {
+        inv.var(k)
+            .ok_or_else(|| CniError::new(code::INVALID_ENV, format!("{k} is not set")))
+    };
+    let container_id = required("CNI_CONTAINERID")?;
     if !valid_container_id(container_id) {
         return Err(CniError::new(
             code::INVALID_ENV,
             format!("CNI_CONTAINERID {container_id:?} is invalid: letters, digits, '_', '.', '-', starting with a letter or digit"),
         ));
     }
-    let ifname = inv
-        .var("CNI_IFNAME")
-        .ok_or_else(|| CniError::new(code::INVALID_ENV, "CNI_IFNAME is not set"))?;
+    let ifname = required("CNI_IFNAME")?;
     if !valid_ifname(ifname) {
         return Err(CniError::new(
             code::INVALID_ENV,

@@ -182,35 +182,22 @@ impl Pods {
         ifname: &str,
         stdin: &str,
     ) -> Answer {
-        let mut cmd = Command::new(&self.bin);
-        cmd.env_clear()
-            .env("CNI_COMMAND", command)
-            .env("CNI_CONTAINERID", container)
-            .env("CNI_IFNAME", ifname)
-            .env("CNI_PATH", "/opt/cni/bin")
-            .env(
-                "CNI_ARGS",
-                format!("IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME={container}"),
-            )
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+        let args = format!("IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME={container}");
+        let mut env = vec![
+            ("CNI_COMMAND", command),
+            ("CNI_CONTAINERID", container),
+            ("CNI_IFNAME", ifname),
+            ("CNI_PATH", "/opt/cni/bin"),
+            ("CNI_ARGS", args.as_str()),
+        ];
         if let Some(ns) = netns {
-            cmd.env("CNI_NETNS", ns);
+            env.push(("CNI_NETNS", ns));
         }
-        let mut child = cmd.spawn().expect("run kuryr-cni");
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(stdin.as_bytes())
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
-        let raw = String::from_utf8_lossy(&out.stdout).to_string();
+        let (ok, raw, err) = run_cni(&self.bin, &env, stdin);
         Answer {
-            ok: out.status.success(),
+            ok,
             out: serde_json::from_str(raw.trim()).unwrap_or(Value::Null),
-            raw: format!("{raw}{}", String::from_utf8_lossy(&out.stderr)),
+            raw: format!("{raw}{err}"),
         }
     }
 

@@ -447,28 +447,16 @@ impl NestedVm {
             "daemon_socket": self.dir.join("cni.sock").display().to_string(),
         });
         let call = |command: &str| {
-            let mut child = Command::new(&bin)
-                .env_clear()
-                .env("CNI_COMMAND", command)
-                .env("CNI_CONTAINERID", format!("pod{}", self.id))
-                .env("CNI_IFNAME", "eth0")
-                .env("CNI_NETNS", format!("/run/netns/{pod}"))
-                .stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap();
-            use std::io::Write;
-            child
-                .stdin
-                .take()
-                .unwrap()
-                .write_all(conf.to_string().as_bytes())
-                .unwrap();
-            let out = child.wait_with_output().unwrap();
-            let text = String::from_utf8_lossy(&out.stdout).to_string();
+            let (container, netns) = (format!("pod{}", self.id), format!("/run/netns/{pod}"));
+            let env = [
+                ("CNI_COMMAND", command),
+                ("CNI_CONTAINERID", container.as_str()),
+                ("CNI_IFNAME", "eth0"),
+                ("CNI_NETNS", netns.as_str()),
+            ];
+            let (ok, text, _) = e2e::run_cni(&bin, &env, &conf.to_string());
             assert!(
-                out.status.success(),
+                ok,
                 "kuryr-cni {command}: {text}\n--- kuryr log ---\n{}",
                 self.tail("kuryr.log")
             );

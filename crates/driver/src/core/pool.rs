@@ -131,11 +131,7 @@ pub struct AdoptReport {
 
 /// `kuryr.pool:<host>`, cut to Neutron's tag length.
 pub(crate) fn pool_tag(host: &str) -> String {
-    let mut t = format!("{TAG_POOL}{host}");
-    while t.len() > MAX_TAG_LEN {
-        t.pop();
-    }
-    t
+    tags::bounded_tag(TAG_POOL, host)
 }
 
 /// Whose pool `p` belongs to, for a host tagged `tag`.

@@ -289,6 +289,32 @@ pub fn kuryr_cni_binary() -> PathBuf {
     bin
 }
 
+/// Runs the `kuryr-cni` binary as a runtime does: only the `CNI_*` variables given, the
+/// configuration on stdin. Returns (success, stdout, stderr).
+pub fn run_cni(bin: &Path, env: &[(&str, &str)], stdin: &str) -> (bool, String, String) {
+    use std::io::Write;
+    let mut child = Command::new(bin)
+        .env_clear()
+        .envs(env.iter().copied())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run kuryr-cni");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
 /// Whether `ping` (the command, without its target) reaches `ip` within a few tries: OVN
 /// installs flows right after a port turns ACTIVE.
 pub fn pings_within(ping: &[&str], ip: &str, tries: u32) -> bool {
