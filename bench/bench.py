@@ -72,11 +72,11 @@ WORKLOADS = [
     ("pod_run", "pod sandbox start, containerd CRI RunPodSandbox (CNI ADD; warm)"),
     ("pod_stop", "pod sandbox stop, containerd CRI StopPodSandbox (CNI DEL)"),
 ]
-# The pod workload: pods through containerd's CRI, Kuryr's CNI plugin against the reference
-# `bridge` CNI plugin (host-local IPAM) on the same containerd, in the same run.
-POD_DRIVERS = ("bridge", "ours")
+# The pod workload: pods through containerd's CRI, Kuryr's CNI plugin (ours, pools on) against
+# the reference `bridge` CNI plugin (host-local IPAM) on the same containerd, both in ours' turn.
 POD_CONFLIST = "00-kuryr-bench.conflist"
 POD_BRIDGE_OCTET = 200
+POD_BLOCK = 5  # pods per block; ours' and the bridge plugin's blocks alternate
 CHART_LABELS = {"network_create": "network create", "network_rm": "network rm",
                 "network_rm_used": "network rm\n(after use)", "run_rm": "run --rm\n(warm)",
                 "run_rm_cold": "run --rm\n(cold: new net)", "run_rm_scale": "run --rm\n(N running)",
@@ -456,8 +456,11 @@ class Acc:
 class Run:
     """One round of one driver: start its daemon, run every workload, clean up, stop it."""
 
-    def __init__(self, args, drv, proxy, run_id, acc, round_no, reps, burst_reps):
+    def __init__(self, args, drv, proxy, run_id, acc, round_no, reps, burst_reps, peers):
         self.args, self.drv, self.proxy, self.acc = args, drv, proxy, acc
+        # The other drivers' accumulators: the pod workload times the bridge plugin's pods
+        # in ours' turn.
+        self.peers = peers
         self.reps, self.burst_reps = reps, burst_reps
         self.prefix = "kb-%s-%s-r%d" % (run_id, drv.name, round_no)
         self.label = "kuryr-bench=%s" % run_id
@@ -574,10 +577,10 @@ class Run:
             self.timed_op("disconnect", lambda: docker("network", "disconnect", net, holder)[3])
         docker("rm", "-f", holder)
 
-    def pod_conflist(self, net):
-        """(CNI configuration, address prefix its pods get) for this driver's pods: Kuryr's on
+    def pod_conflist(self, plugin_of, net):
+        """(CNI configuration, address prefix its pods get) for `plugin_of`'s pods: Kuryr's on
         the main network's Neutron network (its pool is warm by now), or the bridge plugin."""
-        if self.drv.name == "bridge":
+        if plugin_of == "bridge":
             base = "%s.%d" % (SUBNET_PREFIX["bridge"], POD_BRIDGE_OCTET)
             plugin = {"type": "bridge", "bridge": "kbcni0", "isGateway": True, "ipMasq": False,
                       "ipam": {"type": "host-local", "subnet": base + ".0/24",
@@ -592,32 +595,47 @@ class Run:
             base = "%s.%d" % (SUBNET_PREFIX[self.drv.name], MAIN_NET_OCTET)
             plugin = {"type": "kuryr-cni", "neutron_network": nets[0]["id"],
                       "daemon_socket": self.drv.cni_socket()}
-        conf = {"cniVersion": "1.0.0", "name": "kuryr-bench-" + self.drv.name, "plugins": [plugin]}
+        conf = {"cniVersion": "1.0.0", "name": "kuryr-bench-" + plugin_of, "plugins": [plugin]}
         return conf, base + "."
 
-    def wl_pods(self, net):
-        # After the bursts: their ports' recycling and tidying must not run (and load Neutron
-        # and the CPU) during the pods, which the bridge plugin's pods never meet.
-        self.settle()
-        conf, prefix = self.pod_conflist(net)
+    def pod_block(self, conf, prefix, n, acc):
+        """n timed pods (after one warm-up, which also waits for containerd to load `conf`)."""
         path = os.path.join(self.args.cni_conf_dir, POD_CONFLIST)
         with open(path, "w") as f:
             json.dump(conf, f)
-        start = self.phase_start()
         try:
-            rc, out, err, _ = sh(self.args.cri_pods_bin, self.args.cri_socket, str(self.reps), prefix,
+            rc, out, err, _ = sh(self.args.cri_pods_bin, self.args.cri_socket, str(n), prefix, "1",
                                  check=False, timeout=600)
             if rc:
                 raise BenchError("pod workload failed: %s" % err.strip()[-300:])
             got = json.loads(out)
-            self.acc.samples.setdefault("pod_run", []).extend(got["run_ms"])
-            self.acc.samples.setdefault("pod_stop", []).extend(got["stop_ms"])
+            acc.samples.setdefault("pod_run", []).extend(got["run_ms"])
+            acc.samples.setdefault("pod_stop", []).extend(got["stop_ms"])
         finally:
             os.unlink(path)
+
+    def wl_pods(self, net, bridge_acc):
+        """Ours' pods and the bridge plugin's in alternating blocks of POD_BLOCK, in this turn:
+        the machine's speed drifts with the pod churn itself (the kernel's namespace clean-up,
+        containerd), so pods timed in separate turns compare badly. The bridge plugin needs no
+        daemon; its samples go to the bridge driver (`bridge_acc`, None when not in the run)."""
+        # After the bursts: their ports' recycling and tidying must not run (and load Neutron
+        # and the CPU) during the pods, which the bridge plugin's pods never meet.
         self.settle()
-        # Two warm-up pods and the timed ones: every Neutron request of theirs, background
-        # included.
-        self.phase_end("pod_run", start, self.reps + 2)
+        ours = self.pod_conflist(self.drv.name, net)
+        bridge = self.pod_conflist("bridge", net) if bridge_acc is not None else None
+        start = self.phase_start()
+        blocks = -(-self.reps // POD_BLOCK)
+        for i in range(blocks):
+            n = min(POD_BLOCK, self.reps - i * POD_BLOCK)
+            pair = [(ours, self.acc), (bridge, bridge_acc)]
+            if i % 2:
+                pair.reverse()
+            for (conf, prefix), acc in [(c, a) for c, a in pair if c is not None]:
+                self.pod_block(conf, prefix, n, acc)
+        self.settle()
+        # Ours' warm-ups and timed pods: every Neutron request of theirs, background included.
+        self.phase_end("pod_run", start, self.reps + blocks)
 
     def one_burst(self, net, n):
         results = [None] * n
@@ -745,9 +763,10 @@ class Run:
             self.wl_connect(net)
             log("%s: bursts %s x%d" % (name, self.args.bursts, self.burst_reps))
             self.wl_bursts(net)
-            if self.args.pods and name in POD_DRIVERS:
-                log("%s: pod sandbox start/stop through containerd's CRI x%d" % (name, self.reps))
-                self.wl_pods(net)
+            if self.args.pods and name == "ours":
+                log("%s and bridge: pod sandbox start/stop through containerd's CRI x%d, in alternating blocks"
+                    % (name, self.reps))
+                self.wl_pods(net, self.peers.get("bridge"))
             if self.args.scale and name in self.args.scale_drivers:
                 log("%s: docker run --rm x%d with %d containers running" % (name, self.reps, self.args.scale))
                 self.wl_scale()
@@ -1671,7 +1690,7 @@ def main():
                 if accs[name].errors:
                     continue  # failed in an earlier round: reported once
                 log("=== %s (round %d/%d) ===" % (LABELS[name], rnd + 1, args.rounds))
-                Run(args, drivers[name], proxy, run_id, accs[name], rnd + 1, reps, burst_reps).execute()
+                Run(args, drivers[name], proxy, run_id, accs[name], rnd + 1, reps, burst_reps, accs).execute()
         for name, acc in accs.items():
             if name == "bridge":
                 continue

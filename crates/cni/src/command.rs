@@ -150,10 +150,18 @@ fn parse(inv: &Invocation) -> Result<Command, CniError> {
         _ => {}
     }
     if command == "ADD" {
-        if let Some((k, val)) = refused_key(&conf) {
+        if let Some((k, val, hint)) = refused_key(&conf) {
             return Err(CniError::new(
                 code::UNSUPPORTED_FIELD,
-                format!("configuration key {k:?} (value {val}) is not supported by kuryr-cni"),
+                format!(
+                    "configuration key {k:?} (value {val}) is not supported by kuryr-cni: {hint}"
+                ),
+            ));
+        }
+        if conf.project.as_deref() == Some("") {
+            return Err(CniError::new(
+                code::INVALID_NETWORK_CONFIG,
+                "configuration key \"project\" is empty: give a project id or leave it out",
             ));
         }
     }
@@ -311,7 +319,15 @@ mod tests {
         let project = CONF.replace("\"n1\"", "\"n1\",\"project_id\":\"p\"");
         let e = parse_call(&inv("ADD", &project)).unwrap_err();
         assert_eq!(e.code, 2);
-        assert!(e.msg.contains("project_id"));
+        assert!(
+            e.msg.contains("project_id") && e.msg.contains("\"project\""),
+            "{}",
+            e.msg
+        );
+        let empty = CONF.replace("\"n1\"", "\"n1\",\"project\":\"\"");
+        assert_eq!(code_of(parse_call(&inv("ADD", &empty))), 7);
+        let given = CONF.replace("\"n1\"", "\"n1\",\"project\":\"p1\"");
+        assert!(parse_call(&inv("ADD", &given)).is_ok());
         // Answered in the caller's version.
         assert_eq!(e.cni_version, "1.0.0");
     }

@@ -103,6 +103,9 @@ pub struct NetConf {
     /// Security groups (ids or unique names) instead of the port's default ones.
     #[serde(default)]
     pub security_groups: Option<Vec<String>>,
+    /// The project (id) the ports are made in, instead of the daemon's own.
+    #[serde(default)]
+    pub project: Option<String>,
     /// The node daemon's socket (default [`crate::forward::DEFAULT_SOCKET`]).
     #[serde(default)]
     pub daemon_socket: Option<String>,
@@ -160,15 +163,21 @@ impl NetConf {
     }
 }
 
-/// Keys Kuryr is asked for but does not act on yet: refusing them (code 2) beats a pod on
-/// the wrong security groups or project.
-pub const REFUSED_KEYS: [&str; 2] = ["project_id", "ipam"];
+/// Keys a configuration may carry that Kuryr would otherwise ignore, with what to do
+/// instead: refusing them (code 2) beats a pod in the wrong project or with another IPAM.
+pub const REFUSED_KEYS: [(&str, &str); 2] = [
+    ("project_id", "the project is given as \"project\""),
+    (
+        "ipam",
+        "addresses come from Neutron: remove the ipam section",
+    ),
+];
 
-/// A configuration key that names something the plugin will not do.
-pub fn refused_key(c: &NetConf) -> Option<(&'static str, &Value)> {
+/// A configuration key that names something the plugin will not do, its value, and the hint.
+pub fn refused_key(c: &NetConf) -> Option<(&'static str, &Value, &'static str)> {
     REFUSED_KEYS
         .iter()
-        .find_map(|k| c.other.get(*k).map(|v| (*k, v)))
+        .find_map(|(k, hint)| c.other.get(*k).map(|v| (*k, v, *hint)))
 }
 
 /// An interface of a result.
@@ -393,6 +402,14 @@ mod tests {
             r#"{"cniVersion":"1.0.0","name":"n","type":"kuryr-cni","project_id":"x"}"#,
         )
         .unwrap();
-        assert_eq!(refused_key(&c).map(|(k, _)| k), Some("project_id"));
+        let (k, _, hint) = refused_key(&c).unwrap();
+        assert_eq!(k, "project_id");
+        assert!(hint.contains("\"project\""), "{hint}");
+        let c: NetConf = serde_json::from_str(
+            r#"{"cniVersion":"1.0.0","name":"n","type":"kuryr-cni","project":"p1"}"#,
+        )
+        .unwrap();
+        assert_eq!(refused_key(&c), None);
+        assert_eq!(c.project.as_deref(), Some("p1"));
     }
 }

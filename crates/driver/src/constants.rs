@@ -16,6 +16,9 @@ pub const TAG_PORT_EXISTING: &str = "kuryr.port.existing";
 /// On a port CreateEndpoint made because another IPAM driver (Docker's own) gave the address:
 /// no ReleaseAddress will reach Kuryr for it, so DeleteEndpoint deletes it.
 pub const TAG_PORT_FOREIGN_IPAM: &str = "kuryr.port.foreign_ipam";
+/// On a port made in a project a CNI network named (`project`): never pooled (the pools hold
+/// Kuryr's own project's ports), deleted at release.
+pub const TAG_PORT_PROJECT: &str = "kuryr.port.project";
 /// Tag on an adopted subnetpool.
 pub const TAG_SUBNETPOOL_EXISTING: &str = "kuryr.subnetpool.existing";
 

@@ -218,6 +218,8 @@ pub struct NewPort {
     pub host_id: Option<String>,
     /// Carried by the create where Neutron has `tag-creation`, set right after otherwise.
     pub tags: Vec<String>,
+    /// Another project than the credentials' (a CNI network's `project`; needs the admin role).
+    pub project_id: Option<String>,
 }
 
 /// Changes to a port (absent fields are left alone).
@@ -300,6 +302,7 @@ fn port_body(p: &NewPort) -> os::NewPort {
         device_id: p.device_id.clone(),
         binding_host_id: p.host_id.clone(),
         tags: (!p.tags.is_empty()).then(|| p.tags.clone()),
+        project_id: p.project_id.clone(),
         ..Default::default()
     }
 }
@@ -777,11 +780,17 @@ impl Nt {
     }
 
     /// Ids of the security groups with this name.
-    pub async fn security_groups_by_name(&self, name: &str) -> Result<Vec<String>> {
-        let r = self
-            .api
-            .list_security_groups(&Filters::new().name(name))
-            .await;
+    /// The ids of the security groups named `name` (in `project` when given).
+    pub async fn security_groups_by_name(
+        &self,
+        name: &str,
+        project: Option<&str>,
+    ) -> Result<Vec<String>> {
+        let mut filters = Filters::new().name(name);
+        if let Some(p) = project {
+            filters = filters.project_id(p);
+        }
+        let r = self.api.list_security_groups(&filters).await;
         Ok(
             r.map_err(err(format!("list security groups named {name}")))?
                 .into_iter()

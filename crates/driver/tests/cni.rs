@@ -49,6 +49,7 @@ fn network(neutron: &str) -> CniNetwork {
         subnet: None,
         mtu: None,
         security_groups: Vec::new(),
+        project: None,
     }
 }
 
@@ -213,11 +214,14 @@ async fn del_is_idempotent_with_or_without_namespace_and_after_restart() {
         .await
         .unwrap();
     assert!(ports_of(&t, "c1").is_empty());
-    // Again, and with a namespace that is gone: still success.
+    // Again, and with a namespace that is gone: still success, and this daemon, which
+    // detached it, answers without asking Neutron (containerd sends DEL twice per pod).
+    t.neutron.reset_calls();
     t.driver
         .cni_del(&del("c1", Some(NS1), "pods"))
         .await
         .unwrap();
+    assert!(t.neutron.calls().is_empty(), "{:?}", t.neutron.calls());
     t.driver.cni_del(&del("c1", None, "pods")).await.unwrap();
     // Never added at all.
     t.driver
@@ -385,6 +389,10 @@ async fn pooled_ports_change_attachments_cleanly() {
         "{:?}",
         p.tags
     );
+    // The tags say whose it is: the pooled port keeps its pool name (one Neutron write for
+    // the claim, and none to undo at DEL).
+    assert_eq!(p.name, "kuryr-pool-port", "{p:?}");
+    assert!(p.device_id.is_empty(), "{p:?}");
 
     // Back to the pool at DEL; the next attachment's port carries none of c2's tags.
     t.driver
@@ -494,4 +502,80 @@ async fn security_groups_by_name_or_id_replace_the_defaults() {
     assert_eq!(e.class(), ErrorClass::NotFound, "{e}");
     assert!(e.to_string().contains("no-such-group"), "{e}");
     assert_eq!(t.neutron.ports().len(), before);
+}
+
+#[tokio::test]
+async fn a_configured_project_owns_the_port_and_its_names() {
+    // Pools on: a project's ports must still be made for it and never join the pool.
+    let t = setup_with(config());
+    let own = pods_network(&t).await;
+    // The same name in another project, with a group of that project's.
+    let theirs = t
+        .neutron
+        .create_network(&NewNetwork {
+            name: Some("pods".into()),
+            project_id: Some("tenant-b".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    t.neutron
+        .create_subnet(&NewSubnet {
+            network_id: theirs.id.clone(),
+            ip_version: 4,
+            cidr: Some("10.71.0.0/24".parse().unwrap()),
+            project_id: Some("tenant-b".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    for project in ["tenant-b", "tenant-c"] {
+        t.neutron
+            .create_security_group(&kuryr_openstack::neutron::NewSecurityGroup {
+                name: "web".into(),
+                project_id: Some(project.into()),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+    }
+    t.binding.add_netns(NS1);
+    let mut req = add("c1", NS1, "pods");
+    req.network.project = Some("tenant-b".into());
+    req.network.security_groups = vec!["web".into()];
+    let got = t.driver.cni_add(&req).await.unwrap();
+    assert!(got.ips[0].0.to_string().starts_with("10.71.0."), "{got:?}");
+    t.settle(|| ports_of(&t, "c1").len() == 1).await;
+    let p = &ports_of(&t, "c1")[0];
+    assert_eq!(p.project_id, "tenant-b");
+    assert_eq!(p.network_id, theirs.id);
+    assert!(
+        p.tags.iter().any(|t| t == "kuryr.port.project"),
+        "{:?}",
+        p.tags
+    );
+
+    // Kuryr's own network by id is not the project's (not shared); an unknown name neither.
+    t.binding.add_netns(NS2);
+    let mut req = add("c2", NS2, &own);
+    req.network.project = Some("tenant-b".into());
+    let e = t.driver.cni_add(&req).await.unwrap_err();
+    assert!(e.to_string().contains("not shared"), "{e}");
+    req.network.neutron_network = "pods".into();
+    req.network.project = Some("tenant-d".into());
+    let e = t.driver.cni_add(&req).await.unwrap_err();
+    assert!(e.to_string().contains("in project tenant-d"), "{e}");
+
+    // DEL deletes it: it never joins Kuryr's own pool.
+    let pools = t.driver.ports().pools().expect("pools on");
+    let before = pools.sizes();
+    let mut d = del("c1", Some(NS1), "pods");
+    d.network.project = Some("tenant-b".into());
+    t.driver.cni_del(&d).await.unwrap();
+    t.settle(|| ports_of(&t, "c1").is_empty()).await;
+    assert!(
+        !t.neutron.ports().iter().any(|p| p.project_id == "tenant-b"),
+        "the project's port is deleted"
+    );
+    assert_eq!(pools.sizes().0, before.0, "nothing joined the pool");
 }

@@ -70,7 +70,9 @@ pub async fn answer(driver: &KuryrDriver, inv: &Invocation) -> DaemonReply {
         Err(e) => return failed(e),
     };
     let verb = inv.var("CNI_COMMAND").unwrap_or("").to_string();
+    let started = std::time::Instant::now();
     let outcome = run(driver, command).await;
+    tracing::debug!(command = %verb, container = inv.var("CNI_CONTAINERID").unwrap_or(""), ok = outcome.is_ok(), elapsed_ms = started.elapsed().as_millis() as u64, "cni call");
     match outcome {
         Ok(stdout) => DaemonReply {
             exit_code: 0,
@@ -192,6 +194,7 @@ fn network(c: &NetConf) -> CniNetwork {
         subnet: c.subnet_for_pod().map(str::to_string),
         mtu: c.mtu,
         security_groups: c.security_groups.clone().unwrap_or_default(),
+        project: c.project.clone().filter(|p| !p.is_empty()),
     }
 }
 

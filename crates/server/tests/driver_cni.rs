@@ -48,6 +48,8 @@ fn run_scenarios(s: &mut Stack, pods: &mut Pods) {
     scenario_errors(s, pods, &a);
     eprintln!("--- security groups from the configuration");
     scenario_security_groups(s, pods, &a);
+    eprintln!("--- a configured project: its network by name, ports made in it, never pooled");
+    scenario_project(s, pods);
     eprintln!("--- isolation, then a router joins the networks");
     scenario_router(s, pods, &a, &b);
     eprintln!("--- a docker container and a pod on one neutron network");
@@ -81,17 +83,25 @@ struct PodNet {
     net_id: String,
     subnet_id: String,
     cidr: String,
+    /// The configuration's `project`, when the network is another project's.
+    project: Option<String>,
 }
 
 impl PodNet {
     fn conf(&self, version: &str, socket: &std::path::Path) -> Value {
-        json!({
+        let mut conf = json!({
             "cniVersion": version,
             "name": self.name,
             "type": "kuryr-cni",
             "neutron_network": self.net_id,
             "daemon_socket": socket.display().to_string(),
-        })
+        });
+        if let Some(p) = &self.project {
+            // By name: it must be found in that project.
+            conf["project"] = json!(p);
+            conf["neutron_network"] = json!(self.name);
+        }
+        conf
     }
 }
 
@@ -134,22 +144,31 @@ impl Pods {
 
     fn network(&mut self, s: &mut Stack, tag: &str, cidr: &str) -> PodNet {
         let name = s.unique(&format!("pods-{tag}"));
-        let net = s
-            .neutron
-            .create("networks", json!({"network": {"name": name}}));
+        Self::network_named(s, &name, cidr, None)
+    }
+
+    /// A network of `project` (Neutron's admin makes it there), or of Kuryr's own.
+    fn network_named(s: &mut Stack, name: &str, cidr: &str, project: Option<&str>) -> PodNet {
+        let mut body = json!({"network": {"name": name}});
+        if let Some(p) = project {
+            body["network"]["project_id"] = json!(p);
+        }
+        let net = s.neutron.create("networks", body);
         let net_id = net["id"].as_str().unwrap().to_string();
         s.track_neutron("networks", &net_id);
         let gw = cidr.replace(".0/24", ".1");
-        let sub = s.neutron.create(
-            "subnets",
-            json!({"subnet": {"name": format!("{name}-sub"), "network_id": net_id, "ip_version": 4,
-                   "cidr": cidr, "gateway_ip": gw, "dns_nameservers": ["10.93.0.53"]}}),
-        );
+        let mut body = json!({"subnet": {"name": format!("{name}-sub"), "network_id": net_id, "ip_version": 4,
+                   "cidr": cidr, "gateway_ip": gw, "dns_nameservers": ["10.93.0.53"]}});
+        if let Some(p) = project {
+            body["subnet"]["project_id"] = json!(p);
+        }
+        let sub = s.neutron.create("subnets", body);
         PodNet {
-            name,
+            name: name.to_string(),
             net_id,
             subnet_id: sub["id"].as_str().unwrap().to_string(),
             cidr: cidr.to_string(),
+            project: project.map(str::to_string),
         }
     }
 
@@ -253,8 +272,6 @@ impl Pods {
         )
     }
 
-    /// No attachment's port (claimed or tagged), tap or OVS port is left on the network.
-    /// Pooled ports (free, in this host's pool) are the pool's and may stay.
     /// No attachment's port (claimed or still tagged), tap or OVS port is left on the network.
     /// Free ports of this host's pool may stay (a port given back keeps its last tags until
     /// the pool's next tidy, so this waits up to 30 s for that).
@@ -404,11 +421,16 @@ fn scenario_two_pods(s: &mut Stack, pods: &mut Pods, net: &PodNet) {
     pods.del(s, &c2, Some(&n2), net);
     pods.del(s, &c2, None, net);
     pods.drop_sandbox(&n1);
-    let held: Vec<Value> = pods
-        .cni_ports(s, net)
-        .into_iter()
-        .filter(|p| !is_free_pool_port(p))
-        .collect();
+    // A released port goes back to the pool in the background (its tags and name reset).
+    let mut held: Vec<Value> = Vec::new();
+    wait_until(30, || {
+        held = pods
+            .cni_ports(s, net)
+            .into_iter()
+            .filter(|p| !is_free_pool_port(p))
+            .collect();
+        held.is_empty()
+    });
     assert!(held.is_empty(), "ports left after DEL: {held:?}");
 }
 
@@ -574,6 +596,82 @@ fn scenario_security_groups(s: &mut Stack, pods: &mut Pods, net: &PodNet) {
         });
         assert!(reset, "port {pid} kept the pod's security group after DEL");
     }
+}
+
+fn scenario_project(s: &mut Stack, pods: &mut Pods) {
+    // Pools on: the project's ports must bypass them.
+    s.set_pools(true);
+    let project = format!("{:032x}", std::process::id() as u128 * 7919 + 0xc0ffee);
+    // One name, two networks: Kuryr's project's (a decoy) and the project's.
+    let name = s.unique("pods-proj");
+    let decoy = Pods::network_named(s, &name, "10.93.4.0/24", None);
+    let net = Pods::network_named(s, &name, "10.93.3.0/24", Some(&project));
+    let (na, nb) = (pods.sandbox("pa"), pods.sandbox("pb"));
+    let ca = format!("{}pa", pods.run);
+    let cb = format!("{}pb", pods.run);
+    let ip_a = pods.add(s, &ca, &na, &net);
+    let ip_b = pods.add(s, &cb, &nb, &net);
+    for (c, ip) in [(&ca, &ip_a), (&cb, &ip_b)] {
+        assert!(
+            ip.starts_with("10.93.3."),
+            "{c} got {ip}, not the project's network"
+        );
+        let tag = format!("kuryr.cni.container:{c}");
+        let port = s.neutron.list("ports", &[("tags", &tag)]).remove(0);
+        assert_eq!(port["project_id"], json!(project), "{port}");
+        assert_eq!(port["network_id"], json!(net.net_id), "{port}");
+        let tags = port["tags"].as_array().unwrap();
+        assert!(tags.contains(&json!("kuryr.port.project")), "{port}");
+    }
+    assert!(
+        pings(&na, &ip_b, 20),
+        "pods of the project's network do not reach each other"
+    );
+    // Another project sees no network of that name.
+    let mut elsewhere = net.conf("1.1.0", &pods.socket);
+    elsewhere["project"] = json!(format!("{:032x}", 0xdead_u128));
+    let a = pods.call_raw(
+        "ADD",
+        &format!("{}px", pods.run),
+        Some(&netns_path(&na)),
+        "eth1",
+        &elsewhere.to_string(),
+    );
+    assert_eq!(
+        (a.ok, a.code()),
+        (false, 7),
+        "unknown in that project: {}",
+        a.raw
+    );
+    let held: Vec<String> = [&ca, &cb]
+        .iter()
+        .map(|c| {
+            let tag = format!("kuryr.cni.container:{c}");
+            s.neutron.list("ports", &[("tags", &tag)]).remove(0)["id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    pods.del(s, &ca, Some(&na), &net);
+    pods.del(s, &cb, Some(&nb), &net);
+    pods.drop_sandbox(&na);
+    pods.drop_sandbox(&nb);
+    // Deleted, not pooled: nothing of the project's is left, on Neutron or the host.
+    for id in &held {
+        let gone = wait_until(30, || s.neutron.get("ports", id).is_none());
+        assert!(gone, "the project's port {id} was not deleted at DEL");
+    }
+    pods.assert_nothing_left(s, &net, "project");
+    pods.assert_nothing_left(s, &decoy, "project decoy");
+    let left = s.neutron.list("ports", &[("network_id", &decoy.net_id)]);
+    assert!(
+        left.iter().all(|p| !p["device_owner"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("compute:")),
+        "the decoy network got a port: {left:?}"
+    );
 }
 
 fn scenario_router(s: &mut Stack, pods: &mut Pods, a: &PodNet, b: &PodNet) {

@@ -37,10 +37,14 @@ impl KuryrDriver {
         let subnet = self.cni_subnet(&req.network, &net).await?;
         // Resolved before any port is taken: a wrong name fails without leaving anything.
         let groups = self.cni_security_groups(&req.network).await?;
-        let (ip, _) = self
-            .ports
-            .reserve(&subnet, None, AddressFor::Container { mac: None })
-            .await?;
+        let (ip, _) = match &req.network.project {
+            Some(project) => self.ports.reserve_in_project(&subnet, project).await?,
+            None => {
+                self.ports
+                    .reserve(&subnet, None, AddressFor::Container { mac: None })
+                    .await?
+            }
+        };
         let tags = attachment_tags(a, &req.network, &req.pod);
         let attached = self
             .ports
@@ -50,6 +54,7 @@ impl KuryrDriver {
                 ips: &[ip],
                 mac: None,
                 tags: &tags,
+                rename_pooled: false,
             })
             .await;
         let (port, mac) = match attached {

@@ -66,6 +66,21 @@ pub struct CniNetwork {
     pub mtu: Option<u32>,
     /// Security groups (ids or unique names) instead of the port's default ones.
     pub security_groups: Vec<String>,
+    /// The project (id) the pods' ports are made in, instead of Kuryr's own; names of the
+    /// network and the groups are looked up in it. Such ports are never pooled.
+    pub project: Option<String>,
+}
+
+impl CniNetwork {
+    /// The key of the network's entry in the daemon's memory: the name means another network
+    /// in another project.
+    pub(crate) fn network_memo(&self) -> String {
+        format!(
+            "{}\0{}",
+            self.project.as_deref().unwrap_or(""),
+            self.neutron_network
+        )
+    }
 }
 
 /// The Kubernetes pod an attachment is for (`CNI_ARGS`), when the runtime says.
@@ -180,34 +195,53 @@ impl KuryrDriver {
         self.cni.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The Neutron network a CNI configuration names (by id, else by a unique name).
+    /// The Neutron network a CNI configuration names (by id, else by a unique name; in the
+    /// configuration's project, with the networks shared with it, when it names one).
     async fn cni_network(&self, n: &CniNetwork) -> Result<Net> {
         let key = &n.neutron_network;
-        if let Some((at, net)) = self.cni_memory().networks.get(key) {
+        let memo = n.network_memo();
+        if let Some((at, net)) = self.cni_memory().networks.get(&memo) {
             if at.elapsed() < NETWORK_FRESH_FOR {
                 return Ok(net.clone());
             }
         }
+        let visible = |net: &Net| {
+            n.project
+                .as_deref()
+                .is_none_or(|p| net.shared || net.project_id == p)
+        };
         let by_id = if looks_like_uuid(key) {
             self.nt.network(key).await?
         } else {
             None
         };
         let net = match by_id {
-            Some(net) => net,
+            Some(net) if visible(&net) => net,
+            Some(net) => return Err(DriverError::NotFound(format!(
+                "neutron network {key} (CNI network {}) is in project {}, not in {} and not shared",
+                n.name,
+                net.project_id,
+                n.project.as_deref().unwrap_or_default()
+            ))),
             None => {
                 let mut found = self.nt.networks_by_name(key).await?;
+                found.retain(|net| visible(net));
+                let within = n
+                    .project
+                    .as_deref()
+                    .map(|p| format!(" in project {p}"))
+                    .unwrap_or_default();
                 match found.len() {
                     0 => {
                         return Err(DriverError::NotFound(format!(
-                            "neutron network {key:?} (CNI network {}) does not exist",
+                            "neutron network {key:?}{within} (CNI network {}) does not exist",
                             n.name
                         )))
                     }
                     1 => found.remove(0),
                     k => {
                         return Err(DriverError::Conflict(format!(
-                            "{k} neutron networks are named {key:?}: give the network's id"
+                            "{k} neutron networks{within} are named {key:?}: give the network's id"
                         )))
                     }
                 }
@@ -215,7 +249,7 @@ impl KuryrDriver {
         };
         self.cni_memory()
             .networks
-            .insert(key.clone(), (Instant::now(), net.clone()));
+            .insert(memo, (Instant::now(), net.clone()));
         Ok(net)
     }
 
@@ -227,29 +261,32 @@ impl KuryrDriver {
                 ids.push(g.clone());
                 continue;
             }
-            if let Some(id) = self.cni_memory().security_groups.get(g) {
+            let memo = format!("{}\0{g}", n.project.as_deref().unwrap_or(""));
+            if let Some(id) = self.cni_memory().security_groups.get(&memo) {
                 ids.push(id.clone());
                 continue;
             }
-            let found = self.nt.security_groups_by_name(g).await?;
+            let project = n.project.as_deref();
+            let found = self.nt.security_groups_by_name(g, project).await?;
+            let within = project
+                .map(|p| format!(" in project {p}"))
+                .unwrap_or_default();
             let id = match found.as_slice() {
                 [id] => id.clone(),
                 [] => {
                     return Err(DriverError::NotFound(format!(
-                        "security group {g:?} (CNI network {}) does not exist",
+                        "security group {g:?}{within} (CNI network {}) does not exist",
                         n.name
                     )))
                 }
                 _ => {
                     return Err(DriverError::Conflict(format!(
-                        "{} security groups are named {g:?}: give the group's id",
+                        "{} security groups{within} are named {g:?}: give the group's id",
                         found.len()
                     )))
                 }
             };
-            self.cni_memory()
-                .security_groups
-                .insert(g.clone(), id.clone());
+            self.cni_memory().security_groups.insert(memo, id.clone());
             ids.push(id);
         }
         Ok(ids)

@@ -7,7 +7,7 @@ use crate::error::Result;
 impl KuryrDriver {
     pub async fn cni_status(&self, network: &CniNetwork) -> Result<()> {
         // Not from memory: STATUS is asked because something may have changed.
-        self.cni_memory().networks.remove(&network.neutron_network);
+        self.cni_memory().networks.remove(&network.network_memo());
         self.cni_network(network).await.map(drop)
     }
 }

@@ -34,9 +34,43 @@ pub(crate) struct EndpointMemory {
     /// (subnet id, address) → the port of an endpoint just detached, as it was left, for the
     /// release that follows.
     pub detached: HashMap<(String, IpAddr), Port>,
+    /// Endpoints this daemon detached without error, and when: a repeated DEL (containerd
+    /// sends one at StopPodSandbox and again at RemovePodSandbox) is answered without asking
+    /// Neutron. Bounded by [`GONE_KEPT_FOR`] and [`GONE_KEPT_MAX`].
+    pub gone: HashMap<DockerId, Instant>,
 }
 
+/// How long a detached endpoint is remembered as gone.
+pub(crate) const GONE_KEPT_FOR: std::time::Duration = std::time::Duration::from_secs(600);
+/// At most this many detached endpoints are remembered (the oldest go first).
+pub(crate) const GONE_KEPT_MAX: usize = 4096;
+
 impl EndpointMemory {
+    /// Records an endpoint as cleanly detached.
+    pub fn mark_gone(&mut self, endpoint: &DockerId) {
+        let now = Instant::now();
+        self.gone
+            .retain(|_, at| now.duration_since(*at) < GONE_KEPT_FOR);
+        if self.gone.len() >= GONE_KEPT_MAX {
+            if let Some(oldest) = self
+                .gone
+                .iter()
+                .min_by_key(|(_, at)| **at)
+                .map(|(e, _)| e.clone())
+            {
+                self.gone.remove(&oldest);
+            }
+        }
+        self.gone.insert(endpoint.clone(), now);
+    }
+
+    /// Whether the endpoint was detached here lately (and not attached again since).
+    pub fn is_gone(&self, endpoint: &DockerId) -> bool {
+        self.gone
+            .get(endpoint)
+            .is_some_and(|at| at.elapsed() < GONE_KEPT_FOR)
+    }
+
     /// Forgets a port everywhere (it was deleted or given back).
     pub fn forget_port(&mut self, port_id: &str) {
         self.reserved.retain(|_, p| p.id != port_id);

@@ -388,9 +388,15 @@ impl PortPools {
         }
     }
 
-    /// After a claimed port was attached: writes the endpoint's tags and the port's name and
-    /// device id in the background (Docker already has its answer).
-    pub(crate) fn write_claim(&self, port: &Port, endpoint: &DockerId, extra: &[String]) {
+    /// After a claimed port was attached: writes the endpoint's tags (and, when `rename`, the
+    /// port's name and device id) in the background (the caller already has its answer).
+    pub(crate) fn write_claim(
+        &self,
+        port: &Port,
+        endpoint: &DockerId,
+        extra: &[String],
+        rename: bool,
+    ) {
         // A port returned at once may still carry its last endpoint's tags in Neutron (and in
         // the copy read from there): the whole list is written, without them.
         let mut want = tags::without_kuryr_id_tags(&port.tags);
@@ -402,17 +408,20 @@ impl PortPools {
                 want.push(t);
             }
         }
-        let change = PortChange {
+        let change = rename.then(|| PortChange {
             name: Some(format!("{endpoint}{PORT_NAME_SUFFIX}")),
             device_id: Some(endpoint.to_string()),
             ..Default::default()
-        };
+        });
         let (nt, id) = (self.inner.nt.clone(), port.id.clone());
         self.inner.after(&port.id, async move {
-            let (tagged, named) = tokio::join!(
-                nt.set_tags(Kind::Port, &id, &want),
-                nt.update_port(&id, &change)
-            );
+            let named = async {
+                match &change {
+                    Some(c) => nt.update_port(&id, c).await.map(drop),
+                    None => Ok(()),
+                }
+            };
+            let (tagged, named) = tokio::join!(nt.set_tags(Kind::Port, &id, &want), named);
             for e in [tagged.err(), named.err()].into_iter().flatten() {
                 if !e.is_not_found() {
                     tracing::warn!(port = %id, error = %e, "writing a pooled port's endpoint failed");
@@ -960,6 +969,7 @@ impl Inner {
             device_id: None,
             host_id: self.port_driver.binds_to_host().then(|| self.host.clone()),
             tags: vec![DEVICE_OWNER.to_string(), self.tag.clone()],
+            project_id: None,
         };
         match self.nt.create_ports(&vec![one.clone(); n]).await {
             Ok(made) => Ok(made),

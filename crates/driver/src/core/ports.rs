@@ -35,6 +35,11 @@ pub struct AttachRequest<'a> {
     pub mac: Option<MacAddr>,
     /// More tags the endpoint's port carries while it holds it (the CNI attachment's).
     pub tags: &'a [String],
+    /// A pooled port taken for it is renamed after the endpoint and gets its id as device id
+    /// (Docker's front end: what the Python original's ports show). The CNI front end says no:
+    /// the tags name the pod, and the pod's start and stop then cost Neutron one write each
+    /// instead of two (kuryr-kubernetes did not rename pooled ports either).
+    pub rename_pooled: bool,
 }
 
 /// The port lifecycle, shared by the front ends.
@@ -131,20 +136,29 @@ impl PortLifecycle {
             Ok((port, mac)) => {
                 undo.commit();
                 match self.claimed_pool_port(&port) {
-                    Some(pools) => pools.write_claim(&port, req.endpoint, req.tags),
+                    Some(pools) => {
+                        pools.write_claim(&port, req.endpoint, req.tags, req.rename_pooled)
+                    }
                     None => {
                         if let Some(change) = cosmetic {
                             self.update_port_in_background(&port.id, change);
                         }
-                        // The pool this container found empty fills now.
-                        if let Some(pools) = &self.pools {
+                        // The pool this container found empty fills now (not for a port of
+                        // another project: the pool's would not serve it).
+                        if let Some(pools) = self
+                            .pools
+                            .as_ref()
+                            .filter(|_| !tags::has(&port.tags, TAG_PORT_PROJECT))
+                        {
                             for f in &port.fixed_ips {
                                 pools.refill_if_low(&f.subnet_id);
                             }
                         }
                     }
                 }
-                self.memory().endpoints.insert(
+                let mut memory = self.memory();
+                memory.gone.remove(req.endpoint);
+                memory.endpoints.insert(
                     req.endpoint.clone(),
                     EndpointRecord {
                         port: port.clone(),
@@ -240,6 +254,7 @@ impl PortLifecycle {
                 device_id: Some(ep.to_string()),
                 host_id: self.port_driver.binds_to_host().then(|| self.host.clone()),
                 tags,
+                project_id: None,
             })
             .await?;
         let (nt, id) = (self.nt.clone(), p.id.clone());
@@ -496,11 +511,14 @@ impl PortLifecycle {
         let _guard = self.locks.lock(&format!("ep:{endpoint}")).await;
         // The attach's own record when this daemon made the endpoint; Neutron otherwise (after a
         // restart).
-        let remembered = self
-            .memory()
-            .endpoints
-            .get(endpoint)
-            .map(|e| e.port.clone());
+        let (remembered, gone) = {
+            let memory = self.memory();
+            let remembered = memory.endpoints.get(endpoint).map(|e| e.port.clone());
+            (remembered, memory.is_gone(endpoint))
+        };
+        if remembered.is_none() && gone {
+            return Ok(());
+        }
         let ports = match remembered {
             Some(p) => vec![p],
             None => self.ports_tagged_for(endpoint).await?,
@@ -513,7 +531,13 @@ impl PortLifecycle {
         for p in &ports {
             self.detach_port(endpoint, p, &mut errors).await;
         }
-        self.memory().endpoints.remove(endpoint);
+        {
+            let mut memory = self.memory();
+            memory.endpoints.remove(endpoint);
+            if errors.is_empty() {
+                memory.mark_gone(endpoint);
+            }
+        }
         teardown_result(format!("delete endpoint {endpoint}"), errors)
     }
 
@@ -598,8 +622,14 @@ impl PortLifecycle {
 
     /// The endpoint's port: remembered from the attach, else found by the endpoint's tags.
     pub async fn endpoint_port(&self, endpoint: &DockerId) -> Result<Option<Port>> {
-        if let Some(e) = self.memory().endpoints.get(endpoint) {
-            return Ok(Some(e.port.clone()));
+        {
+            let memory = self.memory();
+            if let Some(e) = memory.endpoints.get(endpoint) {
+                return Ok(Some(e.port.clone()));
+            }
+            if memory.is_gone(endpoint) {
+                return Ok(None);
+            }
         }
         Ok(self.ports_tagged_for(endpoint).await?.into_iter().next())
     }
@@ -694,6 +724,7 @@ fn placeholder_again(p: &Port) -> NewPort {
         device_id: Some(p.device_id.clone()).filter(|d| !d.is_empty()),
         host_id: None,
         tags: p.tags.clone(),
+        project_id: None,
     }
 }
 

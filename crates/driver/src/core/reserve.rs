@@ -99,7 +99,7 @@ impl PortLifecycle {
                 return Ok((self.use_port_found_by_mac(p, subnet, addr).await?, None));
             }
         }
-        match self.make_reservation(subnet, addr, purpose).await {
+        match self.make_reservation(subnet, addr, purpose, None).await {
             Err(e) if e.is_address_exhausted() => {
                 self.reserve_on_full_subnet(subnet, addr, purpose, e).await
             }
@@ -155,7 +155,23 @@ impl PortLifecycle {
         if !pools.evict_one(&subnet.id).await {
             return Err(full);
         }
-        self.make_reservation(subnet, addr, purpose).await
+        self.make_reservation(subnet, addr, purpose, None).await
+    }
+
+    /// A container's port made in `project` (a CNI network's): never from the pool, whose
+    /// ports are in Kuryr's own project, and tagged so that it never joins one.
+    pub(crate) async fn reserve_in_project(
+        &self,
+        subnet: &Subnet,
+        project: &str,
+    ) -> Result<(IpAddr, Option<String>)> {
+        self.make_reservation(
+            subnet,
+            None,
+            AddressFor::Container { mac: None },
+            Some(project),
+        )
+        .await
     }
 
     /// Records a port taken from the pool for the CreateEndpoint that follows; its address.
@@ -204,6 +220,7 @@ impl PortLifecycle {
         subnet: &Subnet,
         addr: Option<IpAddr>,
         purpose: AddressFor,
+        project: Option<&str>,
     ) -> Result<(IpAddr, Option<String>)> {
         let (aux, mac) = match purpose {
             AddressFor::Container { mac } => (false, mac),
@@ -228,7 +245,10 @@ impl PortLifecycle {
                 // Bound now, with the owner, in the same request: the attach then only names it
                 // (saves the slow binding update).
                 host_id: bind_here.then(|| self.host.clone()),
-                tags: Vec::new(),
+                tags: project
+                    .map(|_| vec![TAG_PORT_PROJECT.to_string()])
+                    .unwrap_or_default(),
+                project_id: project.map(str::to_string),
             })
             .await?;
         crate::crash_point::reached(crate::crash_point::RESERVE_PORT_MADE);
@@ -346,7 +366,8 @@ impl PortLifecycle {
             let result = if tags::has(&p.tags, TAG_PORT_EXISTING) {
                 self.give_back_port(&p).await
             } else if is_kuryr_port(&p) {
-                let poolable = !chosen_mac && p.name != AUX_PORT_NAME;
+                let poolable =
+                    !chosen_mac && p.name != AUX_PORT_NAME && !tags::has(&p.tags, TAG_PORT_PROJECT);
                 let pooled = poolable && self.pools.as_ref().is_some_and(|pools| pools.take_in(&p));
                 if pooled {
                     Ok(())

@@ -35,6 +35,7 @@ impl KuryrDriver {
                 ips: &ips,
                 mac: iface.mac_address,
                 tags: &[],
+                rename_pooled: true,
             })
             .await?;
         Ok(CreateEndpointResponse::with_mac_if_unset(req, mac))

@@ -87,7 +87,12 @@ impl KuryrDriver {
                 DriverError::NotFound(format!("no neutron port for endpoint {endpoint_id}"))
             })?;
         let name = sg_expose_name(&port.id);
-        if !self.nt.security_groups_by_name(&name).await?.is_empty() {
+        if !self
+            .nt
+            .security_groups_by_name(&name, None)
+            .await?
+            .is_empty()
+        {
             // A replay: already programmed.
             return Ok(());
         }
@@ -147,7 +152,7 @@ impl KuryrDriver {
         };
         let groups = self
             .nt
-            .security_groups_by_name(&sg_expose_name(&port.id))
+            .security_groups_by_name(&sg_expose_name(&port.id), None)
             .await?;
         if groups.is_empty() {
             return Ok(());
