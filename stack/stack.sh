@@ -9,6 +9,7 @@
 #   stack.sh down [--wipe]               stop what we started (--wipe also deletes all data)
 #   stack.sh status                      what runs, with pids
 #   stack.sh env                         print the coordinates for tests (see env.sh)
+#   stack.sh restart mariadb|ovn-controller   stop and start one piece (reliability tests)
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -217,9 +218,17 @@ start_ovn() {
       --unixctl="$RUN/ovn-northd.ctl" 2>/dev/null
   fi
   if ! pid_alive "$RUN/ovn-controller.pid" && ! pgrep -x ovn-controller >/dev/null; then
-    ovn-controller "unix:$OVS_RUN/db.sock" --pidfile="$RUN/ovn-controller.pid" --detach \
-      --log-file="$LOGS/ovn-controller.log" 2>/dev/null
+    start_ovn_controller
   fi
+  wait_ovn_controller
+}
+
+start_ovn_controller() {
+  ovn-controller "unix:$OVS_RUN/db.sock" --pidfile="$RUN/ovn-controller.pid" --detach \
+    --log-file="$LOGS/ovn-controller.log" 2>/dev/null
+}
+
+wait_ovn_controller() {
   # ovn-controller creates br-int once it has registered the chassis.
   wait_for 30 "br-int (created by ovn-controller)" ovs-vsctl --timeout=2 br-exists br-int
   wait_for 30 "OVN chassis $CHASSIS" sh -c "ovn-sbctl --db=unix:$OVN_RUN/ovnsb_db.sock --timeout=2 --bare --columns=name find Chassis name=$CHASSIS | grep -q ."
@@ -641,9 +650,30 @@ cmd_restart_docker() {
   start_docker
 }
 
+# Restarts one piece the stack started, for the reliability tests: `mariadb` (Neutron's
+# database) or `ovn-controller`. Containers keep running; what they lose is what is measured.
+cmd_restart() { # piece
+  local piece=$1
+  case $piece in
+    mariadb|ovn-controller) ;;
+    *) die "restart: mariadb or ovn-controller, not '$piece'" ;;
+  esac
+  pid_alive "$RUN/$piece.pid" || die "the stack's $piece is not running (not started by this stack?)"
+  kill "$(cat "$RUN/$piece.pid")"; wait_gone "$RUN/$piece.pid" 60
+  local t0; t0=$(now_ms)
+  case $piece in
+    mariadb) start_mariadb ;;
+    # Not start_ovn: the old process may linger as a zombie that `pgrep` still sees.
+    ovn-controller) start_ovn_controller; wait_ovn_controller ;;
+  esac
+  log "$piece restarted in $(( $(now_ms) - t0 )) ms"
+}
+
 main() {
   [[ $(id -u) == 0 ]] || die "run as root"
   local verb=${1:-}; shift || true
+  local piece=
+  if [[ $verb == restart ]]; then piece=${1:-}; shift || true; fi
   for arg in "$@"; do
     case $arg in
       --keystone) WITH_KEYSTONE=1 ;;
@@ -658,7 +688,8 @@ main() {
     status) cmd_status ;;
     env) cmd_env ;;
     restart-docker) cmd_restart_docker ;;
-    *) echo "usage: $0 up [--keystone] [--kuryr] | down [--wipe] | status | env | restart-docker" >&2; exit 2 ;;
+    restart) cmd_restart "$piece" ;;
+    *) echo "usage: $0 up [--keystone] [--kuryr] | down [--wipe] | status | env | restart-docker | restart mariadb|ovn-controller" >&2; exit 2 ;;
   esac
 }
 

@@ -58,6 +58,10 @@ fn run_scenarios(s: &mut Stack, pods: &mut Pods) {
     scenario_podman(s, pods, &a);
     eprintln!("--- daemon restart: pods keep their network, del and gc after it");
     scenario_restart(s, pods, &a);
+    eprintln!("--- the plugin killed mid-ADD (the runtime's deadline), then its DEL");
+    scenario_plugin_killed(s, pods, &a);
+    eprintln!("--- MariaDB, then ovn-controller restarted while pods run and start");
+    scenario_service_restarts(s, pods, &a);
     // Pools off: the restarted daemon deletes its free pooled ports, taps and OVS ports too.
     s.set_pools(false);
     for net in [&a, &b] {
@@ -696,9 +700,10 @@ fn scenario_router(s: &mut Stack, pods: &mut Pods, a: &PodNet, b: &PodNet) {
     pods.drop_sandbox(&nb);
 }
 
-fn scenario_docker_and_pod(s: &mut Stack, pods: &mut Pods, net: &PodNet) {
-    let docker_net = s.network_create(
-        "with-pods",
+/// A Kuryr Docker network on the pods' Neutron network (adopted, with its subnet).
+fn docker_network_on(s: &mut Stack, tag: &str, net: &PodNet) -> String {
+    s.network_create(
+        tag,
         &[
             "-o",
             &format!("neutron.net.uuid={}", net.net_id),
@@ -707,7 +712,11 @@ fn scenario_docker_and_pod(s: &mut Stack, pods: &mut Pods, net: &PodNet) {
             "--gateway",
             &net.cidr.replace(".0/24", ".1"),
         ],
-    );
+    )
+}
+
+fn scenario_docker_and_pod(s: &mut Stack, pods: &mut Pods, net: &PodNet) {
+    let docker_net = docker_network_on(s, "with-pods", net);
     let c = s.run(&docker_net, &[]);
     let cip = s.container_ip(&c, &docker_net);
     let ns = pods.sandbox("dk");
@@ -940,4 +949,146 @@ fn scenario_restart(s: &mut Stack, pods: &mut Pods, net: &PodNet) {
     pods.drop_sandbox(&n1);
     pods.drop_sandbox(&n2);
     assert!(s.daemon_running());
+}
+
+/// The runtime gives up on an ADD (its deadline) and kills the plugin: the daemon's ADD runs to
+/// its end (never cut half-way), and the DEL the runtime sends next leaves nothing.
+fn scenario_plugin_killed(s: &mut Stack, pods: &mut Pods, net: &PodNet) {
+    // Pools off: the ADD makes its port and waits for it to be ACTIVE, a second or more.
+    s.set_pools(false);
+    let ns = pods.sandbox("kill");
+    let c = format!("{}kill", pods.run);
+    let conf = net.conf("1.1.0", &pods.socket);
+    let args = format!("IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME={c}");
+    let netns = netns_path(&ns);
+    let mut child = Command::new(&pods.bin)
+        .env_clear()
+        .envs([
+            ("CNI_COMMAND", "ADD"),
+            ("CNI_CONTAINERID", c.as_str()),
+            ("CNI_IFNAME", "eth0"),
+            ("CNI_PATH", "/opt/cni/bin"),
+            ("CNI_ARGS", args.as_str()),
+            ("CNI_NETNS", netns.as_str()),
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("run kuryr-cni");
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(conf.to_string().as_bytes()).unwrap();
+    }
+    // Killed once the daemon is half-way: the port exists, the pod has no interface yet.
+    let mine = format!("kuryr.cni.container:{c}");
+    let started = wait_until(20, || {
+        s.neutron
+            .list("ports", &[("network_id", &net.net_id)])
+            .iter()
+            .any(|p| p["name"] == "kuryr-unbound-port" || tags_of(p).contains(&mine))
+    });
+    assert!(started, "the daemon never made the port\n{}", s.log_tail());
+    assert!(
+        in_pod(&ns, &["ip", "link", "show", "eth0"]).is_err(),
+        "the ADD finished before the kill: the test proves nothing"
+    );
+    child.kill().unwrap();
+    let status = child.wait().unwrap();
+    assert!(!status.success(), "kuryr-cni was not killed: {status:?}");
+    // The daemon's ADD still finishes: the interface appears in the pod, with its address.
+    let finished = wait_until(60, || {
+        in_pod(&ns, &["ip", "-4", "addr", "show", "eth0"])
+            .is_ok_and(|out| out.contains(&net.cidr.replace(".0/24", ".")))
+    });
+    assert!(
+        finished,
+        "the ADD was cut half-way when its plugin died\n{}",
+        s.log_tail()
+    );
+    // The runtime's DEL for the ADD it gave up on: nothing is left.
+    pods.seen_ports.extend(
+        s.neutron
+            .list("ports", &[("tags", &format!("kuryr.cni.container:{c}"))])
+            .iter()
+            .filter_map(|p| p["id"].as_str().map(str::to_string)),
+    );
+    pods.del(s, &c, Some(&ns), net);
+    assert!(
+        in_pod(&ns, &["ip", "link", "show", "eth0"]).is_err(),
+        "eth0 left in the pod"
+    );
+    pods.drop_sandbox(&ns);
+    pods.assert_nothing_left(s, net, "plugin killed mid-ADD");
+}
+
+/// Restarts one piece of the stack through its script (which started it).
+fn restart_stack_piece(piece: &str) {
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../stack/stack.sh");
+    let out = Command::new("bash")
+        .arg(&script)
+        .args(["restart", piece])
+        .output()
+        .expect("run stack.sh");
+    assert!(
+        out.status.success(),
+        "stack.sh restart {piece}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Neutron's database, then OVN's agent on this host, restarted while pods and a Docker
+/// container run: the running ones keep (or get back) their traffic, a pod and a container
+/// started after each restart get their ports and reach the others, and nothing is left after
+/// the DELs and `docker rm`.
+fn scenario_service_restarts(s: &mut Stack, pods: &mut Pods, net: &PodNet) {
+    // Pools off: every new pod and container needs Neutron (and OVN) on its path.
+    s.set_pools(false);
+    let docker_net = docker_network_on(s, "restarts", net);
+    let (n1, n2) = (pods.sandbox("r1"), pods.sandbox("r2"));
+    let (c1, c2) = (format!("{}r1", pods.run), format!("{}r2", pods.run));
+    pods.add(s, &c1, &n1, net);
+    let ip2 = pods.add(s, &c2, &n2, net);
+    let d1 = s.run(&docker_net, &[]);
+    let dip1 = s.container_ip(&d1, &docker_net);
+    assert!(pings(&n1, &ip2, 20), "pods do not reach each other");
+    assert!(pings(&n1, &dip1, 20), "a pod does not reach the container");
+    let mut started = Vec::new();
+    let mut containers = vec![d1];
+    for piece in ["mariadb", "ovn-controller"] {
+        restart_stack_piece(piece);
+        // ovn-controller recomputes its flows after a restart: traffic comes back within
+        // seconds (the datapath itself never went away).
+        assert!(
+            pings(&n1, &ip2, 30),
+            "running pods lost their traffic after the {piece} restart"
+        );
+        let tag = format!("n{}", started.len());
+        let ns = pods.sandbox(&tag);
+        let c = format!("{}{tag}", pods.run);
+        let ip = pods.add(s, &c, &ns, net);
+        assert!(
+            pings(&ns, &ip2, 30),
+            "a pod started after the {piece} restart does not reach the others"
+        );
+        assert!(pings(&n1, &ip, 30), "nor is it reached");
+        assert!(
+            pings(&n1, &dip1, 30),
+            "the running container lost its traffic after the {piece} restart"
+        );
+        let d = s.run(&docker_net, &[]);
+        s.exec_ok(&d, &["ping", "-c", "1", "-W", "2", &ip2]);
+        started.push((c, ns));
+        containers.push(d);
+    }
+    for d in containers {
+        s.rm(&d);
+    }
+    for (c, ns) in started.into_iter().chain([(c1, n1), (c2, n2)]) {
+        pods.del(s, &c, Some(&ns), net);
+        pods.drop_sandbox(&ns);
+    }
+    s.network_rm(&docker_net);
+    pods.assert_nothing_left(s, net, "after the restarts");
 }

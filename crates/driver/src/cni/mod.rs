@@ -217,12 +217,14 @@ impl KuryrDriver {
         };
         let net = match by_id {
             Some(net) if visible(&net) => net,
-            Some(net) => return Err(DriverError::NotFound(format!(
-                "neutron network {key} (CNI network {}) is in project {}, not in {} and not shared",
-                n.name,
-                net.project_id,
-                n.project.as_deref().unwrap_or_default()
-            ))),
+            Some(net) => {
+                let want = n.project.as_deref().unwrap_or_default();
+                let msg = format!(
+                    "neutron network {key} (CNI network {}) is in project {}, not in {want}",
+                    n.name, net.project_id
+                );
+                return Err(DriverError::NotFound(format!("{msg} and not shared")));
+            }
             None => {
                 let mut found = self.nt.networks_by_name(key).await?;
                 found.retain(|net| visible(net));
