@@ -10,6 +10,7 @@
 #   stack.sh status                      what runs, with pids
 #   stack.sh env                         print the coordinates for tests (see env.sh)
 #   stack.sh restart mariadb|ovn-controller   stop and start one piece (reliability tests)
+#   stack.sh restart-docker [--live-restore]  restart the stack's dockerd (live-restore on or off)
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -420,10 +421,12 @@ start_docker() {
     if docker_answers >/dev/null 2>&1; then
       log "using a Docker daemon that was already running (not ours)"
     else
-      mkdir -p "$DATA/docker"
+      mkdir -p "$DATA/docker" "$ETC/docker"
+      # Ours, not /etc/docker/daemon.json: `restart-docker --live-restore` rewrites it.
+      [[ -f $ETC/docker/daemon.json ]] || echo '{}' >"$ETC/docker/daemon.json"
       # vfs: no overlay support assumed; the data root is ours so `down --wipe` removes it.
       dockerd --storage-driver=vfs --data-root "$DATA/docker" --pidfile "$RUN/dockerd.pid" \
-        >>"$LOGS/dockerd.log" 2>&1 &
+        --config-file "$ETC/docker/daemon.json" >>"$LOGS/dockerd.log" 2>&1 &
     fi
   fi
   wait_for 60 "Docker daemon" docker_answers
@@ -643,9 +646,16 @@ cmd_env() {
 }
 
 # Restarts the stack's Docker daemon (clears Docker 20.10's stale network endpoints, which
-# nothing else does); containers it ran stop.
+# nothing else does). Without --live-restore the containers it ran stop; with it they keep
+# running, and so does the next daemon.
 cmd_restart_docker() {
   pid_alive "$RUN/dockerd.pid" || die "the stack's Docker daemon is not running"
+  local conf='{}'
+  if [[ ${LIVE_RESTORE:-0} == 1 ]]; then conf='{"live-restore": true}'; fi
+  mkdir -p "$ETC/docker"; echo "$conf" >"$ETC/docker/daemon.json"
+  # live-restore is read again on SIGHUP: the daemon stops the way the next one is set up.
+  kill -HUP "$(cat "$RUN/dockerd.pid")"
+  sleep 1
   kill "$(cat "$RUN/dockerd.pid")"; wait_gone "$RUN/dockerd.pid" 60
   start_docker
 }
@@ -679,6 +689,7 @@ main() {
       --keystone) WITH_KEYSTONE=1 ;;
       --kuryr) WITH_KURYR=1 ;;
       --wipe) WIPE=1 ;;
+      --live-restore) LIVE_RESTORE=1 ;;
       *) die "unknown option $arg" ;;
     esac
   done
@@ -689,7 +700,7 @@ main() {
     env) cmd_env ;;
     restart-docker) cmd_restart_docker ;;
     restart) cmd_restart "$piece" ;;
-    *) echo "usage: $0 up [--keystone] [--kuryr] | down [--wipe] | status | env | restart-docker | restart mariadb|ovn-controller" >&2; exit 2 ;;
+    *) echo "usage: $0 up [--keystone] [--kuryr] | down [--wipe] | status | env | restart-docker [--live-restore] | restart mariadb|ovn-controller" >&2; exit 2 ;;
   esac
 }
 

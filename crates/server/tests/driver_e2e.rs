@@ -53,6 +53,10 @@ fn run_scenarios(s: &mut Stack) {
         ),
         ("existing subnetpool", scenario_existing_pool),
         ("daemon restart between run and rm", scenario_restart),
+        (
+            "dockerd restarted with live-restore on, then off",
+            scenario_docker_restart,
+        ),
         ("20 containers in parallel", scenario_parallel),
         (
             "isolation between networks, router joins them",
@@ -852,6 +856,99 @@ fn scenario_restart(s: &mut Stack) {
     );
     s.rm(&c);
     s.network_rm(&net);
+}
+
+/// Restarts the stack's dockerd through its script (`--live-restore` or not).
+fn restart_docker(live_restore: bool) {
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../stack/stack.sh");
+    let mut cmd = std::process::Command::new("bash");
+    cmd.arg(&script).arg("restart-docker");
+    if live_restore {
+        cmd.arg("--live-restore");
+    }
+    let out = cmd.output().expect("run stack.sh");
+    assert!(
+        out.status.success(),
+        "stack.sh restart-docker: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The Docker daemon restarted under running containers. With live-restore they keep running
+/// and keep their network: Docker's view (addresses) and Neutron's (the same ports, ACTIVE)
+/// agree afterwards, and connect/rm still work. Without it Docker stops them on its way down,
+/// which releases their ports; `docker start` gives them their network back.
+fn scenario_docker_restart(s: &mut Stack) {
+    let net = s.network_create(
+        "dkr",
+        &["--subnet", "10.91.14.0/24", "--gateway", "10.91.14.1"],
+    );
+    let nid = s.neutron_network_of(&s.docker_network_id(&net))["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (a, b) = (s.run(&net, &[]), s.run(&net, &[]));
+    let (ip_a, ip_b) = (s.container_ip(&a, &net), s.container_ip(&b, &net));
+    let ports_before = port_ids(s, &nid);
+    assert_eq!(ports_before.len(), 2, "one port per container");
+    s.exec_ok(&a, &["ping", "-c", "1", "-W", "2", &ip_b]);
+
+    restart_docker(true);
+    assert_eq!(
+        (s.container_ip(&a, &net), s.container_ip(&b, &net)),
+        (ip_a.clone(), ip_b.clone()),
+        "live-restore: Docker's addresses changed"
+    );
+    assert_eq!(
+        port_ids(s, &nid),
+        ports_before,
+        "live-restore: the ports changed"
+    );
+    for p in s.kuryr_ports(&nid) {
+        assert_eq!(p["status"], "ACTIVE", "live-restore: {p}");
+    }
+    assert!(
+        pings_within(&["docker", "exec", &a], &ip_b, 10),
+        "live-restore: the containers lost their network"
+    );
+    // Docker still drives the network: a new container reaches the restored ones.
+    let c = s.run(&net, &[]);
+    s.exec_ok(&c, &["ping", "-c", "1", "-W", "2", &ip_a]);
+    s.rm(&c);
+
+    // live-restore off: dockerd stops the containers on its way down (Leave, DeleteEndpoint,
+    // ReleaseAddress), so their ports go.
+    restart_docker(false);
+    let released = wait_until(30, || s.kuryr_ports(&nid).is_empty());
+    assert!(
+        released,
+        "stopped containers kept their ports: {:?}",
+        s.kuryr_ports(&nid)
+    );
+    for id in &ports_before {
+        assert!(!s.host_has_link(&tap_name(id)), "tap of {id} left");
+        assert!(!s.ovs_has_port(&tap_name(id)), "OVS port of {id} left");
+    }
+    s.docker(&["start", &a]);
+    s.docker(&["start", &b]);
+    let ip_b = s.container_ip(&b, &net);
+    assert!(
+        pings_within(&["docker", "exec", &a], &ip_b, 10),
+        "restarted containers do not reach each other"
+    );
+    s.rm(&a);
+    s.rm(&b);
+    s.network_rm(&net);
+}
+
+fn port_ids(s: &Stack, nid: &str) -> Vec<String> {
+    let mut ids: Vec<String> = s
+        .kuryr_ports(nid)
+        .iter()
+        .map(|p| p["id"].as_str().unwrap().to_string())
+        .collect();
+    ids.sort();
+    ids
 }
 
 fn scenario_parallel(s: &mut Stack) {
