@@ -1160,3 +1160,39 @@ async fn overlapping_subnet_error_is_clear() {
         "the first network's pool is kept"
     );
 }
+
+/// The daemon died before Docker had CreateEndpoint's answer; Docker gave up on the endpoint
+/// and only releases its address: the port's links and OVS port go with the port.
+#[tokio::test]
+async fn release_without_delete_endpoint_after_a_restart_removes_the_links() {
+    let t = setup();
+    let net = id("net-lost");
+    let pools = t
+        .network_create(&net, "10.19.0.0/24", "10.19.0.1", &[])
+        .await
+        .unwrap();
+    let ep = id("ep-lost");
+    let addr = t
+        .driver
+        .request_address(&mac_addr_req(&pools.0, "", &mac(19)))
+        .await
+        .unwrap()
+        .address
+        .to_string();
+    t.driver
+        .create_endpoint(&create_ep_req(&net, &ep, &addr, "", &mac(19)))
+        .await
+        .unwrap();
+    assert_eq!(t.binding.bound_ports().len(), 1, "bound at CreateEndpoint");
+    let t2 = t.restart();
+    t2.driver
+        .release_address(&release_addr_req(&pools.0, &addr))
+        .await
+        .unwrap();
+    assert!(
+        t.binding.bound_ports().is_empty(),
+        "the released port's links are left: {:?}",
+        t.binding.bound_ports()
+    );
+    assert!(t.ports_on(&t.network_of(&net).id).is_empty());
+}

@@ -605,12 +605,27 @@ impl PortLifecycle {
     }
 
     async fn remove_host_leftovers(&self, endpoint: &DockerId, errors: &mut Vec<DriverError>) {
+        self.remove_links_where(
+            |l| l.endpoint_id.as_deref() == Some(endpoint.as_str()),
+            errors,
+        )
+        .await;
+    }
+
+    /// Removes this host's links and OVS ports recorded for a port (none is fine).
+    pub(crate) async fn remove_links_of_port(&self, port_id: &str, errors: &mut Vec<DriverError>) {
+        self.remove_links_where(|l| l.port_id.as_deref() == Some(port_id), errors)
+            .await;
+    }
+
+    async fn remove_links_where(
+        &self,
+        wanted: impl Fn(&kuryr_binding::OwnedLink) -> bool,
+        errors: &mut Vec<DriverError>,
+    ) {
         match self.binding.list_owned().await {
             Ok(owned) => {
-                for l in owned
-                    .iter()
-                    .filter(|l| l.endpoint_id.as_deref() == Some(endpoint.as_str()))
-                {
+                for l in owned.iter().filter(|l| wanted(l)) {
                     if let Err(e) = self.binding.remove_owned(l).await {
                         errors.push(DriverError::binding(format!("remove {}", l.name), e));
                     }

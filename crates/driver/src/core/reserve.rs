@@ -339,6 +339,10 @@ impl PortLifecycle {
     /// leaves a foreign port (the router's, DHCP's) alone. Idempotent.
     pub(crate) async fn release(&self, subnet_id: &str, ip: IpAddr) -> Result<()> {
         let detached = self.memory().detached.remove(&(subnet_id.to_string(), ip));
+        // Not detached by this daemon: DeleteEndpoint may never have come (the daemon died
+        // before Docker had CreateEndpoint's answer, and Docker gave up on the endpoint), so
+        // the links of a port deleted here go with it.
+        let unbind_first = detached.is_none();
         let ports = match detached {
             Some(p) => vec![p],
             None => self.nt.ports(&PortQuery::at(subnet_id, ip)).await?,
@@ -372,6 +376,9 @@ impl PortLifecycle {
                 if pooled {
                     Ok(())
                 } else {
+                    if unbind_first {
+                        self.remove_links_of_port(&p.id, &mut errors).await;
+                    }
                     self.nt.delete_port(&p.id).await
                 }
             } else {

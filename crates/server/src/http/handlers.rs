@@ -64,6 +64,7 @@ where
             started.elapsed(),
         );
     }
+    kuryr_driver::crash_point::after_call(path);
     match result {
         Ok(reply) => ok_json(&reply, ipam),
         Err(e) => error_reply(&e, ipam),
