@@ -176,8 +176,11 @@ async fn tag_filters_follow_neutron_semantics() {
         .await
         .unwrap();
     assert_eq!(t, vec!["p".to_string(), "q".to_string()]);
+    n.add_tag(ResourceKind::Network, &c.id, &"x".repeat(255))
+        .await
+        .unwrap();
     assert!(n
-        .add_tag(ResourceKind::Network, &c.id, &"x".repeat(61))
+        .add_tag(ResourceKind::Network, &c.id, &"x".repeat(256))
         .await
         .unwrap_err()
         .is_bad_request());

@@ -35,8 +35,9 @@ use super::resource::Resource;
 use super::types::*;
 use super::{extensions as ext, NeutronApi};
 
-/// Neutron's limit on tag length (neutron-lib `MAX_TAG_LEN`).
-const MAX_TAG_LEN: usize = 60;
+/// Neutron's limit on tag length: 255 in the Neutron the stack runs (29; older releases had
+/// 60), the limit the driver bounds its tags to.
+const MAX_TAG_LEN: usize = 255;
 /// The MTU of a geneve tenant network with ML2/OVN, as on the test stack.
 const DEFAULT_MTU: u32 = 1442;
 /// Bounds the search for a free prefix in huge pools.
