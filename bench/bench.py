@@ -76,6 +76,7 @@ WORKLOADS = [
 # the reference `bridge` CNI plugin (host-local IPAM) on the same containerd, both in ours' turn.
 POD_CONFLIST = "00-kuryr-bench.conflist"
 POD_BRIDGE_OCTET = 200
+POD_BRIDGE = "kbcni0"  # the bridge plugin's bridge; the pod workload removes it when done
 POD_BLOCK = 5  # pods per block; ours' and the bridge plugin's blocks alternate
 CHART_LABELS = {"network_create": "network create", "network_rm": "network rm",
                 "network_rm_used": "network rm\n(after use)", "run_rm": "run --rm\n(warm)",
@@ -582,7 +583,7 @@ class Run:
         the main network's Neutron network (its pool is warm by now), or the bridge plugin."""
         if plugin_of == "bridge":
             base = "%s.%d" % (SUBNET_PREFIX["bridge"], POD_BRIDGE_OCTET)
-            plugin = {"type": "bridge", "bridge": "kbcni0", "isGateway": True, "ipMasq": False,
+            plugin = {"type": "bridge", "bridge": POD_BRIDGE, "isGateway": True, "ipMasq": False,
                       "ipam": {"type": "host-local", "subnet": base + ".0/24",
                                "dataDir": os.path.join(self.args.workdir, "host-local")}}
         else:
@@ -636,6 +637,9 @@ class Run:
         self.settle()
         # Ours' warm-ups and timed pods: every Neutron request of theirs, background included.
         self.phase_end("pod_run", start, self.reps + blocks)
+        if bridge is not None:
+            # Its pods are gone; the bridge the plugin made for them is the bench's to remove.
+            sh("ip", "link", "del", POD_BRIDGE, check=False)
 
     def one_burst(self, net, n):
         results = [None] * n

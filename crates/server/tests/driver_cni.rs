@@ -205,6 +205,23 @@ impl Pods {
         ifname: &str,
         stdin: &str,
     ) -> Answer {
+        let (ok, raw, err) = cni_output(self.spawn(command, container, netns, ifname, stdin));
+        Answer {
+            ok,
+            out: serde_json::from_str(raw.trim()).unwrap_or(Value::Null),
+            raw: format!("{raw}{err}"),
+        }
+    }
+
+    /// The plugin running for one call (as the runtime starts it), not waited for.
+    fn spawn(
+        &self,
+        command: &str,
+        container: &str,
+        netns: Option<&str>,
+        ifname: &str,
+        stdin: &str,
+    ) -> std::process::Child {
         let args = format!("IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME={container}");
         let mut env = vec![
             ("CNI_COMMAND", command),
@@ -216,12 +233,7 @@ impl Pods {
         if let Some(ns) = netns {
             env.push(("CNI_NETNS", ns));
         }
-        let (ok, raw, err) = run_cni(&self.bin, &env, stdin);
-        Answer {
-            ok,
-            out: serde_json::from_str(raw.trim()).unwrap_or(Value::Null),
-            raw: format!("{raw}{err}"),
-        }
+        spawn_cni(&self.bin, &env, stdin)
     }
 
     /// ADD that must succeed; returns the pod's address (no prefix).
@@ -245,8 +257,7 @@ impl Pods {
         assert_eq!(mine.len(), 1, "ports tagged {tag}: {mine:?}");
         self.seen_ports
             .push(mine[0]["id"].as_str().unwrap().to_string());
-        let addr = a.out["ips"][0]["address"].as_str().unwrap().to_string();
-        addr.split('/').next().unwrap().to_string()
+        cni_result_ip(&a.out)
     }
 
     fn del(&mut self, s: &Stack, container: &str, ns: Option<&str>, net: &PodNet) {
@@ -556,13 +567,7 @@ fn scenario_security_groups(s: &mut Stack, pods: &mut Pods, net: &PodNet) {
             s.log_tail()
         );
         pods.added.push((c.clone(), conf));
-        let ip = a.out["ips"][0]["address"]
-            .as_str()
-            .unwrap()
-            .split('/')
-            .next()
-            .unwrap()
-            .to_string();
+        let ip = cni_result_ip(&a.out);
         let tag_c = format!("kuryr.cni.container:{c}");
         let port = s.neutron.list("ports", &[("tags", &tag_c)]).remove(0);
         assert_eq!(port["security_groups"], json!([id]), "{port}");
@@ -959,28 +964,8 @@ fn scenario_plugin_killed(s: &mut Stack, pods: &mut Pods, net: &PodNet) {
     let ns = pods.sandbox("kill");
     let c = format!("{}kill", pods.run);
     let conf = net.conf("1.1.0", &pods.socket);
-    let args = format!("IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME={c}");
     let netns = netns_path(&ns);
-    let mut child = Command::new(&pods.bin)
-        .env_clear()
-        .envs([
-            ("CNI_COMMAND", "ADD"),
-            ("CNI_CONTAINERID", c.as_str()),
-            ("CNI_IFNAME", "eth0"),
-            ("CNI_PATH", "/opt/cni/bin"),
-            ("CNI_ARGS", args.as_str()),
-            ("CNI_NETNS", netns.as_str()),
-        ])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("run kuryr-cni");
-    {
-        use std::io::Write;
-        let mut stdin = child.stdin.take().unwrap();
-        stdin.write_all(conf.to_string().as_bytes()).unwrap();
-    }
+    let mut child = pods.spawn("ADD", &c, Some(&netns), "eth0", &conf.to_string());
     // Killed once the daemon is half-way: the port exists, the pod has no interface yet.
     let mine = format!("kuryr.cni.container:{c}");
     let started = wait_until(20, || {

@@ -463,13 +463,7 @@ impl NestedVm {
             serde_json::from_str::<Value>(text.trim()).unwrap_or(Value::Null)
         };
         let result = call("ADD");
-        let ip = result["ips"][0]["address"]
-            .as_str()
-            .unwrap()
-            .split('/')
-            .next()
-            .unwrap()
-            .to_string();
+        let ip = e2e::cni_result_ip(&result);
         let mac = result["interfaces"][0]["mac"].as_str().unwrap().to_string();
         assert!(mac.starts_with("00:00:5e:00:0"), "a vrrp-range mac: {mac}");
         let pairs = self.vm_pairs();

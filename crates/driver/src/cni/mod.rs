@@ -72,14 +72,15 @@ pub struct CniNetwork {
 }
 
 impl CniNetwork {
-    /// The key of the network's entry in the daemon's memory: the name means another network
-    /// in another project.
+    /// The key under which the daemon remembers what a name (or id) of this configuration
+    /// resolved to: one name means another resource in another project.
+    fn memo(&self, name: &str) -> String {
+        format!("{}\0{name}", self.project.as_deref().unwrap_or(""))
+    }
+
+    /// [`Self::memo`] of the configuration's network.
     pub(crate) fn network_memo(&self) -> String {
-        format!(
-            "{}\0{}",
-            self.project.as_deref().unwrap_or(""),
-            self.neutron_network
-        )
+        self.memo(&self.neutron_network)
     }
 }
 
@@ -263,7 +264,7 @@ impl KuryrDriver {
                 ids.push(g.clone());
                 continue;
             }
-            let memo = format!("{}\0{g}", n.project.as_deref().unwrap_or(""));
+            let memo = n.memo(g);
             if let Some(id) = self.cni_memory().security_groups.get(&memo) {
                 ids.push(id.clone());
                 continue;

@@ -292,6 +292,22 @@ pub fn kuryr_cni_binary() -> PathBuf {
 /// Runs the `kuryr-cni` binary as a runtime does: only the `CNI_*` variables given, the
 /// configuration on stdin. Returns (success, stdout, stderr).
 pub fn run_cni(bin: &Path, env: &[(&str, &str)], stdin: &str) -> (bool, String, String) {
+    cni_output(spawn_cni(bin, env, stdin))
+}
+
+/// Waits for a plugin [`spawn_cni`] started: (success, stdout, stderr).
+pub fn cni_output(child: std::process::Child) -> (bool, String, String) {
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
+/// [`run_cni`] without waiting: the running plugin (stdin written and closed; stdout and
+/// stderr piped), for a test that kills it half-way as a runtime's deadline does.
+pub fn spawn_cni(bin: &Path, env: &[(&str, &str)], stdin: &str) -> std::process::Child {
     use std::io::Write;
     let mut child = Command::new(bin)
         .env_clear()
@@ -307,12 +323,13 @@ pub fn run_cni(bin: &Path, env: &[(&str, &str)], stdin: &str) -> (bool, String, 
         .unwrap()
         .write_all(stdin.as_bytes())
         .unwrap();
-    let out = child.wait_with_output().unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).to_string(),
-        String::from_utf8_lossy(&out.stderr).to_string(),
-    )
+    child
+}
+
+/// The first address of a CNI ADD result, without its prefix length.
+pub fn cni_result_ip(result: &Value) -> String {
+    let addr = result["ips"][0]["address"].as_str().unwrap_or_default();
+    addr.split('/').next().unwrap_or_default().to_string()
 }
 
 /// Whether `ping` (the command, without its target) reaches `ip` within a few tries: OVN
