@@ -2,6 +2,7 @@
 # The project's two commands (run as root on Debian 12):
 #   ./dev.sh up      build Kuryr, bring the local stack up (Docker, Neutron/OVN, OVS, MariaDB) with
 #                    kuryr-server running and registered with Docker as plugin `kuryr`
+#                    (`./dev.sh up --hosts 2`: and a second host, see stack/host2.sh)
 #   ./dev.sh test    everything CI runs: install and start the stack, lint, unit and integration
 #                    tests against the real stack, smoke test; stops what it started
 # and helpers: ./dev.sh down [--wipe] | status | bench
@@ -41,6 +42,10 @@ stack_processes_gone() {
   local dir=${KURYR_STACK_DIR:-/var/lib/kuryr-stack}
   if pgrep -af -- "$dir/(run|data|etc)/" >&2; then
     log "processes of the stack still running (above)"; left=1
+  fi
+  # The second host's namespace and links go with it.
+  if ip netns list | grep -qw kuryr-host2 || ip link show kuryr-ul1 >/dev/null 2>&1; then
+    log "the second host's namespace or links are still there"; left=1
   fi
   return $left
 }
@@ -101,11 +106,11 @@ cmd_test() {
     started_stack=1
   fi
   stage "rust toolchain" ensure_rust_tools
-  stage "stack: install + up" "$STACK" up --keystone
+  stage "stack: install + up" "$STACK" up --keystone --hosts 2
   if ((started_stack)); then
     trap '"$STACK" down || true; print_timings' EXIT
   fi
-  stage "stack: up again, down, up" stack_lifecycle_check --keystone
+  stage "stack: up again, down, up" stack_lifecycle_check --keystone --hosts 2
   stage "cargo fmt --check" cargo fmt --all -- --check
   stage "cargo clippy" cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
   stage "smoke test (stack only)" "$REPO/stack/smoke-test.sh"

@@ -5,7 +5,9 @@
 # `down` stops exactly those. Pieces that are already running and were not started by us are used
 # as they are and never touched.
 #
-#   stack.sh up [--keystone] [--kuryr]   install what is missing, start, wait until each piece answers
+#   stack.sh up [--keystone] [--kuryr] [--hosts 2]
+#                                        install what is missing, start, wait until each piece
+#                                        answers; --hosts 2 adds a second chassis (host2.sh)
 #   stack.sh down [--wipe]               stop what we started (--wipe also deletes all data)
 #   stack.sh status                      what runs, with pids
 #   stack.sh env                         print the coordinates for tests (see env.sh)
@@ -37,11 +39,13 @@ APT_PACKAGES=(docker.io openvswitch-switch ovn-central ovn-host mariadb-server b
   containerd containernetworking-plugins iptables protobuf-compiler podman)
 # containerd with its CRI plugin, for the CNI tests: its own socket, data and state, never the
 # system's or Docker's. protobuf-compiler builds the tests' CRI client.
-# podman (its CNI backend) is the second CNI runtime the tests drive.
+# podman (its CNI backend) is the second CNI runtime the tests drive. socat forwards Neutron's API
+# into the second host's namespace (host2.sh).
 CRI_SOCK=$RUN/containerd-cri.sock
 CNI_BIN_DIR=$DATA/cni/bin
 CNI_CONF_DIR=$ETC/cni/net.d
 PAUSE_IMAGE=kuryr-pause
+HOSTS=1
 
 log() { printf '[stack %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -77,10 +81,11 @@ pid_alive() {
 
 # pid_is_piece PID NAME: PID is alive and runs the program of piece NAME.
 pid_is_piece() {
-  local pid=$1 name=$2 cmd pat
+  local pid=$1 name=${2#host2-} cmd pat
   [[ $pid =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null || return 1
   cmd=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) || return 1
   case $name in
+    neutron-fwd*) pat='socat' ;;
     mariadb) pat='mariadbd|mysqld' ;;
     ovsdb-server | ovnnb_db | ovnsb_db) pat='ovsdb-server' ;;
     neutron-api* | keystone) pat='uwsgi' ;;
@@ -510,14 +515,17 @@ stop_cri_shims() {
 
 KURYR_SOCK=/run/docker/plugins/kuryr.sock
 
+# write_kuryr_conf FILE HOST LOG [KURYR_URI]: a host's kuryr.conf (default socket without URI).
 write_kuryr_conf() {
-  mkdir -p "$ETC/kuryr"
-  cat >"$ETC/kuryr/kuryr.conf" <<EOF
+  local file=$1 host=$2 logf=$3 uri=${4:-}
+  mkdir -p "$(dirname "$file")"
+  cat >"$file" <<EOF
 [DEFAULT]
-host = $CHASSIS
+host = $host
+${uri:+kuryr_uri = $uri}
 capability_scope = local
 process_external_connectivity = True
-log_file = $LOGS/kuryr.log
+log_file = $logf
 
 [neutron]
 auth_type = none
@@ -546,7 +554,7 @@ start_kuryr() {
   local bin=$REPO/target/release/kuryr-server
   log "building kuryr-server (release)"
   (cd "$REPO" && cargo build --release --locked -q -p kuryr-libnetwork) || die "cargo build failed"
-  write_kuryr_conf
+  write_kuryr_conf "$ETC/kuryr/kuryr.conf" "$CHASSIS" "$LOGS/kuryr.log"
   ensure_default_subnetpools
   if pid_alive "$RUN/kuryr.pid"; then
     log "restarting kuryr-server with the fresh build"
@@ -575,6 +583,7 @@ cmd_up() {
   stage "docker" start_docker
   stage "containerd (cri)" start_containerd_cri
   if [[ ${WITH_KURYR:-0} == 1 ]]; then stage "kuryr" start_kuryr; fi
+  if ((HOSTS == 2)); then cmd_up_host2; fi
   log "stack up in $(( $(now_ms) - t0 )) ms; logs in $LOGS"
 }
 
@@ -590,11 +599,11 @@ wait_gone() { # pidfile seconds
   rm -f "$pidf"
 }
 
-cmd_down() {
-  local i name pidf
-  stop_cri_shims
-  for (( i=${#PIECES[@]}-1; i>=0; i-- )); do
-    name=${PIECES[$i]}; pidf=$RUN/$name.pid
+# stop_pieces NAME...: stops each piece we started, last one first.
+stop_pieces() {
+  local i name pidf pieces=("$@")
+  for (( i=${#pieces[@]}-1; i>=0; i-- )); do
+    name=${pieces[$i]}; pidf=$RUN/$name.pid
     if pid_alive "$pidf"; then
       log "stopping $name (pid $(cat "$pidf"))"
       kill "$(cat "$pidf")" 2>/dev/null || true
@@ -603,6 +612,12 @@ cmd_down() {
       rm -f "$pidf"
     fi
   done
+}
+
+cmd_down() {
+  cmd_down_host2
+  stop_cri_shims
+  stop_pieces "${PIECES[@]}"
   if [[ ${WIPE:-0} == 1 ]]; then
     log "wiping $DATA and $ETC"
     unmount_below "$DATA"
@@ -612,7 +627,7 @@ cmd_down() {
 
 cmd_status() {
   local name pidf state rc=0
-  for name in "${PIECES[@]}"; do
+  for name in "${PIECES[@]}" "${H2_PIECES[@]}"; do
     pidf=$RUN/$name.pid
     if pid_alive "$pidf"; then state="running (pid $(cat "$pidf"))"; else state="stopped"; fi
     printf '%-22s %s\n' "$name" "$state"
@@ -635,6 +650,7 @@ cmd_env() {
     echo "export KURYR_TEST_CNI_CONF_DIR=$CNI_CONF_DIR"
   fi
   if docker_answers >/dev/null 2>&1; then echo "export KURYR_TEST_DOCKER=1"; fi
+  cmd_env_host2
   if pid_alive "$RUN/keystone.pid" || curl -fsS -m 2 -o /dev/null "http://127.0.0.1:$KEYSTONE_PORT/v3" 2>/dev/null; then
     echo "export KURYR_TEST_KEYSTONE_URL=http://127.0.0.1:$KEYSTONE_PORT/v3"
     echo "export KURYR_TEST_KEYSTONE_USERNAME=admin"
@@ -679,17 +695,29 @@ cmd_restart() { # piece
   log "$piece restarted in $(( $(now_ms) - t0 )) ms"
 }
 
+# shellcheck source=stack/host2.sh
+source "$HERE/host2.sh"
+
 main() {
   [[ $(id -u) == 0 ]] || die "run as root"
   local verb=${1:-}; shift || true
   local piece=
   if [[ $verb == restart ]]; then piece=${1:-}; shift || true; fi
-  for arg in "$@"; do
+  local args=() a
+  # `--hosts 2` as well as `--hosts=2`.
+  while (($#)); do
+    a=$1; shift
+    if [[ $a == --hosts && $# -gt 0 ]]; then a=--hosts=$1; shift; fi
+    args+=("$a")
+  done
+  for arg in "${args[@]}"; do
     case $arg in
       --keystone) WITH_KEYSTONE=1 ;;
       --kuryr) WITH_KURYR=1 ;;
       --wipe) WIPE=1 ;;
       --live-restore) LIVE_RESTORE=1 ;;
+      --hosts=1 | --hosts=2) HOSTS=${arg#--hosts=} ;;
+      --hosts=*) die "--hosts: 1 or 2" ;;
       *) die "unknown option $arg" ;;
     esac
   done
@@ -700,7 +728,7 @@ main() {
     env) cmd_env ;;
     restart-docker) cmd_restart_docker ;;
     restart) cmd_restart "$piece" ;;
-    *) echo "usage: $0 up [--keystone] [--kuryr] | down [--wipe] | status | env | restart-docker [--live-restore] | restart mariadb|ovn-controller" >&2; exit 2 ;;
+    *) echo "usage: $0 up [--keystone] [--kuryr] [--hosts 2] | down [--wipe] | status | env | restart-docker [--live-restore] | restart mariadb|ovn-controller" >&2; exit 2 ;;
   esac
 }
 

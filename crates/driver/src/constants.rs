@@ -11,6 +11,13 @@ pub const TAG_UH: &str = "kuryr.net.uuid.uh:";
 pub const TAG_NET_EXISTING: &str = "kuryr.net.existing:";
 /// Number of Docker network ID characters in [`TAG_NET_EXISTING`].
 pub const NET_EXISTING_ID_LEN: usize = 12;
+/// On a network Kuryr made for a Docker network that was removed while other Docker networks (on
+/// this host or another) still used it: whichever of them leaves last deletes the network.
+pub const TAG_NET_MADE: &str = "kuryr.net.made";
+/// On a network made (or adopted) by a swarm manager's AllocateNetwork for a swarm-scope Docker
+/// network: the nodes' CreateNetwork and DeleteNetwork use it and leave it, FreeNetwork (the
+/// manager, at `docker network rm`) deletes it.
+pub const TAG_NET_SWARM: &str = "kuryr.net.swarm";
 /// Tag on an adopted (user-created) port.
 pub const TAG_PORT_EXISTING: &str = "kuryr.port.existing";
 /// On a port CreateEndpoint made because another IPAM driver (Docker's own) gave the address:

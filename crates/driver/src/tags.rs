@@ -59,6 +59,12 @@ pub fn is_kuryr_id_tag(tag: &str) -> bool {
         || CNI_TAG_PREFIXES.iter().any(|p| tag.starts_with(p))
 }
 
+/// Whether a network tag says that a Docker network uses the network (its ID tags or its
+/// adoption marker).
+pub fn is_docker_network_tag(tag: &str) -> bool {
+    tag.starts_with(TAG_LH) || tag.starts_with(TAG_UH) || tag.starts_with(TAG_NET_EXISTING)
+}
+
 /// `prefix` + `value`, cut to Neutron's tag length (on a character boundary).
 pub fn bounded_tag(prefix: &str, value: &str) -> String {
     let mut t = format!("{prefix}{value}");

@@ -8,7 +8,12 @@ mod common;
 
 use common::*;
 use kuryr_driver::constants::*;
-use kuryr_openstack::neutron::{extensions, NeutronApi, NewNetwork, NewSubnet, ResourceKind};
+use kuryr_driver::tags;
+use kuryr_openstack::neutron::{
+    extensions, FixedIpRequest, NeutronApi, NewNetwork, NewPort, NewSubnet, ResourceKind,
+};
+use kuryr_plugin_api::network::AllocateNetworkRequest;
+use kuryr_plugin_api::Options;
 
 const WITHOUT_TAG_CREATION: &[&str] = &[
     extensions::STANDARD_ATTR_TAG,
@@ -49,19 +54,21 @@ const CREATE: &[&str] = &[
 ];
 
 /// What `docker network rm` costs right after: the gateway's release looks for a port holding
-/// it; DeleteNetwork looks for this host's reservations no endpoint took (a daemon killed
-/// between RequestAddress and its answer leaves one that Docker never releases), and knows the
-/// network, its subnet and its Kuryr pool; ReleasePool knows the pool still serves the
+/// it; DeleteNetwork reads the network's current tags (other Docker networks, on this host or
+/// another, may have adopted it since), looks for this host's reservations no endpoint took (a
+/// daemon killed between RequestAddress and its answer leaves one that Docker never releases),
+/// and knows its subnet and its Kuryr pool; ReleasePool knows the pool still serves the
 /// network's subnet.
 const RM: &[&str] = &[
     "list_ports",
+    "list_networks",
     "list_ports",
     "delete_network",
     "delete_subnetpool",
 ];
 
 #[tokio::test]
-async fn network_create_and_rm_cost_five_and_four_requests() {
+async fn network_create_and_rm_cost_five_requests_each() {
     for tag_creation in [true, false] {
         let t = stack(tag_creation);
         let net = id("net-req");
@@ -168,6 +175,7 @@ async fn delete_network_before_release_pool_leaves_nothing() {
         requests(&t),
         [
             "list_ports",
+            "list_networks",
             "list_ports",
             "delete_network",
             "delete_subnetpool",
@@ -219,6 +227,7 @@ async fn adopting_a_network_adds_kuryrs_tags_in_one_request() {
             requests(&t),
             [
                 "list_ports",
+                "list_networks",
                 "list_ports",
                 "delete_subnet",
                 "remove_tag",
@@ -285,7 +294,18 @@ async fn a_subnet_added_by_someone_else_is_deleted_with_the_network() {
         .unwrap();
     t.neutron.reset_calls();
     t.network_rm(&net, &[pools]).await;
-    assert_eq!(requests(&t), RM);
+    // The network now lists a subnet this daemon never saw: its subnets are read.
+    assert_eq!(
+        requests(&t),
+        [
+            "list_ports",
+            "list_networks",
+            "list_ports",
+            "list_subnets",
+            "delete_network",
+            "delete_subnetpool"
+        ]
+    );
     assert!(t.neutron.is_empty());
 }
 
@@ -320,4 +340,153 @@ async fn a_create_retried_after_a_failure_looks_first() {
         ]
     );
     assert_eq!(t.neutron.networks().len(), 1);
+}
+
+/// Two Docker networks on one Neutron network (on one host here; one per host in the two-host
+/// test): the one that made it, and one that adopted it by id. Whichever leaves first takes
+/// only its own tags; the last one out deletes what Kuryr made.
+#[tokio::test]
+async fn a_shared_network_is_deleted_by_its_last_user_whichever_leaves_first() {
+    for maker_leaves_first in [true, false] {
+        let t = stack(true);
+        // Seeds that make every part of the IDs in tags differ (lh, uh, the first 12 characters).
+        let (maker, adopter) = (
+            id("maker-shared-net:maker-tail"),
+            id("adopt-shared-net:adopter-tail"),
+        );
+        let maker_pools = t
+            .network_create(&maker, "10.38.0.0/24", "10.38.0.1", &[])
+            .await
+            .unwrap();
+        let n = t.network_of(&maker);
+        let adopter_pools = t
+            .network_create(&adopter, "10.38.0.0/24", "", &[(OPT_NET_UUID, &n.id)])
+            .await
+            .unwrap();
+        assert_eq!(t.network_of(&adopter).id, n.id);
+        let (first, first_pools, last, last_pools) = if maker_leaves_first {
+            (&maker, &maker_pools, &adopter, &adopter_pools)
+        } else {
+            (&adopter, &adopter_pools, &maker, &maker_pools)
+        };
+        t.network_rm(first, std::slice::from_ref(first_pools)).await;
+        let left = t.network_of(last);
+        assert_eq!(left.id, n.id, "still there for its other user");
+        let first_tags = tags::docker_id_tags(first);
+        assert!(
+            !left.tags.iter().any(|t| first_tags.contains(t)),
+            "the first one's tags are gone: {:?}",
+            left.tags
+        );
+        assert_eq!(
+            left.tags.contains(&TAG_NET_MADE.to_string()),
+            maker_leaves_first,
+            "marked as Kuryr's to delete only when its maker left: {:?}",
+            left.tags
+        );
+        assert_eq!(t.neutron.subnets().len(), 1, "the shared subnet stays");
+        t.network_rm(last, std::slice::from_ref(last_pools)).await;
+        assert!(
+            t.neutron.is_empty(),
+            "maker first {maker_leaves_first}: {:?}",
+            t.neutron.networks()
+        );
+    }
+}
+
+/// Swarm (global scope): the manager's AllocateNetwork makes the one Neutron network; every
+/// node's CreateNetwork (several at once when a service starts) finds it; a node's
+/// DeleteNetwork (its last task gone) leaves it; the manager's FreeNetwork deletes it, or, while
+/// a node still stops a task, leaves it to the last node's DeleteNetwork.
+#[tokio::test]
+async fn a_swarm_network_is_made_once_by_the_manager_and_freed_by_it() {
+    for task_still_stopping in [false, true] {
+        let mut cfg = config();
+        cfg.capability_scope = "global".into();
+        let manager = setup_with(cfg.clone());
+        let mut cfg2 = cfg.clone();
+        cfg2.host = "host-2".into();
+        let node2 = setup_over(&manager, cfg2);
+        let swarm_id = "s81ynez02ohu5kgztlyezkmvr";
+        manager
+            .driver
+            .allocate_network(&AllocateNetworkRequest {
+                network_id: did(swarm_id),
+                options: Options::new().with("com.docker.network.enable_ipv6", false),
+                ipv4_data: vec![ipam_data("10.39.0.0/24", "10.39.0.1/24", &[])],
+                ipv6_data: Vec::new(),
+            })
+            .await
+            .unwrap();
+        let nets = manager.neutron.networks();
+        assert_eq!(nets.len(), 1, "{nets:?}");
+        let made = nets[0].clone();
+        assert!(made.tags.contains(&TAG_NET_SWARM.to_string()), "{made:?}");
+        let create = net_req(swarm_id, &[("10.39.0.0/24", "10.39.0.1/24")], &[]);
+        let (a, b) = tokio::join!(
+            manager.driver.create_network(&create),
+            node2.driver.create_network(&create)
+        );
+        a.unwrap();
+        b.unwrap();
+        let nets = manager.neutron.networks();
+        assert_eq!(
+            nets.len(),
+            1,
+            "both nodes use the manager's network: {nets:?}"
+        );
+        assert_eq!(nets[0].id, made.id);
+        assert_eq!(manager.neutron.subnets().len(), 1);
+
+        node2
+            .driver
+            .delete_network(&net_id_req(swarm_id))
+            .await
+            .unwrap();
+        let find = |id: &str| manager.neutron.networks().into_iter().find(|n| n.id == id);
+        assert!(find(&made.id).is_some(), "a node leaves it");
+
+        let stopping = if task_still_stopping {
+            let subnet = manager.neutron.subnets()[0].id.clone();
+            Some(
+                manager
+                    .neutron
+                    .create_port(&NewPort {
+                        network_id: made.id.clone(),
+                        fixed_ips: Some(vec![FixedIpRequest {
+                            subnet_id: Some(subnet),
+                            ip_address: None,
+                        }]),
+                        binding_host_id: Some("host-2".into()),
+                        device_owner: Some(DEVICE_OWNER.into()),
+                        ..Default::default()
+                    })
+                    .await
+                    .unwrap(),
+            )
+        } else {
+            None
+        };
+        manager
+            .driver
+            .free_network(&net_id_req(swarm_id))
+            .await
+            .unwrap();
+        if let Some(port) = stopping {
+            let left = find(&made.id).expect("a task's port is on it");
+            assert!(!left.tags.contains(&TAG_NET_SWARM.to_string()), "{left:?}");
+            manager.neutron.delete_port(&port.id).await.unwrap();
+            node2.driver.create_network(&create).await.unwrap();
+            node2
+                .driver
+                .delete_network(&net_id_req(swarm_id))
+                .await
+                .unwrap();
+        }
+        assert!(
+            manager.neutron.is_empty(),
+            "task still stopping {task_still_stopping}: {:?}",
+            manager.neutron.networks()
+        );
+    }
 }

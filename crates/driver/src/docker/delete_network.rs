@@ -1,31 +1,42 @@
-//! NetworkDriver.DeleteNetwork: delete the Kuryr network (its subnets go with it) and the Kuryr
-//! pools left unused; an adopted network only loses Kuryr's tags and subnets. Idempotent. What
-//! this daemon remembers of the network, its subnets and pools spares the look-ups.
+//! NetworkDriver.DeleteNetwork: take this Docker network off its Neutron network, and delete what
+//! Kuryr made (the network, or on an adopted network Kuryr's subnets, and the Kuryr pools left
+//! unused) once no Docker network uses it any more, on this host or another. Idempotent.
+//!
+//! Several Docker networks may share one Neutron network: others adopt it by
+//! `-o neutron.net.uuid`/`neutron.net.name`, on this host or on other hosts. Each carries its own
+//! tags on it and removes only those. The one that made the network, when it leaves first, marks
+//! it [`TAG_NET_MADE`] so that the last one out deletes it. Every user re-reads the tags after
+//! removing its own, so that two leaving at once cannot both leave it behind.
 
 use std::collections::BTreeSet;
 
 use kuryr_plugin_api::network::DeleteNetworkRequest;
+use kuryr_types::DockerId;
 
 use super::create_network::adoption_tags;
 use super::KuryrDriver;
 use crate::constants::*;
-use crate::error::{teardown_result, Result};
-use crate::neutron::{Kind, SubnetQuery};
+use crate::error::{teardown_result, DriverError, Result};
+use crate::neutron::{Kind, Net, SubnetQuery};
 use crate::tags;
+
+/// Whether Docker networks other than `ours` still use the network.
+fn used_by_others(net: &Net, ours: &[String]) -> bool {
+    net.tags
+        .iter()
+        .any(|t| tags::is_docker_network_tag(t) && !ours.contains(t))
+}
 
 impl KuryrDriver {
     pub async fn delete_network(&self, req: &DeleteNetworkRequest) -> Result<()> {
         let network_id = &req.network_id;
         let _guard = self.locks.lock(&format!("net:{network_id}")).await;
-        let remembered = self.networks().nets.get(network_id).cloned();
-        let nets = match remembered {
-            Some(net) => vec![net],
-            None => {
-                self.nt
-                    .networks_by_tags(&tags::docker_id_tags(network_id.as_str()))
-                    .await?
-            }
-        };
+        // Always Neutron's current tags, never remembered ones: another host's Kuryr may have
+        // adopted the network (or left it) since this daemon last looked.
+        let nets = self
+            .nt
+            .networks_by_tags(&tags::docker_id_tags(network_id.as_str()))
+            .await?;
         if nets.is_empty() {
             tracing::debug!(docker = %network_id, "no neutron network: already deleted");
             self.networks().nets.remove(network_id);
@@ -33,70 +44,140 @@ impl KuryrDriver {
         }
         let mut errors = Vec::new();
         for net in nets {
-            // Pooled ports, and reservations a killed daemon never answered (Docker released
-            // nothing for them), would keep Neutron from deleting the network.
-            if let Err(e) = self.ports.drain_network(&net.id).await {
-                errors.push(e);
-            }
-            if let Err(e) = self.ports.delete_reservations_on(&net.id).await {
-                errors.push(e);
-            }
-            let remembered = self.networks().subnets_on(&net);
-            let subnets = match remembered {
-                Some(list) => list,
-                None => self.nt.subnets(&SubnetQuery::on_network(&net.id)).await?,
-            };
-            let kuryr_subnets: Vec<_> = subnets
-                .iter()
-                .filter(|s| s.name.starts_with(SUBNET_NAME_PREFIX))
-                .collect();
-            let pools: BTreeSet<String> = kuryr_subnets
-                .iter()
-                .filter_map(|s| s.subnetpool_id.clone())
-                .collect();
-            let adopted = tags::has(&net.tags, &tags::existing_net_tag(network_id.as_str()));
-            let mut removed = true;
-            if adopted {
-                for s in &kuryr_subnets {
-                    if let Err(e) = self.nt.delete_subnet(&s.id).await {
-                        removed = false;
-                        errors.push(e);
-                    }
+            self.release_host_ports(&net, &mut errors).await;
+            self.leave_network(network_id, net, &mut errors).await;
+        }
+        teardown_result(format!("delete network {network_id}"), errors)
+    }
+
+    /// Pooled ports, and reservations a killed daemon never answered (Docker released nothing
+    /// for them), would keep Neutron from deleting the network. Only this host's: another
+    /// host's pool serves its own Docker networks.
+    pub(super) async fn release_host_ports(&self, net: &Net, errors: &mut Vec<DriverError>) {
+        if let Err(e) = self.ports.drain_network(&net.id).await {
+            errors.push(e);
+        }
+        if let Err(e) = self.ports.delete_reservations_on(&net.id).await {
+            errors.push(e);
+        }
+    }
+
+    async fn leave_network(&self, docker_net: &DockerId, net: Net, errors: &mut Vec<DriverError>) {
+        if tags::has(&net.tags, TAG_NET_SWARM) {
+            // A swarm network: this node's last task left, the network stays for the others
+            // (and for this node's next task) until the manager's FreeNetwork.
+            tracing::info!(net = %net.id, "left swarm network");
+            self.forget_network(docker_net, &net.id);
+            return;
+        }
+        let ours = adoption_tags(docker_net);
+        let adopted = tags::has(&net.tags, &tags::existing_net_tag(docker_net.as_str()));
+        let made = !adopted || tags::has(&net.tags, TAG_NET_MADE);
+        let mut net = net;
+        if used_by_others(&net, &ours) {
+            if made && !tags::has(&net.tags, TAG_NET_MADE) {
+                if let Err(e) = self.nt.add_tag(Kind::Network, &net.id, TAG_NET_MADE).await {
+                    // Without the mark the last user would take it for an adopted network and
+                    // leave it: keep our tags, so that the next attempt can try again.
+                    errors.push(e);
+                    return;
                 }
-                // Only this Docker network's tags go, one by one: the owner's list (and another
-                // Docker network's tags on it) are never rewritten.
-                for t in adoption_tags(network_id) {
-                    if net.tags.contains(&t) {
-                        if let Err(e) = self.nt.remove_tag(Kind::Network, &net.id, &t).await {
+            }
+            self.remove_our_tags(&net, &ours, errors).await;
+            // Those others may have left while we did: whoever sees no user left finishes.
+            match self.nt.network(&net.id).await {
+                Ok(Some(now)) if used_by_others(&now, &ours) => {
+                    tracing::info!(net = %net.id, "left network to the Docker networks still using it");
+                    self.forget_network(docker_net, &net.id);
+                    return;
+                }
+                Ok(Some(now)) => net = now,
+                Ok(None) => {
+                    self.forget_network(docker_net, &net.id);
+                    return;
+                }
+                Err(e) => {
+                    errors.push(e);
+                    return;
+                }
+            }
+        }
+        self.finish_network(docker_net, &net, made, &ours, errors)
+            .await;
+    }
+
+    /// This Docker network was the network's last user: delete what Kuryr made.
+    pub(super) async fn finish_network(
+        &self,
+        docker_net: &DockerId,
+        net: &Net,
+        made: bool,
+        ours: &[String],
+        errors: &mut Vec<DriverError>,
+    ) {
+        let remembered = self.networks().subnets_on(net);
+        let subnets = match remembered {
+            Some(list) => list,
+            None => match self.nt.subnets(&SubnetQuery::on_network(&net.id)).await {
+                Ok(list) => list,
+                Err(e) => {
+                    errors.push(e);
+                    return;
+                }
+            },
+        };
+        let kuryr_subnets: Vec<_> = subnets
+            .iter()
+            .filter(|s| s.name.starts_with(SUBNET_NAME_PREFIX))
+            .collect();
+        let pools: BTreeSet<String> = kuryr_subnets
+            .iter()
+            .filter_map(|s| s.subnetpool_id.clone())
+            .collect();
+        let mut removed = true;
+        if made {
+            match self.nt.delete_network(&net.id).await {
+                Ok(()) => tracing::info!(net = %net.id, "deleted network"),
+                Err(e) => {
+                    removed = false;
+                    errors.push(e);
+                }
+            }
+        } else {
+            for s in &kuryr_subnets {
+                if let Err(e) = self.nt.delete_subnet(&s.id).await {
+                    removed = false;
+                    errors.push(e);
+                }
+            }
+            self.remove_our_tags(net, ours, errors).await;
+            tracing::info!(net = %net.id, "released adopted network");
+        }
+        if removed {
+            for pool_id in pools {
+                match self.known_pool(&pool_id).await {
+                    Ok(Some(p)) if self.is_kuryr_pool(&p) => {
+                        if let Err(e) = self.delete_pool_if_unused(&p.id).await {
                             errors.push(e);
                         }
                     }
-                }
-                tracing::info!(net = %net.id, "released adopted network");
-            } else {
-                match self.nt.delete_network(&net.id).await {
-                    Ok(()) => tracing::info!(net = %net.id, "deleted network"),
-                    Err(e) => {
-                        removed = false;
-                        errors.push(e);
-                    }
+                    Ok(_) => {}
+                    Err(e) => errors.push(e),
                 }
             }
-            if removed {
-                for pool_id in pools {
-                    match self.known_pool(&pool_id).await {
-                        Ok(Some(p)) if self.is_kuryr_pool(&p) => {
-                            if let Err(e) = self.delete_pool_if_unused(&p.id).await {
-                                errors.push(e);
-                            }
-                        }
-                        Ok(_) => {}
-                        Err(e) => errors.push(e),
-                    }
-                }
-            }
-            self.forget_network(network_id, &net.id);
         }
-        teardown_result(format!("delete network {network_id}"), errors)
+        self.forget_network(docker_net, &net.id);
+    }
+
+    /// Only this Docker network's tags go, one by one: the owner's list (and other Docker
+    /// networks' tags on it) are never rewritten.
+    async fn remove_our_tags(&self, net: &Net, ours: &[String], errors: &mut Vec<DriverError>) {
+        for t in ours {
+            if net.tags.contains(t) {
+                if let Err(e) = self.nt.remove_tag(Kind::Network, &net.id, t).await {
+                    errors.push(e);
+                }
+            }
+        }
     }
 }

@@ -294,15 +294,6 @@ pub(crate) fn first_host(net: &IpNet) -> IpAddr {
 pub(crate) mod tests {
     use super::*;
 
-    /// A driver over an empty in-memory Neutron and host, for the verbs' unit tests.
-    pub(crate) fn driver() -> KuryrDriver {
-        KuryrDriver::new(
-            Arc::new(kuryr_openstack::neutron::FakeNeutron::new()),
-            Arc::new(kuryr_binding::FakeHostBinding::new()),
-            DriverConfig::new("host-1"),
-        )
-    }
-
     #[test]
     fn cidr_checks_and_first_hosts() {
         assert!(check_network_cidr("pool", "10.0.0.0/24".parse().unwrap()).is_ok());

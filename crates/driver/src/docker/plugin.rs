@@ -7,8 +7,9 @@ use kuryr_plugin_api::ipam::{
 use kuryr_plugin_api::network::{
     AllocateNetworkRequest, AllocateNetworkResponse, CapabilitiesResponse, CreateEndpointRequest,
     CreateEndpointResponse, CreateNetworkRequest, DeleteEndpointRequest, DeleteNetworkRequest,
-    EndpointOperInfoRequest, EndpointOperInfoResponse, JoinRequest, JoinResponse, LeaveRequest,
-    ProgramExternalConnectivityRequest, RevokeExternalConnectivityRequest,
+    EndpointOperInfoRequest, EndpointOperInfoResponse, FreeNetworkRequest, JoinRequest,
+    JoinResponse, LeaveRequest, ProgramExternalConnectivityRequest,
+    RevokeExternalConnectivityRequest,
 };
 use kuryr_plugin_api::{async_trait, IpamDriver, NetworkDriver, PluginError};
 
@@ -44,7 +45,11 @@ impl NetworkDriver for KuryrDriver {
         &self,
         req: AllocateNetworkRequest,
     ) -> Result<AllocateNetworkResponse, PluginError> {
-        Ok(KuryrDriver::allocate_network(self, &req))
+        Ok(KuryrDriver::allocate_network(self, &req).await?)
+    }
+
+    async fn free_network(&self, req: FreeNetworkRequest) -> Result<(), PluginError> {
+        Ok(KuryrDriver::free_network(self, &req).await?)
     }
 
     async fn delete_network(&self, req: DeleteNetworkRequest) -> Result<(), PluginError> {

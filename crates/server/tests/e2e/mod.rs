@@ -369,6 +369,22 @@ pub fn docker_cmd(args: &[&str]) -> Result<String, String> {
     }
 }
 
+/// Stops a daemon: SIGTERM first (a graceful shutdown removes its socket), SIGKILL after 10 s.
+pub fn stop_child(child: Option<Child>) {
+    if let Some(mut c) = child {
+        let _ = Command::new("kill").arg(c.id().to_string()).status();
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(10) {
+            if c.try_wait().ok().flatten().is_some() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+}
+
 /// The running test stack: daemon, config, and everything to clean up.
 pub struct Stack {
     pub env: StackEnv,
@@ -379,6 +395,8 @@ pub struct Stack {
     pub default_pool_v6: String,
     daemon: Option<Child>,
     containers: Vec<String>,
+    /// Containers `run` has started, for unique names (some are removed on the way).
+    started: usize,
     networks: Vec<String>,
     neutron_resources: Vec<(String, String)>,
     created_default_pools: Vec<String>,
@@ -419,6 +437,7 @@ impl Stack {
             default_pool_v6: String::new(),
             daemon: None,
             containers: Vec::new(),
+            started: 0,
             networks: Vec::new(),
             neutron_resources: Vec::new(),
             created_default_pools: Vec::new(),
@@ -582,19 +601,7 @@ impl Stack {
     }
 
     fn stop_daemon(&mut self) {
-        if let Some(mut c) = self.daemon.take() {
-            // SIGTERM first: graceful shutdown removes the socket.
-            let _ = Command::new("kill").arg(c.id().to_string()).status();
-            let start = Instant::now();
-            while start.elapsed() < Duration::from_secs(10) {
-                if c.try_wait().ok().flatten().is_some() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+        stop_child(self.daemon.take());
     }
 
     pub fn log_tail(&self) -> String {
@@ -639,7 +646,8 @@ impl Stack {
     }
 
     pub fn run(&mut self, net: &str, extra: &[&str]) -> String {
-        let name = self.unique(&format!("c{}", self.containers.len()));
+        let name = self.unique(&format!("c{}", self.started));
+        self.started += 1;
         self.containers.push(name.clone());
         let mut args = vec!["run", "-d", "--name", &name, "--network", net];
         args.extend_from_slice(extra);
