@@ -119,6 +119,7 @@ impl KuryrDriver {
         }
         if fresh {
             // A network just made has exactly these subnets, as Neutron returned them.
+            c.made_here.insert(net.id.clone());
             c.subnets_of
                 .insert(net.id.clone(), (Instant::now(), subnets));
         } else {

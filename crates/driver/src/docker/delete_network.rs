@@ -52,13 +52,17 @@ impl KuryrDriver {
 
     /// Pooled ports, and reservations a killed daemon never answered (Docker released nothing
     /// for them), would keep Neutron from deleting the network. Only this host's: another
-    /// host's pool serves its own Docker networks.
+    /// host's pool serves its own Docker networks. A network this process made cannot hold an
+    /// earlier process's reservations: no need to look.
     pub(super) async fn release_host_ports(&self, net: &Net, errors: &mut Vec<DriverError>) {
         if let Err(e) = self.ports.drain_network(&net.id).await {
             errors.push(e);
         }
-        if let Err(e) = self.ports.delete_reservations_on(&net.id).await {
-            errors.push(e);
+        let made_here = self.networks().made_here.contains(&net.id);
+        if !made_here {
+            if let Err(e) = self.ports.delete_reservations_on(&net.id).await {
+                errors.push(e);
+            }
         }
     }
 

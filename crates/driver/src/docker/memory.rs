@@ -4,7 +4,7 @@
 //! RequestPool and the CreateNetwork that follows within milliseconds: lost on a restart, Docker
 //! then simply asks again.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use ipnet::IpNet;
@@ -28,6 +28,9 @@ pub(crate) struct NetworkCache {
     /// Subnetpool id → the pool as RequestPool made or found it (or ReleasePool read it): whether
     /// Kuryr may delete it, without asking again.
     pub pools: HashMap<String, Pool>,
+    /// Neutron networks this process created: no earlier process can have left reservations on
+    /// them (DeleteNetwork need not look for any).
+    pub made_here: HashSet<String>,
 }
 
 impl NetworkCache {
@@ -36,6 +39,7 @@ impl NetworkCache {
         self.pool_subnets
             .retain(|_, s| s.network_id != neutron_net_id);
         self.subnets_of.remove(neutron_net_id);
+        self.made_here.remove(neutron_net_id);
     }
 
     /// A subnet this daemon made or read, by id.
