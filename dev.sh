@@ -5,7 +5,7 @@
 #                    (`./dev.sh up --hosts 2`: and a second host, see stack/host2.sh)
 #   ./dev.sh test    everything CI runs: install and start the stack, lint, unit and integration
 #                    tests against the real stack, smoke test; stops what it started
-# and helpers: ./dev.sh down [--wipe] | status | bench
+# and helpers: ./dev.sh down [--wipe] | status | bench | fuzz | soak
 set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 STACK=$REPO/stack/stack.sh
@@ -128,6 +128,26 @@ cmd_test() {
   log "all stages passed"
 }
 
+# Hostile input at length, outside CI: every plugin route (arbitrary bytes, JSON, request-shaped
+# JSON), the CNI call (environment and stdin) and kuryr.conf, each under KURYR_FUZZ_CASES cases
+# (default 1,000,000) of proptest, in release builds. No stack needed.
+cmd_fuzz() {
+  local cases=${KURYR_FUZZ_CASES:-1000000} t0 target rc=0
+  local targets=("kuryr-libnetwork protocol_proptest" "kuryr-cni parse_props" "kuryr-config parse_props")
+  log "fuzz: $cases cases per test"
+  for target in "${targets[@]}"; do
+    read -r pkg test <<<"$target"
+    t0=$(now_ms)
+    if KURYR_FUZZ_CASES=$cases cargo test --release --locked -q -p "$pkg" --test "$test" -- \
+      --test-threads=2 --skip the_path_list_and_the_router_agree >&2; then
+      log "fuzz: $pkg/$test: $cases cases per test, 0 failures, $(( ($(now_ms) - t0) / 1000 )) s"
+    else
+      log "fuzz: $pkg/$test FAILED"; rc=1
+    fi
+  done
+  return $rc
+}
+
 main() {
   local verb=${1:-}; shift || true
   case $verb in
@@ -136,7 +156,9 @@ main() {
     status) "$STACK" status ;;
     test) cmd_test ;;
     bench) exec "$REPO/bench/run.sh" "$@" ;;
-    *) echo "usage: $0 up | test | down [--wipe] | status | bench" >&2; exit 2 ;;
+    fuzz) cmd_fuzz ;;
+    soak) exec "$REPO/bench/soak.sh" "$@" ;;
+    *) echo "usage: $0 up | test | down [--wipe] | status | bench | fuzz | soak" >&2; exit 2 ;;
   esac
 }
 main "$@"

@@ -245,15 +245,16 @@ fn valid_container_id(s: &str) -> bool {
         && s.len() <= 255
 }
 
-/// Linux: at most 15 bytes, not `.`/`..`, no '/', ':' or whitespace.
-fn valid_ifname(s: &str) -> bool {
+/// Linux: at most 15 bytes, not `.`/`..`, no '/', ':', whitespace or control bytes (a NUL would
+/// cut the name short on its way to the kernel).
+pub fn valid_ifname(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 15
         && s != "."
         && s != ".."
         && !s
             .bytes()
-            .any(|c| c == b'/' || c == b':' || c.is_ascii_whitespace())
+            .any(|c| c == b'/' || c == b':' || c.is_ascii_whitespace() || c.is_ascii_control())
 }
 
 #[cfg(test)]
@@ -308,9 +309,18 @@ mod tests {
         let mut i = inv("ADD", CONF);
         i.env.remove("CNI_NETNS");
         assert_eq!(code_of(parse_call(&i)), 4);
-        let mut i = inv("ADD", CONF);
-        i.env.insert("CNI_IFNAME".into(), "a/b".into());
-        assert_eq!(code_of(parse_call(&i)), 4);
+        for bad in [
+            "a/b",
+            "eth\0",
+            "../x",
+            "e th",
+            "x".repeat(16).as_str(),
+            "$(id)\n",
+        ] {
+            let mut i = inv("ADD", CONF);
+            i.env.insert("CNI_IFNAME".into(), bad.into());
+            assert_eq!(code_of(parse_call(&i)), 4, "{bad:?}");
+        }
         let mut i = inv("ADD", CONF);
         i.env.insert("CNI_CONTAINERID".into(), "-bad".into());
         assert_eq!(code_of(parse_call(&i)), 4);

@@ -690,6 +690,15 @@ fn a_swarm_service_on_a_kuryr_network_spans_both_hosts() {
     std::fs::create_dir_all(&sw.dir).unwrap();
     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         sw.install_plugin(&env.neutron_url, &env.chassis);
+        // Docker 20.10 without a swarm (and without the key-value store it no longer has) has
+        // no place for a global-scope network: the limit docs/usage.md states.
+        let outside = sw.docker(
+            false,
+            &["network", "create", "-d", &sw.plugin.clone(), "kswnoswarm"],
+        );
+        let _ = sw.docker(false, &["network", "rm", "kswnoswarm"]);
+        let e = outside.expect_err("a global-scope network outside a swarm");
+        assert!(e.contains("swarm manager"), "{e}");
         sw.form(&addr1, &addr2);
         // Kuryr's IPAM, then Docker's: both work in a swarm.
         for (i, ipam) in [sw.plugin.clone(), "default".to_string()]

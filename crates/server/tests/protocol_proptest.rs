@@ -1,5 +1,6 @@
 //! Arbitrary bytes and arbitrary JSON to every route: the server never panics, never hangs, and
-//! always answers a JSON object (with `Err` unless the status is 200).
+//! always answers a JSON object (with `Err` unless the status is 200). `KURYR_FUZZ_CASES` sets
+//! the cases per test (default: a short run for CI; `./dev.sh fuzz` runs 1,000,000).
 
 mod common;
 
@@ -108,6 +109,10 @@ where
         request_timeout: Duration::from_secs(5),
     };
     let (app, _) = app(limits);
+    let cases = std::env::var("KURYR_FUZZ_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(cases);
     let mut runner = TestRunner::new(Config {
         cases,
         failure_persistence: None,
