@@ -6,28 +6,32 @@
 # and open file descriptors (start, peak, end) and Neutron requests per lifecycle for each tenth of
 # the run (must stay flat).
 #
-#   bench/soak.sh [--lifecycles N] [--concurrency C] [--out FILE]   (as root; brings the stack up)
+#   bench/soak.sh [--lifecycles N] [--concurrency C] [--out FILE] [--pid PID]
+# (as root; brings the stack up with its Kuryr, or, with --pid, uses the Kuryr already serving
+# `kuryr` with that pid: e.g. one run under a heap profiler)
 set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 STACK=$REPO/stack/stack.sh
 TOTAL=1000
 CONC=10
 OUT=
+KPID=
 while (($#)); do
   case $1 in
+    --pid) KPID=$2; shift 2 ;;
     --lifecycles) TOTAL=$2; shift 2 ;;
     --concurrency) CONC=$2; shift 2 ;;
     --out) OUT=$2; shift 2 ;;
-    *) echo "usage: $0 [--lifecycles N] [--concurrency C] [--out FILE]" >&2; exit 2 ;;
+    *) echo "usage: $0 [--lifecycles N] [--concurrency C] [--out FILE] [--pid PID]" >&2; exit 2 ;;
   esac
 done
 log() { printf '[soak %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
-"$STACK" up --kuryr >&2
+if [[ -z $KPID ]]; then "$STACK" up --kuryr >&2; fi
 eval "$("$STACK" env)"
 STACK_DIR=${KURYR_STACK_DIR:-/var/lib/kuryr-stack}
 NLOG=$STACK_DIR/logs/neutron-api.log
-KPID=$(cat "$STACK_DIR/run/kuryr.pid")
+KPID=${KPID:-$(cat "$STACK_DIR/run/kuryr.pid")}
 N=http://127.0.0.1:9696/v2.0
 PFX=ksoak$$
 WORK=$(mktemp -d)

@@ -57,6 +57,11 @@ impl FakeHostBinding {
         self.lock().calls.clone()
     }
 
+    /// Forgets the calls recorded so far (and their memory).
+    pub fn reset_calls(&self) {
+        self.lock().calls = Vec::new();
+    }
+
     /// Port ids currently bound.
     pub fn bound_ports(&self) -> Vec<String> {
         self.lock().bound.keys().cloned().collect()

@@ -33,6 +33,8 @@ const IDLE_AFTER: Duration = Duration::from_secs(600);
 
 /// How long a refill waits for its new ports to become ACTIVE before dropping them.
 const ACTIVE_LIMIT: Duration = Duration::from_secs(60);
+/// Port deletes a drain sends to Neutron at once.
+const DRAIN_CONCURRENCY: usize = 4;
 
 /// Whose pool a port is in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -521,8 +523,14 @@ impl PortPools {
                 .flat_map(|p| p.free.into_iter())
                 .collect()
         };
-        let results = futures::future::join_all(ports.iter().map(|p| self.inner.discard(p))).await;
-        let errors: Vec<DriverError> = results.into_iter().filter_map(|r| r.err()).collect();
+        // A few at a time: a pool grown by a burst holds dozens, and so many deletes at once
+        // overflow a small Neutron's listen queue (connections time out: seen in the soak).
+        let mut errors: Vec<DriverError> = Vec::new();
+        for some in ports.chunks(DRAIN_CONCURRENCY) {
+            let results =
+                futures::future::join_all(some.iter().map(|p| self.inner.discard(p))).await;
+            errors.extend(results.into_iter().filter_map(|r| r.err()));
+        }
         crate::error::teardown_result(
             format!("drain the port pool of network {network_id}"),
             errors,

@@ -104,6 +104,7 @@ pub async fn run(cli: &Cli) -> anyhow::Result<()> {
     }
 
     let _pool_maintenance = driver.ports().spawn_pool_maintenance();
+    let _heap_trim = spawn_heap_trim();
     let _orphan_sweep = orphan_sweep_every.map(|every| {
         let held = Arc::downgrade(&driver);
         tokio::spawn(async move {
@@ -301,3 +302,21 @@ async fn check_neutron(api: &dyn NeutronApi) -> anyhow::Result<Option<Vec<String
     }
     Ok(None)
 }
+
+/// glibc's allocator keeps the memory a busy period freed (a soak of 1,000 lifecycles: peak live
+/// heap 10.5 MB by heaptrack, nothing leaked, yet RSS 27 MB and climbing with fragmentation).
+/// Handing it back every half minute keeps an idle daemon's RSS at what it uses.
+fn spawn_heap_trim() -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async {
+        let mut every = tokio::time::interval(HEAP_TRIM_INTERVAL);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            every.tick().await;
+            #[cfg(all(target_os = "linux", target_env = "gnu"))]
+            // SAFETY: malloc_trim only walks glibc's own arenas, under their locks.
+            let _ = tokio::task::spawn_blocking(|| unsafe { libc::malloc_trim(0) }).await;
+        }
+    })
+}
+
+const HEAP_TRIM_INTERVAL: std::time::Duration = std::time::Duration::from_secs(30);
