@@ -642,14 +642,14 @@ impl Swarm {
         let _ = self.docker(true, &["swarm", "leave", "--force"]);
         let _ = self.docker(false, &["swarm", "leave", "--force"]);
         // Swarm mode made the hosts' docker_gwbridge networks; they outlive the swarm.
-        // Its ingress sandbox lets go of it a moment after the daemon left the swarm.
+        // Its ingress sandbox lets go of it a moment after the daemon left the swarm, and a
+        // daemon still leaving may make it again: gone means still gone a second after a rm.
         for host2 in self.gwbridge_made.clone() {
             e2e::wait_until(90, || {
-                self.docker(host2, &["network", "rm", "docker_gwbridge"])
-                    .is_ok()
-                    || self
-                        .docker(host2, &["network", "inspect", "docker_gwbridge"])
-                        .is_err()
+                let _ = self.docker(host2, &["network", "rm", "docker_gwbridge"]);
+                std::thread::sleep(Duration::from_secs(1));
+                self.docker(host2, &["network", "inspect", "docker_gwbridge"])
+                    .is_err()
             });
         }
         for host2 in [true, false] {

@@ -82,10 +82,7 @@ impl KuryrDriver {
     pub async fn free_network(&self, req: &FreeNetworkRequest) -> Result<()> {
         let network_id = &req.network_id;
         let _guard = self.locks.lock(&format!("net:{network_id}")).await;
-        let nets = self
-            .nt
-            .networks_by_tags(&tags::docker_id_tags(network_id.as_str()))
-            .await?;
+        let nets = self.current_networks_of(network_id).await?;
         let mut errors = Vec::new();
         for net in nets {
             self.release_host_ports(&net, &mut errors).await;

@@ -31,12 +31,7 @@ impl KuryrDriver {
     pub async fn delete_network(&self, req: &DeleteNetworkRequest) -> Result<()> {
         let network_id = &req.network_id;
         let _guard = self.locks.lock(&format!("net:{network_id}")).await;
-        // Always Neutron's current tags, never remembered ones: another host's Kuryr may have
-        // adopted the network (or left it) since this daemon last looked.
-        let nets = self
-            .nt
-            .networks_by_tags(&tags::docker_id_tags(network_id.as_str()))
-            .await?;
+        let nets = self.current_networks_of(network_id).await?;
         if nets.is_empty() {
             tracing::debug!(docker = %network_id, "no neutron network: already deleted");
             self.networks().nets.remove(network_id);
@@ -48,6 +43,15 @@ impl KuryrDriver {
             self.leave_network(network_id, net, &mut errors).await;
         }
         teardown_result(format!("delete network {network_id}"), errors)
+    }
+
+    /// The Neutron networks tagged for a Docker network, with Neutron's current tags, never
+    /// remembered ones: another host's Kuryr may have adopted the network (or left it) since this
+    /// daemon last looked.
+    pub(super) async fn current_networks_of(&self, docker_net: &DockerId) -> Result<Vec<Net>> {
+        self.nt
+            .networks_by_tags(&tags::docker_id_tags(docker_net.as_str()))
+            .await
     }
 
     /// Pooled ports, and reservations a killed daemon never answered (Docker released nothing
@@ -66,7 +70,12 @@ impl KuryrDriver {
         }
     }
 
-    async fn leave_network(&self, docker_net: &DockerId, net: Net, errors: &mut Vec<DriverError>) {
+    async fn leave_network(
+        &self,
+        docker_net: &DockerId,
+        mut net: Net,
+        errors: &mut Vec<DriverError>,
+    ) {
         if tags::has(&net.tags, TAG_NET_SWARM) {
             // A swarm network: this node's last task left, the network stays for the others
             // (and for this node's next task) until the manager's FreeNetwork.
@@ -77,7 +86,6 @@ impl KuryrDriver {
         let ours = adoption_tags(docker_net);
         let adopted = tags::has(&net.tags, &tags::existing_net_tag(docker_net.as_str()));
         let made = !adopted || tags::has(&net.tags, TAG_NET_MADE);
-        let mut net = net;
         if used_by_others(&net, &ours) {
             if made && !tags::has(&net.tags, TAG_NET_MADE) {
                 if let Err(e) = self.nt.add_tag(Kind::Network, &net.id, TAG_NET_MADE).await {
