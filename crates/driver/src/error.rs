@@ -63,11 +63,46 @@ pub struct UndoError {
 }
 
 /// Neutron's own message (without the method and path, which mean nothing to a Docker user).
+/// When Neutron could not be reached or failed, the text says so and names the cause an
+/// operator can act on (the address tried, refused or reset connections, a timeout), not the
+/// HTTP client's wording.
 fn neutron_message(e: &NeutronError) -> String {
-    match e.context() {
+    let message = match e.context() {
         Some(c) if !c.message.is_empty() => c.message.trim_end_matches('.').to_string(),
-        _ => e.to_string(),
+        _ => return e.to_string(),
+    };
+    match e {
+        NeutronError::Transport(_) => match unreachable_cause(&message) {
+            Some((url, cause)) => format!("cannot reach Neutron at {url}: {cause}"),
+            None => format!("Neutron's connection failed: {message}"),
+        },
+        NeutronError::Timeout(_) => match unreachable_cause(&message) {
+            Some((url, _)) => format!("Neutron at {url} did not answer in time"),
+            None => format!("Neutron did not answer in time: {message}"),
+        },
+        NeutronError::Server { status, .. } => format!("Neutron failed ({status}): {message}"),
+        _ => message,
     }
+}
+
+/// From an HTTP client's description (`error sending request for url (http://h:p/v2.0/...):
+/// client error (Connect): tcp connect error: Connection refused (os error 111)`): Neutron's
+/// address (scheme, host and port) and the innermost cause.
+fn unreachable_cause(message: &str) -> Option<(String, String)> {
+    let start = message.find("url (")? + "url (".len();
+    let url = &message[start..];
+    let url = &url[..url.find(')')?];
+    let origin_end = url
+        .find("://")
+        .and_then(|i| url[i + 3..].find('/').map(|j| i + 3 + j))
+        .unwrap_or(url.len());
+    let cause = message
+        .rsplit(": ")
+        .next()
+        .filter(|c| !c.starts_with("error sending request"))
+        .unwrap_or("the request failed")
+        .to_lowercase();
+    Some((url[..origin_end].to_string(), cause))
 }
 
 /// What Docker should make of an error: the classes of `PluginError`.
@@ -195,6 +230,46 @@ mod tests {
             .with_kind("IpAddressAlreadyAllocated")
             .with_request_id(Some("req-1".into())),
         )
+    }
+
+    #[test]
+    fn unreachable_or_failing_neutron_is_named_with_the_cause() {
+        let refused = NeutronError::Transport(ErrorContext::new(
+            "GET",
+            "/v2.0/subnetpools",
+            "error sending request for url (http://127.0.0.1:9696/v2.0/subnetpools?name=a): client error (Connect): tcp connect error: Connection refused (os error 111)",
+        ));
+        assert_eq!(
+            DriverError::neutron("list subnetpools", refused).to_string(),
+            "list subnetpools: cannot reach Neutron at http://127.0.0.1:9696: connection refused (os error 111)"
+        );
+        let timeout = NeutronError::Timeout(ErrorContext::new(
+            "POST",
+            "/v2.0/ports",
+            "error sending request for url (http://n:9696/v2.0/ports): operation timed out",
+        ));
+        assert_eq!(
+            DriverError::neutron("create port", timeout).to_string(),
+            "create port: Neutron at http://n:9696 did not answer in time"
+        );
+        let reset =
+            NeutronError::Transport(ErrorContext::new("GET", "/p", "reading the body: reset"));
+        assert_eq!(
+            DriverError::neutron("get", reset).to_string(),
+            "get: Neutron's connection failed: reading the body: reset"
+        );
+        let server = NeutronError::from_status(
+            500,
+            ErrorContext::new(
+                "POST",
+                "/v2.0/ports",
+                "Request Failed: internal server error.",
+            ),
+        );
+        assert_eq!(
+            DriverError::neutron("create port", server).to_string(),
+            "create port: Neutron failed (500): Request Failed: internal server error"
+        );
     }
 
     #[test]

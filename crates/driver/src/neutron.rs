@@ -314,6 +314,24 @@ fn err(context: String) -> impl FnOnce(NeutronError) -> DriverError {
     }
 }
 
+/// A create whose answer was lost (connection reset, timeout) may have been done all the same:
+/// Docker would never be told of the resource, and nothing would delete it. The look-up by the
+/// create's unique keys (name, tags; network and CIDR) that finds exactly one is taken as the
+/// create's answer; otherwise the create's own error stands.
+fn made_all_the_same<T>(
+    error: NeutronError,
+    found: std::result::Result<Vec<T>, NeutronError>,
+    context: String,
+) -> Result<T> {
+    match found {
+        Ok(mut list) if list.len() == 1 => {
+            tracing::info!(%context, error = %error, "the answer was lost, but neutron made it: going on with it");
+            Ok(list.remove(0))
+        }
+        _ => Err(err(context)(error)),
+    }
+}
+
 /// `Ok(None)` for 404.
 fn optional<T>(r: std::result::Result<T, NeutronError>, context: String) -> Result<Option<T>> {
     match r {
@@ -514,7 +532,45 @@ impl Nt {
                 ..Default::default()
             })
             .await;
-        Ok(net(r.map_err(err(format!("create network {name}")))?))
+        let context = format!("create network {name}");
+        match r {
+            Ok(n) => Ok(net(n)),
+            Err(e) if e.outcome_unknown() => {
+                // Networks get their tags after the create: look by name.
+                let found = self.api.list_networks(&Filters::new().name(name)).await;
+                let found = found.map(|l| {
+                    l.into_iter()
+                        .filter(|n| n.tags.is_empty() || tags.iter().all(|t| n.tags.contains(t)))
+                        .collect()
+                });
+                let mut n = net(made_all_the_same(e, found, context)?);
+                // The client tags right after the create: that step was lost too.
+                self.add_missing_tags(Kind::Network, &n.id, &mut n.tags, tags)
+                    .await?;
+                Ok(n)
+            }
+            Err(e) => Err(err(context)(e)),
+        }
+    }
+
+    /// Adds those of `wanted` that `have` lacks (one by one), and records them in `have`.
+    async fn add_missing_tags(
+        &self,
+        k: Kind,
+        id: &str,
+        have: &mut Vec<String>,
+        wanted: &[String],
+    ) -> Result<()> {
+        let missing: Vec<String> = wanted
+            .iter()
+            .filter(|t| !have.contains(t))
+            .cloned()
+            .collect();
+        if !missing.is_empty() {
+            self.add_tags(k, id, &missing).await?;
+            have.extend(missing);
+        }
+        Ok(())
     }
 
     pub async fn delete_network(&self, id: &str) -> Result<()> {
@@ -603,10 +659,18 @@ impl Nt {
                 ..Default::default()
             })
             .await;
-        Ok(subnet(r.map_err(err(format!(
-            "create subnet {} on network {}",
-            s.cidr, s.network_id
-        )))?))
+        let context = format!("create subnet {} on network {}", s.cidr, s.network_id);
+        match r {
+            Ok(v) => Ok(subnet(v)),
+            Err(e) if e.outcome_unknown() => {
+                let found = self
+                    .api
+                    .list_subnets(&Filters::new().network_id(&s.network_id).cidr(&s.cidr))
+                    .await;
+                Ok(subnet(made_all_the_same(e, found, context)?))
+            }
+            Err(e) => Err(err(context)(e)),
+        }
     }
 
     pub async fn delete_subnet(&self, id: &str) -> Result<()> {
@@ -652,7 +716,23 @@ impl Nt {
                 ..Default::default()
             })
             .await;
-        Ok(pool(r.map_err(err(format!("create subnetpool {name}")))?))
+        let context = format!("create subnetpool {name}");
+        match r {
+            Ok(p) => Ok(pool(p)),
+            Err(e) if e.outcome_unknown() => {
+                let found = self.api.list_subnetpools(&Filters::new().name(name)).await;
+                let found = found.map(|l| {
+                    l.into_iter()
+                        .filter(|p| p.tags.is_empty() || tags.iter().all(|t| p.tags.contains(t)))
+                        .collect()
+                });
+                let mut p = pool(made_all_the_same(e, found, context)?);
+                self.add_missing_tags(Kind::SubnetPool, &p.id, &mut p.tags, tags)
+                    .await?;
+                Ok(p)
+            }
+            Err(e) => Err(err(context)(e)),
+        }
     }
 
     pub async fn delete_pool(&self, id: &str) -> Result<()> {

@@ -380,3 +380,107 @@ async fn teardown_collects_errors_and_stays_retryable() {
     t.network_rm(&net, &[pools]).await;
     assert!(t.neutron.is_empty());
 }
+
+/// Neutron failing (503) when Docker removes a container and then its network: Docker forgets
+/// both whatever the driver answers, so the driver keeps the tear-downs and finishes them once
+/// Neutron answers again. An address handed out again meanwhile is left to its new holder.
+#[tokio::test]
+async fn teardowns_neutron_failed_are_finished_when_it_answers() {
+    let t = setup();
+    let net = id("net-later");
+    let pools = t
+        .network_create(&net, "10.25.0.0/24", "10.25.0.1", &[])
+        .await
+        .unwrap();
+    let (ep, ep2) = (id("ep-later"), id("ep-later2"));
+    let addr = t.run(&net, &ep, &pools.0, "", &mac(5)).await.unwrap();
+    let down = || NeutronError::from_status(503, ErrorContext::new("X", "/v2.0/x", "down"));
+    for op in [
+        "delete_port",
+        "get_port",
+        "list_ports",
+        "delete_network",
+        "list_networks",
+    ] {
+        t.neutron.fail_always(op, down());
+    }
+    // `docker rm`: Leave and DeleteEndpoint need only the host; ReleaseAddress fails.
+    t.driver.leave(&ep_req(&net, &ep));
+    let _ = t.driver.delete_endpoint(&ep_req(&net, &ep)).await;
+    let err = t
+        .driver
+        .release_address(&release_addr_req(&pools.0, &addr))
+        .await
+        .unwrap_err();
+    assert_eq!(err.class(), ErrorClass::Unavailable, "{err}");
+    assert_eq!(t.driver.deferred_teardowns(), 1);
+    // Still down: kept for the next round.
+    assert_eq!(t.driver.run_deferred_teardowns().await, 1);
+    t.neutron.clear_faults();
+    assert_eq!(t.driver.run_deferred_teardowns().await, 0);
+    assert_eq!(t.driver.deferred_teardowns(), 0);
+    let containers = || {
+        t.neutron
+            .ports()
+            .into_iter()
+            .filter(|p| p.device_owner == "compute:kuryr")
+            .count()
+    };
+    assert_eq!(containers(), 0, "the container's port is gone");
+
+    // The same address released again later while a new container holds it: left alone.
+    let addr2 = t.run(&net, &ep2, &pools.0, "", &mac(6)).await.unwrap();
+    t.neutron.fail_always("delete_port", down());
+    t.neutron.fail_always("list_ports", down());
+    let _ = t
+        .driver
+        .release_address(&release_addr_req(&pools.0, &addr2))
+        .await;
+    t.neutron.clear_faults();
+    // The release came while ep2 still held it (a stale one): the retry must not take it.
+    assert_eq!(t.driver.run_deferred_teardowns().await, 0);
+    assert_eq!(containers(), 1, "ep2 keeps its port");
+    t.rm(&net, &ep2, &pools.0, &addr2).await;
+
+    // `docker network rm` with Neutron down: DeleteNetwork fails, and is finished later.
+    t.neutron.fail_always("list_networks", down());
+    t.neutron.fail_always("delete_network", down());
+    let _ = t.driver.release_pool(&release_pool_req(&pools.0)).await;
+    let err = t
+        .driver
+        .delete_network(&net_id_req(&net))
+        .await
+        .unwrap_err();
+    assert_eq!(err.class(), ErrorClass::Unavailable, "{err}");
+    assert!(t.driver.deferred_teardowns() >= 1);
+    t.neutron.clear_faults();
+    assert_eq!(t.driver.run_deferred_teardowns().await, 0);
+    assert!(t.neutron.is_empty(), "nothing left once Neutron answers");
+}
+
+/// A create Neutron did whose answer was lost (the connection reset after the request went
+/// out): the driver finds the network, subnet or subnetpool by its unique name, gives it the
+/// tags the lost step would have added, and goes on; `docker network create` succeeds, and
+/// `docker network rm` leaves nothing.
+#[tokio::test]
+async fn creates_whose_answer_was_lost_are_found_and_used() {
+    for (i, op) in ["create_subnetpool", "create_network", "create_subnet"]
+        .into_iter()
+        .enumerate()
+    {
+        let t = setup();
+        let net = id(&format!("net-lost{i}"));
+        t.neutron.lose_next_answer(op);
+        let pools = t
+            .network_create(&net, "10.26.0.0/24", "10.26.0.1", &[])
+            .await
+            .unwrap_or_else(|e| panic!("{op}: {e}"));
+        assert_eq!(t.neutron.networks().len(), 1, "{op}: one network");
+        assert_eq!(t.neutron.subnetpools().len(), 1, "{op}: one subnetpool");
+        // Found by Docker's id, as every later call finds it.
+        let n = t.network_of(&net);
+        assert_eq!(n.subnets.len(), 1, "{op}");
+        t.network_rm(&net, &[pools]).await;
+        assert!(t.neutron.is_empty(), "{op}: nothing left");
+    }
+}

@@ -21,6 +21,20 @@ use crate::network::{
     ProgramExternalConnectivityRequest, RevokeExternalConnectivityRequest,
 };
 
+/// A set-up call that finished only after Docker had been answered with the call's deadline
+/// error. Docker takes the call as failed and never undoes it, so the driver must: what the call
+/// made is removed as its inverse call would remove it.
+#[derive(Debug, Clone)]
+pub enum AbandonedCall {
+    CreateNetwork(CreateNetworkRequest),
+    AllocateNetwork(AllocateNetworkRequest),
+    CreateEndpoint(CreateEndpointRequest),
+    Join(JoinRequest),
+    ProgramExternalConnectivity(ProgramExternalConnectivityRequest),
+    /// The request and the address the late reply held.
+    RequestAddress(RequestAddressRequest, RequestAddressResponse),
+}
+
 /// Docker's libnetwork remote network driver (`/NetworkDriver.*`).
 #[async_trait]
 pub trait NetworkDriver: Send + Sync {
@@ -107,6 +121,10 @@ pub trait NetworkDriver: Send + Sync {
     ) -> Result<GwAllocCheckResponse, PluginError> {
         Ok(GwAllocCheckResponse::default())
     }
+
+    /// Undo a network call that succeeded after its deadline (see [`AbandonedCall`]). The
+    /// default does nothing: for drivers whose calls cannot outlive the deadline.
+    async fn undo_abandoned(&self, _call: AbandonedCall) {}
 }
 
 /// Docker's libnetwork remote IPAM driver (`/IpamDriver.*`).
@@ -135,4 +153,7 @@ pub trait IpamDriver: Send + Sync {
 
     /// `ReleaseAddress`: idempotent (Docker sends duplicates).
     async fn release_address(&self, req: ReleaseAddressRequest) -> Result<(), PluginError>;
+
+    /// Undo an IPAM call that succeeded after its deadline (see [`AbandonedCall`]).
+    async fn undo_abandoned(&self, _call: AbandonedCall) {}
 }

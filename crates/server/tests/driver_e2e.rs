@@ -967,42 +967,13 @@ const LIFECYCLE_CALLS: [&str; 10] = {
     ]
 };
 
-/// What Kuryr could leave behind: Neutron's networks, subnets, subnetpools, ports and security
-/// groups, this host's links and br-int's ports. (Nothing else touches the stack meanwhile:
-/// the real-stack tests run one at a time.)
-fn footprint(s: &Stack) -> std::collections::BTreeSet<String> {
-    let mut all = std::collections::BTreeSet::new();
-    for r in [
-        "networks",
-        "subnets",
-        "subnetpools",
-        "ports",
-        "security-groups",
-    ] {
-        for v in s.neutron.list(r, &[]) {
-            all.insert(format!("{r}:{}", v["id"].as_str().unwrap_or("?")));
-        }
-    }
-    for e in std::fs::read_dir("/sys/class/net").unwrap().flatten() {
-        all.insert(format!("link:{}", e.file_name().to_string_lossy()));
-    }
-    let ovs = std::process::Command::new("ovs-vsctl")
-        .args(["list-ports", "br-int"])
-        .output()
-        .unwrap();
-    for p in String::from_utf8_lossy(&ovs.stdout).lines() {
-        all.insert(format!("ovs:{p}"));
-    }
-    all
-}
-
 /// The daemon killed (abort, as `kill -9`) after each plugin call's work, before Docker has the
 /// answer: after a restart Docker's commands finish or fail, the same commands clean up, and
 /// nothing is left in Neutron or on the host.
 fn scenario_kill_after_every_call(s: &mut Stack) {
     let mut failures = Vec::new();
     for (i, call) in LIFECYCLE_CALLS.iter().enumerate() {
-        let base = footprint(s);
+        let base = s.footprint();
         s.restart_crashing_at(&format!(
             "{}{call}",
             kuryr_driver::crash_point::AFTER_CALL_PREFIX
@@ -1059,7 +1030,7 @@ fn scenario_kill_after_every_call(s: &mut Stack) {
         }
         let mut now = std::collections::BTreeSet::new();
         let clean = wait_until(60, || {
-            now = footprint(s);
+            now = s.footprint();
             now == base
         });
         if clean {

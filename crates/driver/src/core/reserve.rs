@@ -338,6 +338,17 @@ impl PortLifecycle {
     /// Releases the address `ip` of `subnet`: deletes Kuryr's port, gives an adopted port back,
     /// leaves a foreign port (the router's, DHCP's) alone. Idempotent.
     pub(crate) async fn release(&self, subnet_id: &str, ip: IpAddr) -> Result<()> {
+        self.release_address_of(subnet_id, ip, false).await
+    }
+
+    /// A release run again after Neutron failed it, while Docker may have handed the address
+    /// out again: ports this daemon has given to an endpoint or a reservation since, pooled
+    /// ports and ports bound to another host are left alone.
+    pub(crate) async fn release_again(&self, subnet_id: &str, ip: IpAddr) -> Result<()> {
+        self.release_address_of(subnet_id, ip, true).await
+    }
+
+    async fn release_address_of(&self, subnet_id: &str, ip: IpAddr, again: bool) -> Result<()> {
         let detached = self.memory().detached.remove(&(subnet_id.to_string(), ip));
         // Not detached by this daemon: DeleteEndpoint may never have come (the daemon died
         // before Docker had CreateEndpoint's answer, and Docker gave up on the endpoint), so
@@ -346,6 +357,20 @@ impl PortLifecycle {
         let ports = match detached {
             Some(p) => vec![p],
             None => self.nt.ports(&PortQuery::at(subnet_id, ip)).await?,
+        };
+        let ports: Vec<Port> = if again {
+            let m = self.memory();
+            ports
+                .into_iter()
+                .filter(|p| {
+                    let held = m.reserved.values().any(|r| r.id == p.id)
+                        || m.endpoints.values().any(|e| e.port.id == p.id);
+                    let elsewhere = !p.host_id.is_empty() && p.host_id != self.host;
+                    !held && !elsewhere && self.pooled(p).is_none()
+                })
+                .collect()
+        } else {
+            ports
         };
         let mut errors = Vec::new();
         for p in ports {

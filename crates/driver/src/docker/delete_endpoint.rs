@@ -4,11 +4,17 @@
 
 use kuryr_plugin_api::network::DeleteEndpointRequest;
 
+use super::deferred::Teardown;
 use super::KuryrDriver;
 use crate::error::Result;
 
 impl KuryrDriver {
     pub async fn delete_endpoint(&self, req: &DeleteEndpointRequest) -> Result<()> {
+        let result = self.delete_endpoint_now(req).await;
+        self.defer_if_unavailable(result, || Teardown::Endpoint(req.clone()))
+    }
+
+    pub(crate) async fn delete_endpoint_now(&self, req: &DeleteEndpointRequest) -> Result<()> {
         self.ports.detach(&req.endpoint_id).await
     }
 }

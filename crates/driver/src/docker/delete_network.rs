@@ -14,6 +14,7 @@ use kuryr_plugin_api::network::DeleteNetworkRequest;
 use kuryr_types::DockerId;
 
 use super::create_network::adoption_tags;
+use super::deferred::Teardown;
 use super::KuryrDriver;
 use crate::constants::*;
 use crate::error::{teardown_result, DriverError, Result};
@@ -29,6 +30,11 @@ fn used_by_others(net: &Net, ours: &[String]) -> bool {
 
 impl KuryrDriver {
     pub async fn delete_network(&self, req: &DeleteNetworkRequest) -> Result<()> {
+        let result = self.delete_network_now(req).await;
+        self.defer_if_unavailable(result, || Teardown::Network(req.clone()))
+    }
+
+    pub(crate) async fn delete_network_now(&self, req: &DeleteNetworkRequest) -> Result<()> {
         let network_id = &req.network_id;
         let _guard = self.locks.lock(&format!("net:{network_id}")).await;
         let nets = self.current_networks_of(network_id).await?;
@@ -170,11 +176,15 @@ impl KuryrDriver {
                 match self.known_pool(&pool_id).await {
                     Ok(Some(p)) if self.is_kuryr_pool(&p) => {
                         if let Err(e) = self.delete_pool_if_unused(&p.id).await {
+                            self.defer_part(&e, Teardown::UnusedKuryrPool(p.id.clone()));
                             errors.push(e);
                         }
                     }
                     Ok(_) => {}
-                    Err(e) => errors.push(e),
+                    Err(e) => {
+                        self.defer_part(&e, Teardown::UnusedKuryrPool(pool_id.clone()));
+                        errors.push(e);
+                    }
                 }
             }
         }

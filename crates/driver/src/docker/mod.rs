@@ -2,10 +2,12 @@
 //! verb takes the wire request (typed and validated by `kuryr-plugin-api`), maps Docker's
 //! network model onto Neutron's, and hands container ports to the shared [`PortLifecycle`].
 
+mod abandoned;
 mod allocate_network;
 mod capabilities;
 mod create_endpoint;
 mod create_network;
+mod deferred;
 mod delete_endpoint;
 mod delete_network;
 mod endpoint_oper_info;
@@ -51,6 +53,8 @@ pub struct KuryrDriver {
     networks: Arc<Mutex<NetworkCache>>,
     ipam: Mutex<IpamMemory>,
     pub(crate) cni: Mutex<crate::cni::CniMemory>,
+    /// Tear-downs Neutron failed, run again in the background.
+    deferred: Arc<deferred::DeferredTeardowns>,
 }
 
 impl KuryrDriver {
@@ -73,6 +77,7 @@ impl KuryrDriver {
             networks: Arc::new(Mutex::new(NetworkCache::default())),
             ipam: Mutex::new(IpamMemory::default()),
             cni: Mutex::new(Default::default()),
+            deferred: Default::default(),
         }
     }
 

@@ -1,5 +1,6 @@
 //! The plugin-api traits, each call handed to its verb's file; errors become what Docker shows.
 
+use kuryr_plugin_api::driver::AbandonedCall;
 use kuryr_plugin_api::ipam::{
     AddressSpacesResponse, IpamCapabilitiesResponse, ReleaseAddressRequest, ReleasePoolRequest,
     RequestAddressRequest, RequestAddressResponse, RequestPoolRequest, RequestPoolResponse,
@@ -97,6 +98,10 @@ impl NetworkDriver for KuryrDriver {
     ) -> Result<(), PluginError> {
         Ok(KuryrDriver::revoke_external_connectivity(self, &req.endpoint_id).await?)
     }
+
+    async fn undo_abandoned(&self, call: AbandonedCall) {
+        KuryrDriver::undo_abandoned(self, call).await
+    }
 }
 
 #[async_trait]
@@ -129,5 +134,9 @@ impl IpamDriver for KuryrDriver {
 
     async fn release_address(&self, req: ReleaseAddressRequest) -> Result<(), PluginError> {
         Ok(KuryrDriver::release_address(self, &req).await?)
+    }
+
+    async fn undo_abandoned(&self, call: AbandonedCall) {
+        KuryrDriver::undo_abandoned(self, call).await
     }
 }

@@ -6,6 +6,7 @@
 use kuryr_plugin_api::ipam::ReleasePoolRequest;
 use kuryr_types::PoolRef;
 
+use super::deferred::Teardown;
 use super::{pool_ref, KuryrDriver};
 use crate::constants::*;
 use crate::error::{teardown_result, Result};
@@ -14,6 +15,35 @@ use crate::tags;
 
 impl KuryrDriver {
     pub async fn release_pool(&self, req: &ReleasePoolRequest) -> Result<()> {
+        let result = self.release_pool_now(req).await;
+        self.defer_if_unavailable(result, || Teardown::Pool(req.clone()))
+    }
+
+    /// Run again after Neutron failed it: a pool requested again since is left to its new
+    /// network.
+    pub(crate) async fn release_pool_again(&self, req: &ReleasePoolRequest) -> Result<()> {
+        let pool_ref = pool_ref(&req.pool_id)?;
+        if self.ipam().requested.values().any(|r| r.pool == pool_ref) {
+            tracing::info!(pool = %req.pool_id, "pool requested again since: not released");
+            return Ok(());
+        }
+        self.release_pool_now(req).await
+    }
+
+    /// A Kuryr pool left when its network was deleted, deleted once unused, unless a network
+    /// requested it again since.
+    pub(crate) async fn delete_unused_pool_again(&self, id: &str) -> Result<()> {
+        let again = PoolRef::Whole(id.to_string());
+        if self.ipam().requested.values().any(|r| r.pool == again) {
+            return Ok(());
+        }
+        match self.known_pool(id).await? {
+            Some(p) if self.is_kuryr_pool(&p) => self.delete_pool_if_unused(id).await,
+            _ => Ok(()),
+        }
+    }
+
+    async fn release_pool_now(&self, req: &ReleasePoolRequest) -> Result<()> {
         let pool_ref = pool_ref(&req.pool_id)?;
         {
             let mut c = self.ipam();

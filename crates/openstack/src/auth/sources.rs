@@ -11,8 +11,10 @@ use serde_yaml::Value as Yaml;
 use super::{AuthConfig, CatalogOptions, Interface, KeystoneOptions, Scope, UserRef};
 use crate::neutron::{NeutronError, Result};
 
-/// Default per-request timeout when none is configured.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+/// Default per-request timeout when none is configured: well under the 60 s a plugin call gets,
+/// so that a hanging Neutron fails the call with an error naming Neutron (and leaves time for
+/// its rollback) instead of the call's own deadline.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(25);
 /// Connecting should never take long; a down Neutron must fail fast.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 

@@ -13,9 +13,12 @@ pub struct ErrorContext {
     /// Neutron's (or Keystone's) message, or a description of the failure.
     pub message: String,
     /// Neutron's error type, e.g. `IpAddressAlreadyAllocated`, `PortNotFound`.
-    pub kind: Option<String>,
+    /// (Boxed: errors travel in every `Result` of the client and must stay small.)
+    pub kind: Option<Box<str>>,
     /// `x-openstack-request-id` of the response.
-    pub request_id: Option<String>,
+    pub request_id: Option<Box<str>>,
+    /// The request never reached Neutron (the connection could not be made): nothing was done.
+    pub unsent: bool,
 }
 
 impl ErrorContext {
@@ -26,17 +29,24 @@ impl ErrorContext {
             message: message.into(),
             kind: None,
             request_id: None,
+            unsent: false,
         }
+    }
+
+    /// Marks a request that never reached Neutron.
+    pub fn unsent(mut self) -> Self {
+        self.unsent = true;
+        self
     }
 
     /// Set Neutron's error type.
     pub fn with_kind(mut self, kind: impl Into<String>) -> Self {
-        self.kind = Some(kind.into());
+        self.kind = Some(kind.into().into_boxed_str());
         self
     }
 
     pub fn with_request_id(mut self, id: Option<String>) -> Self {
-        self.request_id = id;
+        self.request_id = id.map(String::into_boxed_str);
         self
     }
 }
@@ -114,6 +124,16 @@ impl NeutronError {
             self,
             NeutronError::Server { .. } | NeutronError::Timeout(_) | NeutronError::Transport(_)
         )
+    }
+
+    /// Whether Neutron may have done what the request asked although the caller got no answer
+    /// (a reset or a timeout after the request went out): a create may have created.
+    pub fn outcome_unknown(&self) -> bool {
+        match self {
+            NeutronError::Timeout(_) => true,
+            NeutronError::Transport(c) => !c.unsent,
+            _ => false,
+        }
     }
 
     /// The HTTP status, when the error is a response.

@@ -62,6 +62,15 @@ struct Fault {
     always: bool,
 }
 
+/// What the client reports when the connection drops after Neutron did a create.
+fn lost_answer(path: &str) -> NeutronError {
+    NeutronError::Transport(ErrorContext::new(
+        "POST",
+        path,
+        "reading the response: connection reset by peer",
+    ))
+}
+
 struct State {
     project_id: String,
     seed: u64,
@@ -76,6 +85,8 @@ struct State {
     extensions: Vec<String>,
     calls: Vec<Call>,
     faults: Vec<Fault>,
+    /// Creates whose next answer is lost (done, then a connection reset).
+    lost_answers: Vec<String>,
     activate_on_bind: bool,
     vif_type: VifType,
     vif_details: Map<String, Value>,
@@ -354,6 +365,17 @@ impl State {
     }
 
     /// Record the call, and fail it if a fault is due.
+    /// Whether this create's answer is to be lost (once).
+    fn answer_lost(&mut self, op: &str) -> bool {
+        match self.lost_answers.iter().position(|o| o == op) {
+            Some(i) => {
+                self.lost_answers.remove(i);
+                true
+            }
+            None => false,
+        }
+    }
+
     fn enter(&mut self, op: &'static str, target: &str) -> Result<()> {
         let mut injected = None;
         if let Some(i) = self.faults.iter().position(|f| f.op == op) {
@@ -980,6 +1002,7 @@ impl FakeNeutron {
                 extensions: extensions.iter().map(|s| s.to_string()).collect(),
                 calls: Vec::new(),
                 faults: Vec::new(),
+                lost_answers: Vec::new(),
                 activate_on_bind: false,
                 vif_type: VifType::Ovs,
                 vif_details,
@@ -1033,6 +1056,13 @@ impl FakeNeutron {
             error,
             always: false,
         });
+    }
+
+    /// The next `create_network`, `create_subnet` or `create_subnetpool` (`op`) is done, but its
+    /// answer is lost (a connection reset after Neutron did the work), and so is the tagging the
+    /// client does right after a create.
+    pub fn lose_next_answer(&self, op: &str) {
+        self.lock().lost_answers.push(op.to_string());
     }
 
     /// Make the next call of `op` fail.
@@ -1188,6 +1218,11 @@ impl NeutronApi for FakeNeutron {
             provider_segmentation_id: Some(n.provider_segmentation_id.unwrap_or(id.len() as u32)),
         };
         s.networks.insert(id.clone(), net.clone());
+        if s.answer_lost("create_network") {
+            // The client's tagging step after the create never happens either.
+            s.networks.get_mut(&id).expect("just made").tags.clear();
+            return Err(lost_answer("/v2.0/networks"));
+        }
         s.tag_after_create(ResourceKind::Network, &id, !net.tags.is_empty())?;
         Ok(net)
     }
@@ -1263,6 +1298,14 @@ impl NeutronApi for FakeNeutron {
         let r = s.build_subnet(n);
         let subnet = s.mark_failed(r)?;
         s.subnets.insert(subnet.id.clone(), subnet.clone());
+        if s.answer_lost("create_subnet") {
+            s.subnets
+                .get_mut(&subnet.id)
+                .expect("just made")
+                .tags
+                .clear();
+            return Err(lost_answer("/v2.0/subnets"));
+        }
         s.tag_after_create(ResourceKind::Subnet, &subnet.id, !subnet.tags.is_empty())?;
         Ok(subnet)
     }
@@ -1382,6 +1425,10 @@ impl NeutronApi for FakeNeutron {
             project_id: n.project_id.clone().unwrap_or_else(|| s.project_id.clone()),
         };
         s.pools.insert(id.clone(), pool.clone());
+        if s.answer_lost("create_subnetpool") {
+            s.pools.get_mut(&id).expect("just made").tags.clear();
+            return Err(lost_answer("/v2.0/subnetpools"));
+        }
         s.tag_after_create(ResourceKind::SubnetPool, &id, !pool.tags.is_empty())?;
         Ok(pool)
     }

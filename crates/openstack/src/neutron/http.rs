@@ -317,7 +317,10 @@ impl HttpNeutron {
             let resp = match result {
                 Ok(r) => r,
                 Err(e) => {
-                    let ctx = ErrorContext::new(method.as_str(), &path, describe_reqwest(&e));
+                    let mut ctx = ErrorContext::new(method.as_str(), &path, describe_reqwest(&e));
+                    if e.is_connect() {
+                        ctx = ctx.unsent();
+                    }
                     let timeout = e.is_timeout();
                     let outcome = if timeout {
                         RequestOutcome::Timeout
@@ -380,7 +383,7 @@ impl HttpNeutron {
                 let (kind, message) = error_message(&text);
                 let mut ctx =
                     ErrorContext::new(method.as_str(), &path, message).with_request_id(request_id);
-                ctx.kind = kind;
+                ctx.kind = kind.map(String::into_boxed_str);
                 return Err(NeutronError::from_status(status.as_u16(), ctx));
             }
             let body = if text.trim().is_empty() {

@@ -7,6 +7,7 @@ use std::time::Instant;
 use axum::extract::State;
 use axum::response::Response;
 use http::{StatusCode, Uri};
+use kuryr_plugin_api::driver::AbandonedCall;
 use kuryr_plugin_api::ipam::{
     ReleaseAddressRequest, ReleasePoolRequest, RequestAddressRequest, RequestPoolRequest,
 };
@@ -35,27 +36,63 @@ where
     R: Serialize + Send + 'static,
     F: Future<Output = Result<R, PluginError>> + Send + 'static,
 {
+    run_undoable(state, path, call, None::<fn(R) -> Option<LateUndo>>).await
+}
+
+/// The undo of a set-up call's late success: `None` when there is nothing to undo.
+type LateUndo = std::pin::Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// [`run`] for set-up calls: when the call succeeds only after the deadline answered Docker with
+/// an error, Docker takes it as failed, so `undo` (given the late reply) removes what it made.
+async fn run_undoable<R, F, U>(
+    state: &AppState,
+    path: &'static str,
+    call: F,
+    undo: Option<U>,
+) -> Response
+where
+    R: Serialize + Send + 'static,
+    F: Future<Output = Result<R, PluginError>> + Send + 'static,
+    U: FnOnce(R) -> Option<LateUndo> + Send + 'static,
+{
     let started = Instant::now();
     let ipam = is_ipam_path(path);
     let timeout = state.limits.request_timeout;
     let running = super::in_flight::Running::start();
-    let task = tokio::spawn(
+    let mut task = tokio::spawn(
         async move {
             let _running = running;
             crate::metrics::PLUGIN_CALL.scope(path, call).await
         }
         .instrument(tracing::Span::current()),
     );
-    let result = match tokio::time::timeout(timeout, task).await {
+    let result = match tokio::time::timeout(timeout, &mut task).await {
         Ok(Ok(result)) => result,
         Ok(Err(join)) => {
             tracing::error!(error = %join, "driver task failed");
             Err(PluginError::internal("internal error in the plugin driver"))
         }
-        Err(_) => Err(PluginError::unavailable(format!(
-            "the plugin did not finish within {} s; the operation continues in the background",
-            timeout.as_secs()
-        ))),
+        Err(_) => {
+            if let Some(undo) = undo {
+                // Counted as running until the undo is done, so that shutdown waits for it.
+                let running = super::in_flight::Running::start();
+                tokio::spawn(
+                    async move {
+                        let _running = running;
+                        if let Ok(Ok(reply)) = task.await {
+                            if let Some(undo) = undo(reply) {
+                                undo.await;
+                            }
+                        }
+                    }
+                    .instrument(tracing::Span::current()),
+                );
+            }
+            Err(PluginError::unavailable(format!(
+                "the plugin did not finish within {} s; what the call still does is undone when it ends",
+                timeout.as_secs()
+            )))
+        }
     };
     if let Some(m) = &state.metrics {
         m.record_call(
@@ -107,6 +144,27 @@ macro_rules! plugin_call {
             run(&s, paths::$path, async move { d.$method(req).await }).await
         }
     };
+    // A set-up call: `$undo(request, late reply)` names what to undo after a late success.
+    ($name:ident: $driver:ident.$method:ident($req:ty) $(-> $unit:ident)? at $path:ident, undo $undo:expr) => {
+        pub(crate) async fn $name(
+            State(s): State<AppState>,
+            PluginJson(req): PluginJson<$req>,
+        ) -> Response {
+            let d = s.$driver.clone();
+            let (late, late_req) = (s.$driver.clone(), req.clone());
+            let undo = move |reply| -> Option<LateUndo> {
+                let call: AbandonedCall = ($undo)(late_req, reply)?;
+                Some(Box::pin(async move { late.undo_abandoned(call).await }))
+            };
+            run_undoable(&s, paths::$path, plugin_call!(@call $($unit)? d.$method(req)), Some(undo)).await
+        }
+    };
+    (@call unit $d:ident.$method:ident($req:ident)) => {
+        unit(async move { $d.$method($req).await })
+    };
+    (@call $d:ident.$method:ident($req:ident)) => {
+        async move { $d.$method($req).await }
+    };
     ($name:ident: $driver:ident.$method:ident($req:ty) -> unit at $path:ident) => {
         pub(crate) async fn $name(
             State(s): State<AppState>,
@@ -120,18 +178,23 @@ macro_rules! plugin_call {
 
 // NetworkDriver.
 plugin_call!(net_get_capabilities: network.get_capabilities() at NET_GET_CAPABILITIES);
-plugin_call!(create_network: network.create_network(CreateNetworkRequest) -> unit at NET_CREATE_NETWORK);
+plugin_call!(create_network: network.create_network(CreateNetworkRequest) -> unit at NET_CREATE_NETWORK,
+    undo |r, _| Some(AbandonedCall::CreateNetwork(r)));
 plugin_call!(delete_network: network.delete_network(NetworkRequest) -> unit at NET_DELETE_NETWORK);
-plugin_call!(allocate_network: network.allocate_network(AllocateNetworkRequest) at NET_ALLOCATE_NETWORK);
+plugin_call!(allocate_network: network.allocate_network(AllocateNetworkRequest) at NET_ALLOCATE_NETWORK,
+    undo |r, _| Some(AbandonedCall::AllocateNetwork(r)));
 plugin_call!(free_network: network.free_network(NetworkRequest) -> unit at NET_FREE_NETWORK);
-plugin_call!(create_endpoint: network.create_endpoint(CreateEndpointRequest) at NET_CREATE_ENDPOINT);
+plugin_call!(create_endpoint: network.create_endpoint(CreateEndpointRequest) at NET_CREATE_ENDPOINT,
+    undo |r, _| Some(AbandonedCall::CreateEndpoint(r)));
 plugin_call!(endpoint_oper_info: network.endpoint_oper_info(EndpointRequest) at NET_ENDPOINT_OPER_INFO);
 plugin_call!(delete_endpoint: network.delete_endpoint(EndpointRequest) -> unit at NET_DELETE_ENDPOINT);
-plugin_call!(join: network.join(JoinRequest) at NET_JOIN);
+plugin_call!(join: network.join(JoinRequest) at NET_JOIN,
+    undo |r, _| Some(AbandonedCall::Join(r)));
 plugin_call!(leave: network.leave(EndpointRequest) -> unit at NET_LEAVE);
 plugin_call!(discover_new: network.discover_new(DiscoveryNotification) -> unit at NET_DISCOVER_NEW);
 plugin_call!(discover_delete: network.discover_delete(DiscoveryNotification) -> unit at NET_DISCOVER_DELETE);
-plugin_call!(program_external_connectivity: network.program_external_connectivity(ProgramExternalConnectivityRequest) -> unit at NET_PROGRAM_EXTERNAL_CONNECTIVITY);
+plugin_call!(program_external_connectivity: network.program_external_connectivity(ProgramExternalConnectivityRequest) -> unit at NET_PROGRAM_EXTERNAL_CONNECTIVITY,
+    undo |r, _| Some(AbandonedCall::ProgramExternalConnectivity(r)));
 plugin_call!(revoke_external_connectivity: network.revoke_external_connectivity(EndpointRequest) -> unit at NET_REVOKE_EXTERNAL_CONNECTIVITY);
 plugin_call!(gw_alloc_check: network.gw_alloc_check(GwAllocCheckRequest) at NET_GW_ALLOC_CHECK);
 
@@ -140,7 +203,8 @@ plugin_call!(ipam_get_capabilities: ipam.get_capabilities() at IPAM_GET_CAPABILI
 plugin_call!(get_default_address_spaces: ipam.get_default_address_spaces() at IPAM_GET_DEFAULT_ADDRESS_SPACES);
 plugin_call!(request_pool: ipam.request_pool(RequestPoolRequest) at IPAM_REQUEST_POOL);
 plugin_call!(release_pool: ipam.release_pool(ReleasePoolRequest) -> unit at IPAM_RELEASE_POOL);
-plugin_call!(request_address: ipam.request_address(RequestAddressRequest) at IPAM_REQUEST_ADDRESS);
+plugin_call!(request_address: ipam.request_address(RequestAddressRequest) at IPAM_REQUEST_ADDRESS,
+    undo |r, reply| Some(AbandonedCall::RequestAddress(r, reply)));
 plugin_call!(release_address: ipam.release_address(ReleaseAddressRequest) -> unit at IPAM_RELEASE_ADDRESS);
 
 // Anything else.

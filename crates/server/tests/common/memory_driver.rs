@@ -350,6 +350,14 @@ impl NetworkDriver for MemoryDriver {
         self.enter("NetworkDriver.RevokeExternalConnectivity", &req.endpoint_id)
             .await
     }
+
+    async fn undo_abandoned(&self, call: kuryr_plugin_api::driver::AbandonedCall) {
+        let id = match &call {
+            kuryr_plugin_api::driver::AbandonedCall::CreateNetwork(r) => r.network_id.to_string(),
+            other => format!("{other:?}"),
+        };
+        let _ = self.enter("undo_abandoned", id).await;
+    }
 }
 
 #[async_trait]

@@ -13,6 +13,7 @@ use http::{Method, Request};
 use http_body_util::Full;
 use serde_json::Value;
 
+pub mod fault_proxy;
 #[path = "../common/http1.rs"]
 mod http1;
 #[path = "../common/skip.rs"]
@@ -411,10 +412,17 @@ pub struct Stack {
     pools: bool,
     /// A named crash point the next daemon start aborts at (`KURYR_TEST_CRASH_AT`).
     crash_at: Option<String>,
+    /// The daemon's `[neutron] endpoint` when not Neutron's own (a fault proxy).
+    daemon_neutron_url: Option<String>,
 }
 
 impl Stack {
     pub fn start(env: StackEnv) -> Self {
+        Self::start_with_neutron_at(env, None)
+    }
+
+    /// Starts with the daemon talking to Neutron through `url` (a fault proxy), when given.
+    pub fn start_with_neutron_at(env: StackEnv, url: Option<String>) -> Self {
         let run_id = format!(
             "{:x}",
             (std::process::id() as u64) << 20
@@ -442,6 +450,7 @@ impl Stack {
             neutron_resources: Vec::new(),
             created_default_pools: Vec::new(),
             crash_at: None,
+            daemon_neutron_url: url,
             seen_nets: Default::default(),
             seen_ports: Default::default(),
             metrics_addr: free_loopback_addr(),
@@ -475,7 +484,10 @@ impl Stack {
              default_subnetpool_v6 = kuryr6\nvif_plugging_is_fatal = true\nvif_plugging_timeout = 30\n\
              \n[binding]\nveth_dst_prefix = eth\n\n[metrics]\nlisten_address = {metrics}\n\n\
              [vif_pool]\nenabled = {pools}\n\n[cni_daemon]\nenabled = true\nsocket_path = {cni}\n",
-            url = self.env.neutron_url,
+            url = self
+                .daemon_neutron_url
+                .as_deref()
+                .unwrap_or(&self.env.neutron_url),
             chassis = self.env.chassis,
             sock = socket(),
             metrics = self.metrics_addr,
@@ -506,7 +518,7 @@ impl Stack {
         let child = Command::new(env!("CARGO_BIN_EXE_kuryr-server"))
             .arg("--config-file")
             .arg(self.dir.join("kuryr.conf"))
-            .env("RUST_LOG", "debug")
+            .env("RUST_LOG", "debug,hyper_util=info,hyper=info,reqwest=info")
             .envs(self.crash_at.take().map(|at| ("KURYR_TEST_CRASH_AT", at)))
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
@@ -604,10 +616,18 @@ impl Stack {
         stop_child(self.daemon.take());
     }
 
+    /// Whether the daemon's log (this run's) has a line containing `text`.
+    pub fn log_has(&self, text: &str) -> bool {
+        std::fs::read_to_string(self.dir.join("kuryr.log"))
+            .unwrap_or_default()
+            .lines()
+            .any(|l| l.contains(text))
+    }
+
     pub fn log_tail(&self) -> String {
         let log = std::fs::read_to_string(self.dir.join("kuryr.log")).unwrap_or_default();
         let lines: Vec<&str> = log.lines().collect();
-        lines[lines.len().saturating_sub(40)..].join("\n")
+        lines[lines.len().saturating_sub(60)..].join("\n")
     }
 
     pub fn unique(&self, tag: &str) -> String {
@@ -636,6 +656,11 @@ impl Stack {
 
     pub fn network_rm(&mut self, name: &str) {
         self.docker(&["network", "rm", name]);
+        self.networks.retain(|n| n != name);
+    }
+
+    /// A network Docker no longer has (it dropped it after a failed removal).
+    pub fn forget_network(&mut self, name: &str) {
         self.networks.retain(|n| n != name);
     }
 
@@ -772,6 +797,41 @@ impl Stack {
                     .any(|l| l == name)
             })
             .unwrap_or(false)
+    }
+
+    /// Everything in Neutron (networks and ports with their tags) and on the host (links,
+    /// br-int's ports) a Kuryr command could make or leave: equal before and after a scenario
+    /// means nothing was left, whatever failed in between.
+    pub fn footprint(&self) -> std::collections::BTreeSet<String> {
+        let mut all = std::collections::BTreeSet::new();
+        for r in [
+            "networks",
+            "subnets",
+            "subnetpools",
+            "ports",
+            "security-groups",
+        ] {
+            for v in self.neutron.list(r, &[]) {
+                let mut tags = tags_of(&v);
+                tags.sort();
+                all.insert(format!(
+                    "{r}:{} {}",
+                    v["id"].as_str().unwrap_or("?"),
+                    tags.join(",")
+                ));
+            }
+        }
+        for e in std::fs::read_dir("/sys/class/net").unwrap().flatten() {
+            all.insert(format!("link:{}", e.file_name().to_string_lossy()));
+        }
+        let ovs = Command::new("ovs-vsctl")
+            .args(["list-ports", "br-int"])
+            .output()
+            .unwrap();
+        for p in String::from_utf8_lossy(&ovs.stdout).lines() {
+            all.insert(format!("ovs:{p}"));
+        }
+        all
     }
 
     /// After a scenario: nothing Kuryr made for this run is left in Neutron or on the host.
