@@ -92,6 +92,24 @@ pub const OPT_POOL_UUID: &str = "neutron.pool.uuid";
 pub const OPT_POOL_NAME: &str = "neutron.pool.name";
 pub const OPT_POOL_V6_UUID: &str = "neutron.pool.v6.uuid";
 pub const OPT_POOL_V6_NAME: &str = "neutron.pool.v6.name";
+/// A container port's security groups (names or ids, comma-separated): a network's `-o`
+/// default, or one endpoint's `--driver-opt` (`docker network connect`).
+pub const OPT_PORT_SECURITY_GROUPS: &str = "neutron.port.security_groups";
+/// A container port's port security (`true`/`false`), as [`OPT_PORT_SECURITY_GROUPS`].
+pub const OPT_PORT_SECURITY: &str = "neutron.port.port_security";
+
+/// A network's default security group for its Docker network's ports:
+/// `kuryr.port.sg.<12 characters of the Docker network id>:<group id>` (one tag per group), so
+/// that a restarted daemon and other hosts apply it too.
+pub const TAG_NET_PORT_SG: &str = "kuryr.port.sg.";
+/// The network's ports of that Docker network have no port security:
+/// `kuryr.port.nosecurity.<12 characters of the Docker network id>`.
+pub const TAG_NET_PORT_NO_SECURITY: &str = "kuryr.port.nosecurity.";
+/// Docker's `-o com.docker.network.driver.mtu` for the Docker network's containers, below the
+/// Neutron network's own: `kuryr.mtu.<12 characters of the Docker network id>:<mtu>`.
+pub const TAG_NET_MTU: &str = "kuryr.mtu.";
+/// A container port whose security settings were chosen for it: reset before a pool hands it on.
+pub const TAG_PORT_SETTINGS: &str = "kuryr.port.settings";
 
 /// First octets of the MACs Docker generates for endpoints (`02:42:…`).
 pub const DOCKER_MAC_PREFIX: [u8; 2] = [0x02, 0x42];

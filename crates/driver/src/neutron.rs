@@ -85,6 +85,8 @@ pub struct Port {
     pub vif_type: VifType,
     pub vif_details: serde_json::Map<String, serde_json::Value>,
     pub security_groups: Vec<String>,
+    /// `port_security_enabled` (`None`: the extension is off).
+    pub port_security: Option<bool>,
     pub project_id: String,
     pub allowed_address_pairs: Vec<AddressPair>,
     /// `(trunk id, subports)` when the port is a trunk parent.
@@ -234,6 +236,8 @@ pub struct PortChange {
     /// The complete new fixed IP list.
     pub fixed_ips: Option<Vec<(Option<String>, Option<IpAddr>)>>,
     pub security_groups: Option<Vec<String>>,
+    /// `port_security_enabled`.
+    pub port_security: Option<bool>,
     pub allowed_address_pairs: Option<Vec<AddressPair>>,
 }
 
@@ -312,6 +316,14 @@ fn err(context: String) -> impl FnOnce(NeutronError) -> DriverError {
         tracing::debug!(%context, error = %e, "neutron call failed");
         DriverError::neutron(context, e)
     }
+}
+
+/// Whether a name or id given by a user is a Neutron id (8-4-4-4-12 hex digits).
+pub(crate) fn looks_like_uuid(s: &str) -> bool {
+    s.len() == 36
+        && s.bytes().enumerate().all(|(i, b)| {
+            matches!(i, 8 | 13 | 18 | 23) == (b == b'-') && (b == b'-' || b.is_ascii_hexdigit())
+        })
 }
 
 /// A create whose answer was lost (connection reset, timeout) may have been done all the same:
@@ -423,6 +435,7 @@ fn port(p: os::Port) -> Port {
         vif_type: p.binding_vif_type,
         vif_details: p.binding_vif_details,
         security_groups: p.security_groups,
+        port_security: p.port_security_enabled,
         project_id: p.project_id,
         allowed_address_pairs: p
             .allowed_address_pairs
@@ -816,6 +829,7 @@ impl Nt {
                     device_id: c.device_id.clone(),
                     binding_host_id: c.host_id.clone(),
                     security_groups: c.security_groups.clone(),
+                    port_security_enabled: c.port_security,
                     allowed_address_pairs: c.allowed_address_pairs.as_deref().map(pairs),
                     ..Default::default()
                 },

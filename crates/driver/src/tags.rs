@@ -4,7 +4,9 @@
 //! `kuryr.net.uuid.uh:<[32..64]>`; a 25-character swarm ID gets only the `lh` tag. Ports carry their
 //! endpoint ID with the same prefixes.
 
-use crate::constants::{CNI_TAG_PREFIXES, NET_EXISTING_ID_LEN, TAG_LH, TAG_NET_EXISTING, TAG_UH};
+use crate::constants::{
+    CNI_TAG_PREFIXES, NET_EXISTING_ID_LEN, TAG_LH, TAG_NET_EXISTING, TAG_PORT_SETTINGS, TAG_UH,
+};
 
 const HALF: usize = 32;
 
@@ -56,6 +58,7 @@ pub fn is_kuryr_id_tag(tag: &str) -> bool {
     tag.starts_with(TAG_LH)
         || tag.starts_with(TAG_UH)
         || tag.starts_with(TAG_NET_EXISTING)
+        || tag == TAG_PORT_SETTINGS
         || CNI_TAG_PREFIXES.iter().any(|p| tag.starts_with(p))
 }
 

@@ -638,3 +638,49 @@ async fn a_port_taken_again_before_the_tidy_keeps_its_new_endpoint() {
             .iter()
             .all(|tag| p.tags.contains(tag))));
 }
+
+/// A pooled port that got its container's own security settings (no port security here) is
+/// reset before the pool hands it on: port security back on, the pool's groups, no settings mark.
+#[tokio::test]
+async fn a_port_with_its_containers_security_settings_is_reset_for_the_next() {
+    let t = setup();
+    let net = id("pool-nops");
+    let (pool_id, _, _) = t.warm_network(&net, "10.31.0.0/24").await;
+    let before = t.ports_on(&t.network_of(&net).id)[0]
+        .security_groups
+        .clone();
+    let ep = id("pool-nops-ep");
+    let addr = t
+        .driver
+        .request_address(&addr_req(&pool_id, "", &[]))
+        .await
+        .unwrap()
+        .address
+        .to_string();
+    let mut req = create_ep_req(&net, &ep, &addr, "", "");
+    req.options = opts(&[(OPT_PORT_SECURITY, "false")]);
+    t.driver.create_endpoint(&req).await.unwrap();
+    let p = t.port_holding(&t.network_of(&net).id, &addr);
+    assert_eq!(p.port_security_enabled, Some(false));
+    assert!(p.security_groups.is_empty());
+    t.driver.leave(&ep_req(&net, &ep));
+    t.driver.delete_endpoint(&ep_req(&net, &ep)).await.unwrap();
+    t.driver
+        .release_address(&release_addr_req(&pool_id, &addr))
+        .await
+        .unwrap();
+    t.pool_settles_at(11).await;
+    let back = t
+        .neutron
+        .ports()
+        .into_iter()
+        .find(|x| x.id == p.id)
+        .expect("back in the pool");
+    assert_eq!(back.port_security_enabled, Some(true));
+    assert_eq!(back.security_groups, before);
+    assert!(
+        !back.tags.contains(&TAG_PORT_SETTINGS.to_string()),
+        "{:?}",
+        back.tags
+    );
+}

@@ -48,6 +48,10 @@ fn run_scenarios(s: &mut Stack) {
         ("connect / disconnect", scenario_connect_disconnect),
         ("exposed ports", scenario_expose),
         (
+            "port security groups and port security, per network and per endpoint",
+            scenario_port_settings,
+        ),
+        (
             "existing network, subnet and port",
             scenario_existing_network_and_port,
         ),
@@ -93,6 +97,11 @@ fn run_scenarios(s: &mut Stack) {
 }
 
 fn run_scenario(s: &mut Stack, name: &str, f: fn(&mut Stack)) {
+    // `KURYR_TEST_ONLY=<part of a name>` runs only the matching scenarios (development).
+    let only = std::env::var("KURYR_TEST_ONLY").unwrap_or_default();
+    if !name.contains(only.as_str()) {
+        return;
+    }
     eprintln!("=== scenario: {name}");
     let t = std::time::Instant::now();
     f(s);
@@ -613,10 +622,38 @@ fn scenario_dual_stack(s: &mut Stack) {
     assert_eq!(ports[0]["status"], "ACTIVE");
     let out = s.exec_ok(&c, &["ip", "-6", "addr", "show", "eth0"]);
     assert!(out.contains("fd91:4::"), "{out}");
+    // `--ip6`: that address, reached over IPv6.
+    let c6 = s.run(&net, &["--ip6", "fd91:4::20"]);
+    let out = s.exec_ok(&c6, &["ip", "-6", "addr", "show", "eth0"]);
+    assert!(out.contains("fd91:4::20/64"), "{out}");
+    s.exec_ok(&c, &["ping", "-6", "-c", "1", "-W", "3", "fd91:4::20"]);
+    s.rm(&c6);
     s.rm(&c);
     assert!(s.kuryr_ports(&nid).is_empty());
     s.network_rm(&net);
     assert!(s.neutron.get("networks", &nid).is_none());
+
+    // No subnets given: one from each default pool (`kuryr`, `kuryr6`).
+    let dflt = s.network_create("dual-dflt", &["--ipv6"]);
+    let dn = s.neutron_network_of(&s.docker_network_id(&dflt));
+    let mut pools: Vec<String> = s
+        .neutron
+        .list("subnets", &[("network_id", dn["id"].as_str().unwrap())])
+        .iter()
+        .map(|x| x["subnetpool_id"].as_str().unwrap_or("").to_string())
+        .collect();
+    pools.sort();
+    let mut want = vec![s.default_pool_v4.clone(), s.default_pool_v6.clone()];
+    want.sort();
+    assert_eq!(pools, want);
+    let d = s.run(&dflt, &[]);
+    let out = s.exec_ok(&d, &["ip", "-6", "addr", "show", "eth0"]);
+    assert!(
+        out.contains("fd90:"),
+        "an address of kuryr6 (fd90::/48): {out}"
+    );
+    s.rm(&d);
+    s.network_rm(&dflt);
 }
 
 fn scenario_connect_disconnect(s: &mut Stack) {
@@ -641,6 +678,128 @@ fn scenario_connect_disconnect(s: &mut Stack) {
     s.rm(&c);
     s.network_rm(&a);
     s.network_rm(&b);
+}
+
+/// `-o neutron.port.security_groups` (a group without ingress rules) blocks traffic into the
+/// network's containers; `--driver-opt neutron.port.port_security=false` on `network connect`
+/// lets it through for one endpoint; `-o neutron.port.port_security=false` for a network.
+fn scenario_port_settings(s: &mut Stack) {
+    let deny_name = s.unique("deny");
+    let deny = s.neutron.create(
+        "security-groups",
+        serde_json::json!({"security_group": {"name": deny_name, "description": "no ingress"}}),
+    );
+    let deny_id = deny["id"].as_str().unwrap().to_string();
+    s.track_neutron("security-groups", &deny_id);
+    let net = s.network_create(
+        "psg",
+        &[
+            "--subnet",
+            "10.91.12.0/24",
+            "-o",
+            &format!("neutron.port.security_groups={deny_name}"),
+        ],
+    );
+    let c1 = s.run(&net, &[]);
+    let c2 = s.run(&net, &[]);
+    let n = s.neutron_network_of(&s.docker_network_id(&net));
+    let nid = n["id"].as_str().unwrap().to_string();
+    for p in s.kuryr_ports(&nid) {
+        assert_eq!(
+            p["security_groups"],
+            serde_json::json!([deny_id.clone()]),
+            "{p}"
+        );
+    }
+    let ip2 = s.container_ip(&c2, &net);
+    assert!(
+        !pings_within(&["docker", "exec", &c1], &ip2, 2),
+        "the group without ingress rules lets no ping into {c2}"
+    );
+    // One endpoint without port security, by its own option.
+    let c3 = s.unique("psg-c3");
+    s.track_container(&c3);
+    let image = s.env.image.clone();
+    // Started on Docker's bridge: a container on "none" cannot join another network.
+    s.docker(&["run", "-d", "--name", &c3, &image, "sleep", "600"]);
+    s.docker(&[
+        "network",
+        "connect",
+        "--driver-opt",
+        "neutron.port.port_security=false",
+        &net,
+        &c3,
+    ]);
+    let ip3 = s.container_ip(&c3, &net);
+    s.exec_ok(&c1, &["ping", "-c", "1", "-W", "2", &ip3]);
+    let p3: Vec<serde_json::Value> = s
+        .kuryr_ports(&nid)
+        .into_iter()
+        .filter(|p| p["fixed_ips"][0]["ip_address"] == ip3.as_str())
+        .collect();
+    assert_eq!(p3.len(), 1);
+    assert_eq!(p3[0]["port_security_enabled"], false, "{}", p3[0]);
+    assert_eq!(p3[0]["security_groups"], serde_json::json!([]));
+    s.rm(&c3);
+    s.rm(&c2);
+    s.rm(&c1);
+    s.network_rm(&net);
+
+    // No port security for a whole network: traffic flows, -p/--expose asks for nothing. And
+    // Docker's own MTU option, below Neutron's: the containers' interfaces get it.
+    let open = s.network_create(
+        "nops",
+        &[
+            "--subnet",
+            "10.91.13.0/24",
+            "-o",
+            "neutron.port.port_security=false",
+            "-o",
+            "com.docker.network.driver.mtu=1400",
+        ],
+    );
+    let d1 = s.run(&open, &[]);
+    assert_eq!(
+        s.exec_ok(&d1, &["cat", "/sys/class/net/eth0/mtu"]).trim(),
+        "1400"
+    );
+    let d2 = s.run(&open, &["--expose", "80"]);
+    let ip = s.container_ip(&d2, &open);
+    s.exec_ok(&d1, &["ping", "-c", "1", "-W", "2", &ip]);
+    let on = s.neutron_network_of(&s.docker_network_id(&open));
+    for p in s.kuryr_ports(on["id"].as_str().unwrap()) {
+        assert_eq!(p["port_security_enabled"], false, "{p}");
+    }
+    s.rm(&d2);
+    s.rm(&d1);
+    s.network_rm(&open);
+
+    // Refused, leaving nothing: an MTU above Neutron's, an unknown neutron.* key.
+    let plugin = plugin_name();
+    for (opt, says) in [
+        (
+            "com.docker.network.driver.mtu=9000",
+            "larger than neutron network",
+        ),
+        ("neutron.net.uid=x", "unknown network option"),
+    ] {
+        let name = s.unique("refused");
+        let err = docker_cmd(&[
+            "network",
+            "create",
+            "-d",
+            &plugin,
+            "--ipam-driver",
+            &plugin,
+            "--subnet",
+            "10.91.14.0/24",
+            "-o",
+            opt,
+            &name,
+        ])
+        .expect_err(opt);
+        assert!(err.contains(says), "{opt}: {err}");
+    }
 }
 
 fn scenario_expose(s: &mut Stack) {

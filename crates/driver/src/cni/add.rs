@@ -53,6 +53,7 @@ impl KuryrDriver {
                 network: &net,
                 ips: &[ip],
                 mac: None,
+                settings: None,
                 tags: &tags,
                 rename_pooled: false,
             })

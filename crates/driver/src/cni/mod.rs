@@ -184,13 +184,6 @@ fn attachment_of(tags: &[String]) -> Option<Attachment> {
     })
 }
 
-fn looks_like_uuid(s: &str) -> bool {
-    s.len() == 36
-        && s.bytes().enumerate().all(|(i, b)| {
-            matches!(i, 8 | 13 | 18 | 23) == (b == b'-') && (b == b'-' || b.is_ascii_hexdigit())
-        })
-}
-
 impl KuryrDriver {
     pub(crate) fn cni_memory(&self) -> std::sync::MutexGuard<'_, CniMemory> {
         self.cni.lock().unwrap_or_else(|e| e.into_inner())
@@ -211,7 +204,7 @@ impl KuryrDriver {
                 .as_deref()
                 .is_none_or(|p| net.shared || net.project_id == p)
         };
-        let by_id = if looks_like_uuid(key) {
+        let by_id = if crate::neutron::looks_like_uuid(key) {
             self.nt.network(key).await?
         } else {
             None
@@ -260,7 +253,7 @@ impl KuryrDriver {
     async fn cni_security_groups(&self, n: &CniNetwork) -> Result<Vec<String>> {
         let mut ids = Vec::with_capacity(n.security_groups.len());
         for g in &n.security_groups {
-            if looks_like_uuid(g) {
+            if crate::neutron::looks_like_uuid(g) {
                 ids.push(g.clone());
                 continue;
             }
@@ -269,25 +262,14 @@ impl KuryrDriver {
                 ids.push(id.clone());
                 continue;
             }
-            let project = n.project.as_deref();
-            let found = self.nt.security_groups_by_name(g, project).await?;
-            let within = project
-                .map(|p| format!(" in project {p}"))
-                .unwrap_or_default();
-            let id = match found.as_slice() {
-                [id] => id.clone(),
-                [] => {
+            let id = match self.security_group_id(g, n.project.as_deref()).await {
+                Err(DriverError::NotFound(m)) => {
                     return Err(DriverError::NotFound(format!(
-                        "security group {g:?}{within} (CNI network {}) does not exist",
+                        "{m} (CNI network {})",
                         n.name
                     )))
                 }
-                _ => {
-                    return Err(DriverError::Conflict(format!(
-                        "{} security groups{within} are named {g:?}: give the group's id",
-                        found.len()
-                    )))
-                }
+                other => other?,
             };
             self.cni_memory().security_groups.insert(memo, id.clone());
             ids.push(id);

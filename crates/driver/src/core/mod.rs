@@ -12,6 +12,6 @@ mod reserve;
 pub use orphans::OrphanWatch;
 pub use pool::{AdoptReport, PortPools};
 pub(crate) use ports::is_kuryr_port;
-pub use ports::{AttachRequest, PortLifecycle};
+pub use ports::{AttachRequest, PortLifecycle, PortSettings};
 pub use reconcile::ReconcileReport;
 pub(crate) use reserve::AddressFor;

@@ -1194,6 +1194,10 @@ impl Inner {
         if let Some(g) = groups.filter(|g| *g != port.security_groups) {
             change.security_groups = Some(g);
         }
+        if port.port_security == Some(false) {
+            // A container's choice (`neutron.port.port_security=false`), not the pool's.
+            change.port_security = Some(true);
+        }
         let port = if change.is_empty() {
             port.clone()
         } else {

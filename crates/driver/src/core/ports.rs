@@ -35,11 +35,49 @@ pub struct AttachRequest<'a> {
     pub mac: Option<MacAddr>,
     /// More tags the endpoint's port carries while it holds it (the CNI attachment's).
     pub tags: &'a [String],
+    /// Security settings chosen for the port (`None`: Neutron's defaults, as made).
+    pub settings: Option<&'a PortSettings>,
     /// A pooled port taken for it is renamed after the endpoint and gets its id as device id
     /// (Docker's front end: what the Python original's ports show). The CNI front end says no:
     /// the tags name the pod, and the pod's start and stop then cost Neutron one write each
     /// instead of two (kuryr-kubernetes did not rename pooled ports either).
     pub rename_pooled: bool,
+}
+
+/// A container port's security settings, chosen for it rather than Neutron's defaults.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PortSettings {
+    /// Group ids (port security on).
+    pub security_groups: Option<Vec<String>>,
+    /// `Some(false)`: no port security (and no groups).
+    pub port_security: Option<bool>,
+}
+
+impl PortSettings {
+    pub fn is_empty(&self) -> bool {
+        self.security_groups.is_none() && self.port_security.is_none()
+    }
+
+    /// What `port` must change to carry these settings.
+    fn apply_to(&self, port: &Port, change: &mut PortChange) {
+        if self.port_security == Some(false) {
+            if port.port_security != Some(false) {
+                change.port_security = Some(false);
+            }
+            if !port.security_groups.is_empty() {
+                change.security_groups = Some(Vec::new());
+            }
+            return;
+        }
+        if port.port_security == Some(false) {
+            change.port_security = Some(true);
+        }
+        if let Some(g) = &self.security_groups {
+            if *g != port.security_groups {
+                change.security_groups = Some(g.clone());
+            }
+        }
+    }
 }
 
 /// The port lifecycle, shared by the front ends.
@@ -261,6 +299,13 @@ impl PortLifecycle {
         undo.push(format!("delete port {id}"), move || async move {
             nt.delete_port(&id).await
         });
+        let mut change = PortChange::default();
+        if let Some(s) = req.settings {
+            s.apply_to(&p, &mut change);
+        }
+        if !change.is_empty() {
+            return self.nt.update_port(&p.id, &change).await;
+        }
         Ok(p)
     }
 
@@ -309,6 +354,13 @@ impl PortLifecycle {
     ) -> Result<(Port, Option<PortChange>)> {
         check_found_ports(req.endpoint, &found)?;
         let (mut keep, placeholders) = split_kept_port(found)?;
+        if req.settings.is_some() && !is_kuryr_port(&keep) {
+            return Err(DriverError::InvalidRequest(format!(
+                "port {} is an existing port: its security settings are its owner's (drop the \
+                 neutron.port.* options for this endpoint)",
+                keep.id
+            )));
+        }
         let fixed_ips = self.merge_placeholders(&keep, &placeholders, undo).await?;
         let (mut change, cosmetic) = self.endpoint_change(req, &keep, fixed_ips);
         if change.mac_address.is_some() && !keep.host_id.is_empty() {
@@ -398,6 +450,9 @@ impl PortLifecycle {
         }
         if !keep.admin_state_up {
             change.admin_state_up = Some(true);
+        }
+        if let Some(s) = req.settings.filter(|_| owned) {
+            s.apply_to(keep, &mut change);
         }
         if let Some(m) = req.mac.filter(|_| self.port_driver.mac_on_port()) {
             if keep.mac_address != m {

@@ -379,6 +379,10 @@ impl PortLifecycle {
                 // no container holds is free or being recycled already (a repeated release).
                 self.memory().forget_port(&p.id);
                 if pools.is_claimed(&p.id) {
+                    if tags::has(&p.tags, TAG_PORT_SETTINGS) {
+                        // Its groups or port security were its container's: reset first.
+                        pools.mark_exposed(&p.id);
+                    }
                     pools.give_back(p);
                 }
                 continue;
@@ -395,8 +399,10 @@ impl PortLifecycle {
             let result = if tags::has(&p.tags, TAG_PORT_EXISTING) {
                 self.give_back_port(&p).await
             } else if is_kuryr_port(&p) {
-                let poolable =
-                    !chosen_mac && p.name != AUX_PORT_NAME && !tags::has(&p.tags, TAG_PORT_PROJECT);
+                let poolable = !chosen_mac
+                    && p.name != AUX_PORT_NAME
+                    && !tags::has(&p.tags, TAG_PORT_PROJECT)
+                    && !tags::has(&p.tags, TAG_PORT_SETTINGS);
                 let pooled = poolable && self.pools.as_ref().is_some_and(|pools| pools.take_in(&p));
                 if pooled {
                     Ok(())

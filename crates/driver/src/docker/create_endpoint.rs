@@ -3,7 +3,9 @@
 
 use kuryr_plugin_api::network::{CreateEndpointRequest, CreateEndpointResponse};
 
+use super::port_options::network_mtu;
 use super::KuryrDriver;
+use crate::constants::TAG_PORT_SETTINGS;
 use crate::core::AttachRequest;
 use crate::error::{DriverError, Result};
 
@@ -26,7 +28,19 @@ impl KuryrDriver {
                 "interface address v4 or v6 not provided".into(),
             ));
         }
-        let network = self.existing_network(&req.network_id).await?;
+        let mut network = self.existing_network(&req.network_id).await?;
+        if let Some(m) = network_mtu(&req.network_id, &network.tags) {
+            // `-o com.docker.network.driver.mtu`: the containers' interfaces get it.
+            network.mtu = Some(m);
+        }
+        let settings = self
+            .endpoint_port_settings(&req.network_id, &network, &req.options)
+            .await?;
+        // A port whose settings were chosen is reset before a pool hands it on.
+        let extra: Vec<String> = settings
+            .iter()
+            .map(|_| TAG_PORT_SETTINGS.to_string())
+            .collect();
         let (_, mac) = self
             .ports
             .attach(&AttachRequest {
@@ -34,7 +48,8 @@ impl KuryrDriver {
                 network: &network,
                 ips: &ips,
                 mac: iface.mac_address,
-                tags: &[],
+                settings: settings.as_ref(),
+                tags: &extra,
                 rename_pooled: true,
             })
             .await?;

@@ -11,6 +11,7 @@ use kuryr_plugin_api::DockerId;
 use kuryr_types::PoolRef;
 
 use super::options::{FamilyOptions, NeutronOptions};
+use super::port_options::{check_mtu, mtu_tag, port_settings_tags, wanted_mtu, PortOptions};
 use super::{check_network_cidr, check_shared, KuryrDriver};
 use crate::constants::*;
 use crate::core::AddressFor;
@@ -41,6 +42,19 @@ impl KuryrDriver {
         // Validate everything before touching Neutron.
         let generic = req.options.generic().map_err(DriverError::InvalidRequest)?;
         let opts = NeutronOptions::from_wire(&generic)?;
+        let port_opts = PortOptions::from_wire(&generic)?;
+        let mtu = wanted_mtu(&generic)?;
+        if req
+            .options
+            .get_typed::<bool>(kuryr_plugin_api::keys::INTERNAL)
+            .ok()
+            .flatten()
+            == Some(true)
+        {
+            // Docker gives the containers no default route through an internal network; what
+            // else reaches it is Neutron's (its routers), not something Kuryr can close.
+            tracing::warn!(docker = %req.network_id, "--internal: no default route through this network; reaching beyond it depends on Neutron's routers");
+        }
         let mut wanted = Vec::new();
         for (v6, list) in [(false, &req.ipv4_data), (true, &req.ipv6_data)] {
             for d in list {
@@ -53,10 +67,25 @@ impl KuryrDriver {
             }
         }
 
+        // Groups named by the options must exist (looked up before anything is made).
+        let settings_tags = if port_opts.is_empty() {
+            Vec::new()
+        } else {
+            let s = self.resolve_port_options(&port_opts).await?;
+            port_settings_tags(&req.network_id, &s)
+        };
+
         let _guard = self.locks.lock(&format!("net:{}", req.network_id)).await;
         let mut undo = Undo::new();
         match self
-            .create_network_steps(&req.network_id, &opts, &wanted, &mut undo)
+            .create_network_steps(
+                &req.network_id,
+                &opts,
+                &settings_tags,
+                mtu,
+                &wanted,
+                &mut undo,
+            )
             .await
         {
             Ok(made) => {
@@ -132,6 +161,8 @@ impl KuryrDriver {
         &self,
         network_id: &DockerId,
         opts: &NeutronOptions,
+        settings_tags: &[String],
+        mtu: Option<u32>,
         wanted: &[Wanted],
         undo: &mut Undo,
     ) -> Result<Made> {
@@ -154,6 +185,7 @@ impl KuryrDriver {
             check_shared("network", &net.id, net.shared, shared)?;
             let ours: Vec<String> = adoption_tags(network_id)
                 .into_iter()
+                .chain(settings_tags.iter().cloned())
                 .filter(|t| !net.tags.contains(t))
                 .collect();
             // Only Kuryr's tags are added (and taken back), the owner's list is never rewritten.
@@ -179,7 +211,7 @@ impl KuryrDriver {
                 .create_network(
                     &network_name(network_id.as_str()),
                     shared.unwrap_or(false),
-                    &id_tags,
+                    &[id_tags.as_slice(), settings_tags].concat(),
                 )
                 .await?;
             let (nt, id) = (self.nt.clone(), net.id.clone());
@@ -190,6 +222,20 @@ impl KuryrDriver {
             (net, true)
         };
 
+        let mut net = net;
+        if let Some(m) = mtu {
+            // Known once Neutron made (or we found) the network.
+            check_mtu(m, &net)?;
+            let tag = mtu_tag(network_id, m);
+            if !net.tags.contains(&tag) {
+                self.nt.add_tag(Kind::Network, &net.id, &tag).await?;
+                let (nt, id, t) = (self.nt.clone(), net.id.clone(), tag.clone());
+                undo.push(format!("untag network {id}"), move || async move {
+                    nt.remove_tag(Kind::Network, &id, &t).await
+                });
+                net.tags.push(tag);
+            }
+        }
         let mut subnets = Vec::with_capacity(wanted.len());
         for w in wanted {
             subnets.push(self.ensure_subnet(&net, fresh, w, undo).await?);

@@ -15,6 +15,7 @@ use kuryr_types::DockerId;
 
 use super::create_network::adoption_tags;
 use super::deferred::Teardown;
+use super::port_options::is_port_settings_tag_of;
 use super::KuryrDriver;
 use crate::constants::*;
 use crate::error::{teardown_result, DriverError, Result};
@@ -89,7 +90,13 @@ impl KuryrDriver {
             self.forget_network(docker_net, &net.id);
             return;
         }
-        let ours = adoption_tags(docker_net);
+        let mut ours = adoption_tags(docker_net);
+        ours.extend(
+            net.tags
+                .iter()
+                .filter(|t| is_port_settings_tag_of(docker_net, t))
+                .cloned(),
+        );
         let adopted = tags::has(&net.tags, &tags::existing_net_tag(docker_net.as_str()));
         let made = !adopted || tags::has(&net.tags, TAG_NET_MADE);
         if used_by_others(&net, &ours) {

@@ -86,6 +86,12 @@ impl KuryrDriver {
             .ok_or_else(|| {
                 DriverError::NotFound(format!("no neutron port for endpoint {endpoint_id}"))
             })?;
+        if port.port_security == Some(false) {
+            // No filtering at all on this port (`neutron.port.port_security=false`): every
+            // port is open already, and Neutron refuses groups on it.
+            tracing::debug!(port = %port.id, "no port security: nothing to expose");
+            return Ok(());
+        }
         let name = sg_expose_name(&port.id);
         if !self
             .nt

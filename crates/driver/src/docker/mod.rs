@@ -17,6 +17,7 @@ mod leave;
 mod memory;
 mod options;
 mod plugin;
+mod port_options;
 mod release_address;
 mod release_pool;
 mod request_address;

@@ -32,8 +32,45 @@ pub(crate) struct NeutronOptions {
     pub v6: FamilyOptions,
 }
 
+/// Kuryr's option keys: what `-o` (network), `--ipam-opt` (pool) and `--driver-opt` (endpoint)
+/// may carry. Any other `neutron.*` key is refused (a typo must not be ignored silently).
+const NETWORK_KEYS: &[&str] = &[
+    OPT_NET_UUID,
+    OPT_NET_NAME,
+    OPT_NET_SHARED,
+    OPT_SUBNET_UUID,
+    OPT_SUBNET_NAME,
+    OPT_SUBNET_V6_UUID,
+    OPT_SUBNET_V6_NAME,
+    OPT_POOL_UUID,
+    OPT_POOL_NAME,
+    OPT_POOL_V6_UUID,
+    OPT_POOL_V6_NAME,
+    OPT_PORT_SECURITY_GROUPS,
+    OPT_PORT_SECURITY,
+];
+/// What `--driver-opt` of `docker network connect` may carry.
+pub(crate) const ENDPOINT_KEYS: &[&str] = &[OPT_PORT_SECURITY_GROUPS, OPT_PORT_SECURITY];
+/// The prefix of Kuryr's keys.
+const KURYR_KEY_PREFIX: &str = "neutron.";
+
+/// Refuses `neutron.*` keys that are not in `known` (other keys are Docker's or another
+/// tool's, and are left alone).
+pub(crate) fn check_keys(opts: &Options, known: &[&str], what: &str) -> Result<()> {
+    for (k, _) in opts.iter() {
+        if k.starts_with(KURYR_KEY_PREFIX) && !known.contains(&k.as_str()) {
+            return Err(DriverError::InvalidRequest(format!(
+                "unknown {what} option {k:?}; kuryr's are {}",
+                known.join(", ")
+            )));
+        }
+    }
+    Ok(())
+}
+
 impl NeutronOptions {
     pub(crate) fn from_wire(opts: &Options) -> Result<Self> {
+        check_keys(opts, NETWORK_KEYS, "network")?;
         let get = |key: &str| string_value(opts, key);
         let shared = match get(OPT_NET_SHARED) {
             Some(v) => Some(kuryr_types::parse_bool(&v).ok_or_else(|| {
@@ -107,6 +144,15 @@ mod tests {
             NeutronOptions::from_wire(&json_bool).unwrap().shared,
             Some(false)
         );
+        let typo = Options::new().with("neutron.net.uid", "x");
+        let e = NeutronOptions::from_wire(&typo).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("unknown network option \"neutron.net.uid\""),
+            "{e}"
+        );
+        let theirs = Options::new().with("com.docker.network.driver.mtu", "1400");
+        assert!(NeutronOptions::from_wire(&theirs).is_ok());
         let bad = Options::new().with(OPT_NET_SHARED, "maybe");
         let e = NeutronOptions::from_wire(&bad).unwrap_err();
         assert!(e.to_string().contains("must be a boolean"), "{e}");

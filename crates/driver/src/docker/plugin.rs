@@ -89,6 +89,15 @@ impl NetworkDriver for KuryrDriver {
         req: ProgramExternalConnectivityRequest,
     ) -> Result<(), PluginError> {
         let exposed = req.options.exposed_ports()?;
+        let published = req
+            .options
+            .get(kuryr_plugin_api::keys::PORT_MAP)
+            .and_then(|v| v.as_array())
+            .is_some_and(|a| !a.is_empty());
+        if published {
+            // Docker's bridge forwards host ports; a Neutron port is reached at its own address.
+            tracing::warn!(endpoint = %req.endpoint_id, "-p/--publish: no host port is forwarded; the container port is opened on its Neutron address");
+        }
         Ok(KuryrDriver::program_external_connectivity(self, &req.endpoint_id, &exposed).await?)
     }
 
