@@ -248,8 +248,10 @@ write_neutron_conf() { # file auth_strategy
   cat >"$f" <<EOF
 [DEFAULT]
 core_plugin = ml2
-service_plugins = ovn-router,trunk,segments
+service_plugins = ovn-router,trunk,segments,qos
 auth_strategy = $auth
+# Ports' dns_name (the dns extension driver below) needs a domain.
+dns_domain = kuryr.test.
 transport_url = fake:/
 allow_overlapping_ips = true
 notify_nova_on_port_status_changes = false
@@ -293,7 +295,7 @@ write_neutron_config() {
 type_drivers = local,flat,vlan,geneve,vxlan
 tenant_network_types = geneve
 mechanism_drivers = ovn
-extension_drivers = port_security,tag_ports_during_bulk_creation
+extension_drivers = port_security,tag_ports_during_bulk_creation,qos,dns
 overlay_ip_version = 4
 
 [ml2_type_geneve]

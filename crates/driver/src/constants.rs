@@ -97,11 +97,18 @@ pub const OPT_POOL_V6_NAME: &str = "neutron.pool.v6.name";
 pub const OPT_PORT_SECURITY_GROUPS: &str = "neutron.port.security_groups";
 /// A container port's port security (`true`/`false`), as [`OPT_PORT_SECURITY_GROUPS`].
 pub const OPT_PORT_SECURITY: &str = "neutron.port.port_security";
+/// A container port's QoS policy (name or id), as [`OPT_PORT_SECURITY_GROUPS`].
+pub const OPT_PORT_QOS_POLICY: &str = "neutron.port.qos_policy";
+/// A container port's DNS name (Neutron's `dns_name`): one endpoint's `--driver-opt` only.
+pub const OPT_PORT_DNS_NAME: &str = "neutron.port.dns_name";
 
 /// A network's default security group for its Docker network's ports:
 /// `kuryr.port.sg.<12 characters of the Docker network id>:<group id>` (one tag per group), so
 /// that a restarted daemon and other hosts apply it too.
 pub const TAG_NET_PORT_SG: &str = "kuryr.port.sg.";
+/// A network's default QoS policy for its Docker network's ports:
+/// `kuryr.port.qos.<12 characters of the Docker network id>:<policy id>`.
+pub const TAG_NET_PORT_QOS: &str = "kuryr.port.qos.";
 /// The network's ports of that Docker network have no port security:
 /// `kuryr.port.nosecurity.<12 characters of the Docker network id>`.
 pub const TAG_NET_PORT_NO_SECURITY: &str = "kuryr.port.nosecurity.";

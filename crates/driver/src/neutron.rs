@@ -87,6 +87,8 @@ pub struct Port {
     pub security_groups: Vec<String>,
     /// `port_security_enabled` (`None`: the extension is off).
     pub port_security: Option<bool>,
+    pub qos_policy_id: Option<String>,
+    pub dns_name: Option<String>,
     pub project_id: String,
     pub allowed_address_pairs: Vec<AddressPair>,
     /// `(trunk id, subports)` when the port is a trunk parent.
@@ -238,6 +240,10 @@ pub struct PortChange {
     pub security_groups: Option<Vec<String>>,
     /// `port_security_enabled`.
     pub port_security: Option<bool>,
+    /// `Some(None)` clears it.
+    pub qos_policy: Option<Option<String>>,
+    /// `""` clears it.
+    pub dns_name: Option<String>,
     pub allowed_address_pairs: Option<Vec<AddressPair>>,
 }
 
@@ -436,6 +442,8 @@ fn port(p: os::Port) -> Port {
         vif_details: p.binding_vif_details,
         security_groups: p.security_groups,
         port_security: p.port_security_enabled,
+        qos_policy_id: p.qos_policy_id.filter(|q| !q.is_empty()),
+        dns_name: p.dns_name.filter(|d| !d.is_empty()),
         project_id: p.project_id,
         allowed_address_pairs: p
             .allowed_address_pairs
@@ -830,6 +838,8 @@ impl Nt {
                     binding_host_id: c.host_id.clone(),
                     security_groups: c.security_groups.clone(),
                     port_security_enabled: c.port_security,
+                    qos_policy_id: c.qos_policy.clone(),
+                    dns_name: c.dns_name.clone(),
                     allowed_address_pairs: c.allowed_address_pairs.as_deref().map(pairs),
                     ..Default::default()
                 },
@@ -875,6 +885,15 @@ impl Nt {
 
     /// Ids of the security groups with this name.
     /// The ids of the security groups named `name` (in `project` when given).
+    /// The ids of the QoS policies named `name`.
+    pub async fn qos_policies_by_name(&self, name: &str) -> Result<Vec<String>> {
+        let r = self.api.list_qos_policies(&Filters::new().name(name)).await;
+        Ok(r.map_err(err(format!("list QoS policies named {name}")))?
+            .into_iter()
+            .map(|q| q.id)
+            .collect())
+    }
+
     pub async fn security_groups_by_name(
         &self,
         name: &str,

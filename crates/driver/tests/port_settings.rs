@@ -241,3 +241,78 @@ async fn docker_mtu_option_below_neutrons_is_honoured_above_it_refused() {
     t2.network_rm(&net, &[pools]).await;
     assert!(t2.neutron.is_empty());
 }
+
+/// `neutron.port.qos_policy` (the network's default, by name, kept in its tags) and an
+/// endpoint's `neutron.port.dns_name`; a DNS name as a network's default is refused.
+#[tokio::test]
+async fn qos_policy_and_dns_name() {
+    let t = setup_with({
+        let mut c = config();
+        c.pool = None;
+        c
+    });
+    let gold = t.neutron.add_qos_policy("gold");
+    let e = t
+        .network_create(
+            &id("net-dns"),
+            "10.29.1.0/24",
+            "10.29.1.1",
+            &[(OPT_PORT_DNS_NAME, "web")],
+        )
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("names one container"), "{e}");
+    let e = t
+        .network_create(
+            &id("net-noq"),
+            "10.29.2.0/24",
+            "10.29.2.1",
+            &[(OPT_PORT_QOS_POLICY, "tin")],
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        e.to_string().contains("QoS policy \"tin\" does not exist"),
+        "{e}"
+    );
+
+    let net = id("net-qos");
+    let pools = t
+        .network_create(
+            &net,
+            "10.29.0.0/24",
+            "10.29.0.1",
+            &[(OPT_PORT_QOS_POLICY, "gold")],
+        )
+        .await
+        .unwrap();
+    let ep = id("ep-qos");
+    let addr = t.run(&net, &ep, &pools.0, "", &mac(13)).await.unwrap();
+    assert_eq!(
+        port_of(&t, &ep).qos_policy_id.as_deref(),
+        Some(gold.as_str())
+    );
+
+    let ep2 = id("ep-dns");
+    let a2 = t
+        .driver
+        .request_address(&mac_addr_req(&pools.0, "", &mac(14)))
+        .await
+        .unwrap()
+        .address
+        .to_string();
+    let mut req = create_ep_req(&net, &ep2, &a2, "", &mac(14));
+    req.options = opts(&[(OPT_PORT_DNS_NAME, "web-1")]);
+    t.driver.create_endpoint(&req).await.unwrap();
+    let p2 = port_of(&t, &ep2);
+    assert_eq!(p2.dns_name.as_deref(), Some("web-1"));
+    assert_eq!(
+        p2.qos_policy_id.as_deref(),
+        Some(gold.as_str()),
+        "the network's default too"
+    );
+    t.rm(&net, &ep2, &pools.0, &a2).await;
+    t.rm(&net, &ep, &pools.0, &addr).await;
+    t.network_rm(&net, &[pools]).await;
+    assert!(t.neutron.is_empty());
+}

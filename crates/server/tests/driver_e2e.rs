@@ -800,6 +800,53 @@ fn scenario_port_settings(s: &mut Stack) {
         .expect_err(opt);
         assert!(err.contains(says), "{opt}: {err}");
     }
+
+    // A QoS policy as the network's default (by name); a DNS name for one endpoint.
+    let qname = s.unique("gold");
+    let q = s.neutron.create(
+        "qos/policies",
+        serde_json::json!({"policy": {"name": qname}}),
+    );
+    let qid = q["id"].as_str().unwrap().to_string();
+    s.track_neutron("qos/policies", &qid);
+    let qnet = s.network_create(
+        "qos",
+        &[
+            "--subnet",
+            "10.91.15.0/24",
+            "-o",
+            &format!("neutron.port.qos_policy={qname}"),
+        ],
+    );
+    let q1 = s.run(&qnet, &[]);
+    let q2 = s.unique("qos-c2");
+    s.track_container(&q2);
+    s.docker(&["run", "-d", "--name", &q2, &image, "sleep", "600"]);
+    s.docker(&[
+        "network",
+        "connect",
+        "--driver-opt",
+        "neutron.port.dns_name=web-1",
+        &qnet,
+        &q2,
+    ]);
+    let qn = s.neutron_network_of(&s.docker_network_id(&qnet));
+    let ports = s.kuryr_ports(qn["id"].as_str().unwrap());
+    assert_eq!(ports.len(), 2);
+    for p in &ports {
+        assert_eq!(p["qos_policy_id"], qid.as_str(), "{p}");
+    }
+    let named: Vec<&serde_json::Value> =
+        ports.iter().filter(|p| p["dns_name"] == "web-1").collect();
+    assert_eq!(named.len(), 1, "{ports:?}");
+    assert_eq!(
+        named[0]["dns_assignment"][0]["hostname"], "web-1",
+        "{}",
+        named[0]
+    );
+    s.rm(&q2);
+    s.rm(&q1);
+    s.network_rm(&qnet);
 }
 
 fn scenario_expose(s: &mut Stack) {
@@ -949,6 +996,55 @@ fn scenario_existing_network_and_port(s: &mut Stack) {
         s.neutron.get("subnets", &sub_id).is_some(),
         "user subnet is kept"
     );
+
+    // The same by ids: `neutron.net.uuid` and `neutron.subnet.uuid` (in -o and --ipam-opt, as
+    // the original's documentation gives them).
+    let by_id = s.network_create(
+        "exist-id",
+        &[
+            "-o",
+            &format!("neutron.net.uuid={nid}"),
+            "-o",
+            &format!("neutron.subnet.uuid={sub_id}"),
+            "--ipam-opt",
+            &format!("neutron.subnet.uuid={sub_id}"),
+            "--subnet",
+            "10.91.5.0/24",
+            "--gateway",
+            "10.91.5.1",
+        ],
+    );
+    assert_eq!(s.neutron.list("subnets", &[("network_id", &nid)]).len(), 1);
+    let c = s.run(&by_id, &[]);
+    let ports = s.kuryr_ports(&nid);
+    assert_eq!(ports.len(), 1);
+    assert_eq!(ports[0]["fixed_ips"][0]["subnet_id"], sub_id.as_str());
+    // An adopted port keeps its owner's security settings: an endpoint's own are refused.
+    let x = s.unique("exist-x");
+    s.track_container(&x);
+    let image = s.env.image.clone();
+    s.docker(&["run", "-d", "--name", &x, &image, "sleep", "600"]);
+    let refused = docker_cmd(&[
+        "network",
+        "connect",
+        "--ip",
+        "10.91.5.20",
+        "--driver-opt",
+        "neutron.port.port_security=false",
+        &by_id,
+        &x,
+    ])
+    .expect_err("settings on an adopted port");
+    assert!(refused.contains("is an existing port"), "{refused}");
+    let p = s.neutron.get("ports", &upid).unwrap();
+    assert!(tags_of(&p).is_empty(), "left as it was: {p}");
+    assert_eq!(p["port_security_enabled"], true);
+    s.rm(&x);
+    s.rm(&c);
+    s.network_rm(&by_id);
+    let n = s.neutron.get("networks", &nid).expect("kept");
+    assert!(tags_of(&n).is_empty(), "untagged: {n}");
+    assert!(s.neutron.get("subnets", &sub_id).is_some());
 }
 
 fn scenario_existing_pool(s: &mut Stack) {
@@ -990,6 +1086,45 @@ fn scenario_existing_pool(s: &mut Stack) {
         .get("subnetpools", &pool_id)
         .expect("adopted pool is kept");
     assert!(tags_of(&p).is_empty(), "{p}");
+
+    // By ids, with the IPv6 side from an existing pool too (`neutron.pool.v6.uuid`).
+    let pool6 = s.neutron.create(
+        "subnetpools",
+        serde_json::json!({"subnetpool": {"name": s.unique("expool6"), "prefixes": ["fd91:6::/64"], "default_prefixlen": 64}}),
+    );
+    let pool6_id = pool6["id"].as_str().unwrap().to_string();
+    s.track_neutron("subnetpools", &pool6_id);
+    let mut args = vec!["--ipv6".to_string()];
+    for flag in ["--ipam-opt", "-o"] {
+        args.extend([flag.to_string(), format!("neutron.pool.uuid={pool_id}")]);
+        args.extend([flag.to_string(), format!("neutron.pool.v6.uuid={pool6_id}")]);
+    }
+    args.extend(["--subnet", "10.91.6.0/24", "--subnet", "fd91:6::/64"].map(String::from));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let net = s.network_create("expool-id", &args);
+    let n = s.neutron_network_of(&s.docker_network_id(&net));
+    let mut from: Vec<String> = s
+        .neutron
+        .list("subnets", &[("network_id", n["id"].as_str().unwrap())])
+        .iter()
+        .map(|x| x["subnetpool_id"].as_str().unwrap_or("").to_string())
+        .collect();
+    from.sort();
+    let mut want = vec![pool_id.clone(), pool6_id.clone()];
+    want.sort();
+    assert_eq!(from, want);
+    let c = s.run(&net, &[]);
+    let out = s.exec_ok(&c, &["ip", "-6", "addr", "show", "eth0"]);
+    assert!(out.contains("fd91:6::"), "{out}");
+    s.rm(&c);
+    s.network_rm(&net);
+    for id in [&pool_id, &pool6_id] {
+        let p = s
+            .neutron
+            .get("subnetpools", id)
+            .expect("adopted pool is kept");
+        assert!(tags_of(&p).is_empty(), "{p}");
+    }
 }
 
 fn scenario_restart(s: &mut Stack) {

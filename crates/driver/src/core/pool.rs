@@ -1198,6 +1198,12 @@ impl Inner {
             // A container's choice (`neutron.port.port_security=false`), not the pool's.
             change.port_security = Some(true);
         }
+        if port.qos_policy_id.is_some() {
+            change.qos_policy = Some(None);
+        }
+        if port.dns_name.is_some() {
+            change.dns_name = Some(String::new());
+        }
         let port = if change.is_empty() {
             port.clone()
         } else {

@@ -51,15 +51,29 @@ pub struct PortSettings {
     pub security_groups: Option<Vec<String>>,
     /// `Some(false)`: no port security (and no groups).
     pub port_security: Option<bool>,
+    /// A QoS policy id.
+    pub qos_policy: Option<String>,
+    /// Neutron's `dns_name` (one endpoint's).
+    pub dns_name: Option<String>,
 }
 
 impl PortSettings {
     pub fn is_empty(&self) -> bool {
-        self.security_groups.is_none() && self.port_security.is_none()
+        *self == PortSettings::default()
     }
 
     /// What `port` must change to carry these settings.
     fn apply_to(&self, port: &Port, change: &mut PortChange) {
+        if let Some(q) = &self.qos_policy {
+            if port.qos_policy_id.as_ref() != Some(q) {
+                change.qos_policy = Some(Some(q.clone()));
+            }
+        }
+        if let Some(d) = &self.dns_name {
+            if port.dns_name.as_ref() != Some(d) {
+                change.dns_name = Some(d.clone());
+            }
+        }
         if self.port_security == Some(false) {
             if port.port_security != Some(false) {
                 change.port_security = Some(false);

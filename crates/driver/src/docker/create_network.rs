@@ -42,7 +42,7 @@ impl KuryrDriver {
         // Validate everything before touching Neutron.
         let generic = req.options.generic().map_err(DriverError::InvalidRequest)?;
         let opts = NeutronOptions::from_wire(&generic)?;
-        let port_opts = PortOptions::from_wire(&generic)?;
+        let port_opts = PortOptions::network_from_wire(&generic)?;
         let mtu = wanted_mtu(&generic)?;
         if req
             .options

@@ -48,9 +48,16 @@ const NETWORK_KEYS: &[&str] = &[
     OPT_POOL_V6_NAME,
     OPT_PORT_SECURITY_GROUPS,
     OPT_PORT_SECURITY,
+    OPT_PORT_QOS_POLICY,
+    OPT_PORT_DNS_NAME,
 ];
 /// What `--driver-opt` of `docker network connect` may carry.
-pub(crate) const ENDPOINT_KEYS: &[&str] = &[OPT_PORT_SECURITY_GROUPS, OPT_PORT_SECURITY];
+pub(crate) const ENDPOINT_KEYS: &[&str] = &[
+    OPT_PORT_SECURITY_GROUPS,
+    OPT_PORT_SECURITY,
+    OPT_PORT_QOS_POLICY,
+    OPT_PORT_DNS_NAME,
+];
 /// The prefix of Kuryr's keys.
 const KURYR_KEY_PREFIX: &str = "neutron.";
 

@@ -1,7 +1,9 @@
-//! A container port's security settings: `-o neutron.port.security_groups=<names or ids>` and
-//! `-o neutron.port.port_security=false` on `docker network create` (the network's default), or
-//! the same keys as `--driver-opt` of `docker network connect` (one endpoint's, overriding the
-//! network's). Without them a port gets what Neutron gives (the project's default group).
+//! A container port's settings: `-o neutron.port.security_groups=<names or ids>`,
+//! `-o neutron.port.port_security=false` and `-o neutron.port.qos_policy=<name or id>` on
+//! `docker network create` (the network's default), or the same keys as `--driver-opt` of
+//! `docker network connect` (one endpoint's, overriding the network's), and
+//! `--driver-opt neutron.port.dns_name=<name>` (one endpoint's only). Without them a port gets
+//! what Neutron gives (the project's default group, no policy, no DNS name).
 //!
 //! The network's default is kept as tags on its Neutron network, keyed by the Docker network
 //! (several Docker networks may share one Neutron network), so that a restarted daemon and
@@ -25,6 +27,8 @@ const ID_LEN: usize = NET_EXISTING_ID_LEN;
 pub(crate) struct PortOptions {
     pub security_groups: Option<Vec<String>>,
     pub port_security: Option<bool>,
+    pub qos_policy: Option<String>,
+    pub dns_name: Option<String>,
 }
 
 impl PortOptions {
@@ -57,14 +61,32 @@ impl PortOptions {
                 )));
             }
         }
+        let dns_name = string_value(opts, OPT_PORT_DNS_NAME);
+        if let Some(d) = &dns_name {
+            check_dns_label(d)?;
+        }
         Ok(PortOptions {
             security_groups,
             port_security,
+            qos_policy: string_value(opts, OPT_PORT_QOS_POLICY),
+            dns_name,
         })
     }
 
+    /// The network's defaults: a DNS name names one container, not a network's.
+    pub(crate) fn network_from_wire(opts: &Options) -> Result<Self> {
+        let o = Self::from_wire(opts)?;
+        if o.dns_name.is_some() {
+            return Err(DriverError::InvalidRequest(format!(
+                "option {OPT_PORT_DNS_NAME} names one container: give it with \
+                 `docker network connect --driver-opt {OPT_PORT_DNS_NAME}=<name>`"
+            )));
+        }
+        Ok(o)
+    }
+
     pub(crate) fn is_empty(&self) -> bool {
-        self.security_groups.is_none() && self.port_security.is_none()
+        *self == PortOptions::default()
     }
 }
 
@@ -81,10 +103,34 @@ impl KuryrDriver {
             }
             None => None,
         };
+        let qos_policy = match &o.qos_policy {
+            Some(q) => Some(self.qos_policy_id(q).await?),
+            None => None,
+        };
         Ok(PortSettings {
             security_groups,
             port_security: o.port_security,
+            qos_policy,
+            dns_name: o.dns_name.clone(),
         })
+    }
+
+    /// A QoS policy's id, given its id or its unique name.
+    async fn qos_policy_id(&self, q: &str) -> Result<String> {
+        if looks_like_uuid(q) {
+            return Ok(q.to_string());
+        }
+        let found = self.nt.qos_policies_by_name(q).await?;
+        match found.as_slice() {
+            [id] => Ok(id.clone()),
+            [] => Err(DriverError::NotFound(format!(
+                "QoS policy {q:?} does not exist"
+            ))),
+            _ => Err(DriverError::Conflict(format!(
+                "{} QoS policies are named {q:?}: give the policy's id",
+                found.len()
+            ))),
+        }
     }
 
     /// A security group's id, given its id or its unique name (within `project` when given).
@@ -131,6 +177,8 @@ impl KuryrDriver {
             }
             settings.security_groups = own.security_groups.or(settings.security_groups);
             settings.port_security = own.port_security.or(settings.port_security);
+            settings.qos_policy = own.qos_policy.or(settings.qos_policy);
+            settings.dns_name = own.dns_name;
         }
         Ok((!settings.is_empty()).then_some(settings))
     }
@@ -186,15 +234,22 @@ pub(crate) fn port_settings_tags(docker_net: &DockerId, s: &PortSettings) -> Vec
     if s.port_security == Some(false) {
         t.push(format!("{TAG_NET_PORT_NO_SECURITY}{id}"));
     }
+    if let Some(q) = &s.qos_policy {
+        t.push(format!("{TAG_NET_PORT_QOS}{id}:{q}"));
+    }
     t
 }
 
 /// Whether a network tag keeps a port setting of this Docker network.
 pub(crate) fn is_port_settings_tag_of(docker_net: &DockerId, tag: &str) -> bool {
     let id = docker_net.short(ID_LEN);
-    tag.strip_prefix(TAG_NET_PORT_SG)
-        .and_then(|r| r.strip_prefix(id))
-        .is_some_and(|r| r.starts_with(':'))
+    let keyed = |prefix: &str| {
+        tag.strip_prefix(prefix)
+            .and_then(|r| r.strip_prefix(id))
+            .is_some_and(|r| r.starts_with(':'))
+    };
+    keyed(TAG_NET_PORT_SG)
+        || keyed(TAG_NET_PORT_QOS)
         || tag == format!("{TAG_NET_PORT_NO_SECURITY}{id}")
         || tag
             .strip_prefix(TAG_NET_MTU)
@@ -211,9 +266,31 @@ pub(crate) fn network_port_settings(docker_net: &DockerId, tags: &[String]) -> P
         .filter_map(|t| t.strip_prefix(&prefix).map(str::to_string))
         .collect();
     let no_security = tags.contains(&format!("{TAG_NET_PORT_NO_SECURITY}{id}"));
+    let qos_prefix = format!("{TAG_NET_PORT_QOS}{id}:");
     PortSettings {
         security_groups: (!groups.is_empty()).then_some(groups),
         port_security: no_security.then_some(false),
+        qos_policy: tags
+            .iter()
+            .find_map(|t| t.strip_prefix(&qos_prefix).map(str::to_string)),
+        dns_name: None,
+    }
+}
+
+/// A DNS label as Neutron takes a port's `dns_name`: letters, digits and hyphens, 1 to 63, not
+/// starting or ending with a hyphen.
+fn check_dns_label(d: &str) -> Result<()> {
+    let ok = d.len() <= 63
+        && !d.starts_with('-')
+        && !d.ends_with('-')
+        && d.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    if ok {
+        Ok(())
+    } else {
+        Err(DriverError::InvalidRequest(format!(
+            "option {OPT_PORT_DNS_NAME} must be a DNS label (letters, digits, hyphens; at most \
+             63), not {d:?}"
+        )))
     }
 }
 
@@ -244,6 +321,15 @@ mod tests {
             let e = PortOptions::from_wire(&Options::new().with(k, v)).unwrap_err();
             assert!(e.to_string().contains(msg), "{e}");
         }
+        let dns = Options::new().with(OPT_PORT_DNS_NAME, "web-1");
+        assert_eq!(
+            PortOptions::from_wire(&dns).unwrap().dns_name.as_deref(),
+            Some("web-1")
+        );
+        let e = PortOptions::network_from_wire(&dns).unwrap_err();
+        assert!(e.to_string().contains("names one container"), "{e}");
+        let e = PortOptions::from_wire(&Options::new().with(OPT_PORT_DNS_NAME, "a b")).unwrap_err();
+        assert!(e.to_string().contains("must be a DNS label"), "{e}");
         let both = Options::new()
             .with(OPT_PORT_SECURITY_GROUPS, "web")
             .with(OPT_PORT_SECURITY, false);
@@ -257,25 +343,27 @@ mod tests {
         let g = "0b5c6f36-6a5e-4a39-9c1c-1a2b3c4d5e6f".to_string();
         let s = PortSettings {
             security_groups: Some(vec![g.clone()]),
-            port_security: None,
+            qos_policy: Some(g.clone()),
+            ..Default::default()
         };
         let mut tags = port_settings_tags(&a, &s);
         tags.extend(port_settings_tags(
             &b,
             &PortSettings {
-                security_groups: None,
                 port_security: Some(false),
+                ..Default::default()
             },
         ));
         assert_eq!(network_port_settings(&a, &tags), s);
         assert_eq!(network_port_settings(&b, &tags).port_security, Some(false));
         assert!(network_port_settings(&b, &tags).security_groups.is_none());
         assert!(tags.iter().all(|t| t.len() <= MAX_TAG_LEN));
+        // The group's tag and the policy's.
         assert_eq!(
             tags.iter()
                 .filter(|t| is_port_settings_tag_of(&a, t))
                 .count(),
-            1
+            2
         );
         assert_eq!(
             tags.iter()

@@ -80,6 +80,7 @@ struct State {
     pools: BTreeMap<String, SubnetPool>,
     ports: BTreeMap<String, Port>,
     groups: BTreeMap<String, SecurityGroup>,
+    qos_policies: BTreeMap<String, QosPolicy>,
     rules: BTreeMap<String, SecurityGroupRule>,
     trunks: BTreeMap<String, Trunk>,
     extensions: Vec<String>,
@@ -175,6 +176,7 @@ stored!(Port, ports, "PortNotFound", port_view);
 stored!(SecurityGroup, groups, "SecurityGroupNotFound", group_view);
 stored!(SecurityGroupRule, rules, "SecurityGroupRuleNotFound");
 stored!(Trunk, trunks, "TrunkNotFound");
+stored!(QosPolicy, qos_policies, "QosPolicyNotFound");
 
 fn bad_request(path: String, message: String) -> NeutronError {
     err(400, "POST", path, "InvalidInput", message)
@@ -997,6 +999,7 @@ impl FakeNeutron {
                 pools: BTreeMap::new(),
                 ports: BTreeMap::new(),
                 groups: BTreeMap::new(),
+                qos_policies: BTreeMap::new(),
                 rules: BTreeMap::new(),
                 trunks: BTreeMap::new(),
                 extensions: extensions.iter().map(|s| s.to_string()).collect(),
@@ -1152,6 +1155,22 @@ impl FakeNeutron {
     pub fn ports(&self) -> Vec<Port> {
         let s = self.lock();
         s.ports.values().map(|p| s.port_view(p)).collect()
+    }
+
+    /// Adds a QoS policy (an operator's: Kuryr only finds them); returns its id.
+    pub fn add_qos_policy(&self, name: &str) -> String {
+        let mut s = self.lock();
+        let id = s.new_id();
+        let project_id = s.project_id.clone();
+        s.qos_policies.insert(
+            id.clone(),
+            QosPolicy {
+                id: id.clone(),
+                name: name.to_string(),
+                project_id,
+            },
+        );
+        id
     }
 
     pub fn security_groups(&self) -> Vec<SecurityGroup> {
@@ -1585,6 +1604,22 @@ impl NeutronApi for FakeNeutron {
             if let Some(v) = u.port_security_enabled {
                 p.port_security_enabled = Some(v);
             }
+            if let Some(q) = &u.qos_policy_id {
+                if let Some(id) = q {
+                    if !s.qos_policies.contains_key(id) {
+                        return Err(missing(
+                            "qos/policies",
+                            "QoS policy",
+                            "QosPolicyNotFound",
+                            id,
+                        ));
+                    }
+                }
+                p.qos_policy_id = q.clone();
+            }
+            if let Some(d) = &u.dns_name {
+                p.dns_name = (!d.is_empty()).then(|| d.clone());
+            }
             if let Some(v) = &u.allowed_address_pairs {
                 p.allowed_address_pairs = v.clone();
             }
@@ -1758,6 +1793,10 @@ impl NeutronApi for FakeNeutron {
 
     async fn list_security_groups(&self, filters: &Filters) -> Result<Vec<SecurityGroup>> {
         self.list_of("list_security_groups", filters)
+    }
+
+    async fn list_qos_policies(&self, filters: &Filters) -> Result<Vec<QosPolicy>> {
+        self.list_of("list_qos_policies", filters)
     }
 
     async fn get_security_group(&self, id: &str) -> Result<SecurityGroup> {

@@ -268,8 +268,16 @@ impl HttpNeutron {
                 NeutronError::Config(format!("invalid Neutron endpoint {endpoint:?}"))
             })?;
             p.pop_if_empty();
-            for s in segments {
-                p.push(s);
+            // The collection (first) may sit under an extension's prefix (`qos/policies`);
+            // the other segments are values (ids, tags) and are encoded whole.
+            for (i, s) in segments.iter().enumerate() {
+                if i == 0 {
+                    for part in s.split('/') {
+                        p.push(part);
+                    }
+                } else {
+                    p.push(s);
+                }
             }
         }
         Ok(url)
@@ -712,6 +720,9 @@ impl NeutronApi for HttpNeutron {
     async fn list_security_groups(&self, filters: &Filters) -> Result<Vec<SecurityGroup>> {
         self.list(filters).await
     }
+    async fn list_qos_policies(&self, filters: &Filters) -> Result<Vec<QosPolicy>> {
+        self.list(filters).await
+    }
     async fn get_security_group(&self, id: &str) -> Result<SecurityGroup> {
         self.get(id).await
     }
@@ -779,6 +790,8 @@ mod tests {
             u.as_str(),
             "http://n:9696/v2.0/ports/a%20b/tags/kuryr.net.uuid.lh:ab%2Fc"
         );
+        let u = HttpNeutron::url("http://n:9696", &["qos/policies", "a/b"]).unwrap();
+        assert_eq!(u.as_str(), "http://n:9696/v2.0/qos/policies/a%2Fb");
         let u = HttpNeutron::url("https://cloud/networking/v2.0", &["networks"]).unwrap();
         assert_eq!(u.as_str(), "https://cloud/networking/v2.0/networks");
         let (k, m) = error_message(

@@ -94,6 +94,8 @@ pub trait NeutronApi: Send + Sync {
 
     // Security groups and rules.
     async fn list_security_groups(&self, filters: &Filters) -> Result<Vec<SecurityGroup>>;
+    /// QoS policies (`qos` extension).
+    async fn list_qos_policies(&self, filters: &Filters) -> Result<Vec<QosPolicy>>;
     async fn get_security_group(&self, id: &str) -> Result<SecurityGroup>;
     async fn create_security_group(&self, group: &NewSecurityGroup) -> Result<SecurityGroup>;
     async fn delete_security_group(&self, id: &str) -> Result<()>;

@@ -120,6 +120,15 @@ resource!(
     NoUpdate,
 );
 resource!(
+    QosPolicy,
+    "policy",
+    "policies",
+    "qos/policies",
+    None,
+    NoUpdate,
+    NoUpdate,
+);
+resource!(
     Trunk,
     "trunk",
     "trunks",

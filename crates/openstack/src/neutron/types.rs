@@ -280,6 +280,10 @@ pub struct Port {
     #[serde(deserialize_with = "null_default")]
     pub security_groups: Vec<String>,
     pub port_security_enabled: Option<bool>,
+    /// `qos-port` extension (absent or null: none).
+    pub qos_policy_id: Option<String>,
+    /// `dns-integration` extension (absent or null: none).
+    pub dns_name: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub trunk_details: Option<TrunkDetails>,
 }
@@ -312,9 +316,23 @@ impl Default for Port {
             allowed_address_pairs: Vec::new(),
             security_groups: Vec::new(),
             port_security_enabled: None,
+            qos_policy_id: None,
+            dns_name: None,
             trunk_details: None,
         }
     }
+}
+
+/// A QoS policy (`qos` extension): only found by name, never made or changed by Kuryr.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct QosPolicy {
+    #[serde(deserialize_with = "null_default")]
+    pub id: String,
+    #[serde(deserialize_with = "null_default")]
+    pub name: String,
+    #[serde(deserialize_with = "null_default")]
+    pub project_id: String,
 }
 
 /// A security group rule.
@@ -550,6 +568,10 @@ pub struct PortUpdate {
     pub binding_profile: Option<Map<String, Value>>,
     pub security_groups: Option<Vec<String>>,
     pub port_security_enabled: Option<bool>,
+    /// `Some(None)` clears it (`null`).
+    pub qos_policy_id: Option<Option<String>>,
+    /// `""` clears it.
+    pub dns_name: Option<String>,
     pub allowed_address_pairs: Option<Vec<AllowedAddressPair>>,
 }
 

@@ -80,8 +80,13 @@ pub struct NeutronProbe {
     rt: tokio::runtime::Runtime,
 }
 
+/// The JSON key of a collection: its last path segment (`qos/policies` → `policies`).
 fn json_key(resource: &str) -> String {
-    resource.replace('-', "_")
+    resource
+        .rsplit('/')
+        .next()
+        .unwrap_or(resource)
+        .replace('-', "_")
 }
 
 fn singular(resource: &str) -> String {
