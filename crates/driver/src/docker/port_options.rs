@@ -121,16 +121,7 @@ impl KuryrDriver {
             return Ok(q.to_string());
         }
         let found = self.nt.qos_policies_by_name(q).await?;
-        match found.as_slice() {
-            [id] => Ok(id.clone()),
-            [] => Err(DriverError::NotFound(format!(
-                "QoS policy {q:?} does not exist"
-            ))),
-            _ => Err(DriverError::Conflict(format!(
-                "{} QoS policies are named {q:?}: give the policy's id",
-                found.len()
-            ))),
-        }
+        the_one_named(found, q, ("QoS policy", "QoS policies", "policy"), "")
     }
 
     /// A security group's id, given its id or its unique name (within `project` when given).
@@ -142,16 +133,12 @@ impl KuryrDriver {
         let within = project
             .map(|p| format!(" in project {p}"))
             .unwrap_or_default();
-        match found.as_slice() {
-            [id] => Ok(id.clone()),
-            [] => Err(DriverError::NotFound(format!(
-                "security group {g:?}{within} does not exist"
-            ))),
-            _ => Err(DriverError::Conflict(format!(
-                "{} security groups{within} are named {g:?}: give the group's id",
-                found.len()
-            ))),
-        }
+        the_one_named(
+            found,
+            g,
+            ("security group", "security groups", "group"),
+            &within,
+        )
     }
 
     /// The settings for an endpoint of `docker_net` on `net`: the endpoint's own options where
@@ -220,6 +207,26 @@ pub(crate) fn network_mtu(docker_net: &DockerId, tags: &[String]) -> Option<u32>
     let prefix = format!("{TAG_NET_MTU}{}:", docker_net.short(ID_LEN));
     tags.iter()
         .find_map(|t| t.strip_prefix(&prefix)?.parse().ok())
+}
+
+/// The id of the one resource named `name` among `found`; else what went wrong, with the kind's
+/// (singular, plural, short) names and where it was looked for.
+fn the_one_named(
+    found: Vec<String>,
+    name: &str,
+    (one, many, short): (&str, &str, &str),
+    within: &str,
+) -> Result<String> {
+    match found.as_slice() {
+        [id] => Ok(id.clone()),
+        [] => Err(DriverError::NotFound(format!(
+            "{one} {name:?}{within} does not exist"
+        ))),
+        _ => Err(DriverError::Conflict(format!(
+            "{} {many}{within} are named {name:?}: give the {short}'s id",
+            found.len()
+        ))),
+    }
 }
 
 /// The tags that keep a Docker network's port settings on its Neutron network.
