@@ -1196,3 +1196,36 @@ async fn release_without_delete_endpoint_after_a_restart_removes_the_links() {
     );
     assert!(t.ports_on(&t.network_of(&net).id).is_empty());
 }
+
+/// `[neutron] enable_dhcp = False` and `[DEFAULT] subnetpool_name_prefix`: the subnets Kuryr
+/// makes have no DHCP, and its pools carry the operator's prefix (and are still Kuryr's: deleted
+/// at `docker network rm`).
+#[tokio::test]
+async fn enable_dhcp_and_the_pool_name_prefix_are_honoured() {
+    let t = setup_with({
+        let mut c = config();
+        c.enable_dhcp = false;
+        c.subnetpool_name_prefix = "opsPool".into();
+        c
+    });
+    let net = id("net-nodhcp");
+    let pools = t
+        .network_create(&net, "10.32.0.0/24", "10.32.0.1", &[])
+        .await
+        .unwrap();
+    let subnets = t.neutron.subnets();
+    assert_eq!(subnets.len(), 1);
+    assert!(!subnets[0].enable_dhcp, "{:?}", subnets[0]);
+    let names: Vec<String> = t
+        .neutron
+        .subnetpools()
+        .into_iter()
+        .map(|p| p.name)
+        .collect();
+    assert_eq!(names, vec!["opsPool-10.32.0.0/24".to_string()]);
+    t.network_rm(&net, &[pools]).await;
+    assert!(
+        t.neutron.is_empty(),
+        "the prefixed pool is Kuryr's and goes too"
+    );
+}

@@ -633,9 +633,10 @@ fn scenario_dual_stack(s: &mut Stack) {
     s.network_rm(&net);
     assert!(s.neutron.get("networks", &nid).is_none());
 
-    // No subnets given: one from each default pool (`kuryr`, `kuryr6`).
-    let dflt = s.network_create("dual-dflt", &["--ipv6"]);
+    // No subnets given: one from each default pool (`kuryr`, `kuryr6`); and a shared network.
+    let dflt = s.network_create("dual-dflt", &["--ipv6", "-o", "neutron.net.shared=true"]);
     let dn = s.neutron_network_of(&s.docker_network_id(&dflt));
+    assert_eq!(dn["shared"], true, "{dn}");
     let mut pools: Vec<String> = s
         .neutron
         .list("subnets", &[("network_id", dn["id"].as_str().unwrap())])
@@ -998,27 +999,52 @@ fn scenario_existing_network_and_port(s: &mut Stack) {
     );
 
     // The same by ids: `neutron.net.uuid` and `neutron.subnet.uuid` (in -o and --ipam-opt, as
-    // the original's documentation gives them).
+    // the original's documentation gives them), with the user's IPv6 subnet by
+    // `neutron.subnet.v6.uuid`.
+    let sub6 = s.neutron.create(
+        "subnets",
+        serde_json::json!({"subnet": {"name": format!("{name}-sub6"), "network_id": nid, "ip_version": 6, "cidr": "fd91:5::/64", "gateway_ip": "fd91:5::1"}}),
+    );
+    let sub6_id = sub6["id"].as_str().unwrap().to_string();
     let by_id = s.network_create(
         "exist-id",
         &[
+            "--ipv6",
             "-o",
             &format!("neutron.net.uuid={nid}"),
             "-o",
             &format!("neutron.subnet.uuid={sub_id}"),
             "--ipam-opt",
             &format!("neutron.subnet.uuid={sub_id}"),
+            "-o",
+            &format!("neutron.subnet.v6.uuid={sub6_id}"),
+            "--ipam-opt",
+            &format!("neutron.subnet.v6.uuid={sub6_id}"),
             "--subnet",
             "10.91.5.0/24",
             "--gateway",
             "10.91.5.1",
+            "--subnet",
+            "fd91:5::/64",
+            "--gateway",
+            "fd91:5::1",
         ],
     );
-    assert_eq!(s.neutron.list("subnets", &[("network_id", &nid)]).len(), 1);
+    // The user's two subnets are used, none is made.
+    assert_eq!(s.neutron.list("subnets", &[("network_id", &nid)]).len(), 2);
     let c = s.run(&by_id, &[]);
     let ports = s.kuryr_ports(&nid);
     assert_eq!(ports.len(), 1);
-    assert_eq!(ports[0]["fixed_ips"][0]["subnet_id"], sub_id.as_str());
+    let on: Vec<&str> = ports[0]["fixed_ips"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["subnet_id"].as_str().unwrap())
+        .collect();
+    assert!(
+        on.contains(&sub_id.as_str()) && on.contains(&sub6_id.as_str()),
+        "{on:?}"
+    );
     // An adopted port keeps its owner's security settings: an endpoint's own are refused.
     let x = s.unique("exist-x");
     s.track_container(&x);
@@ -1045,6 +1071,7 @@ fn scenario_existing_network_and_port(s: &mut Stack) {
     let n = s.neutron.get("networks", &nid).expect("kept");
     assert!(tags_of(&n).is_empty(), "untagged: {n}");
     assert!(s.neutron.get("subnets", &sub_id).is_some());
+    assert!(s.neutron.get("subnets", &sub6_id).is_some());
 }
 
 fn scenario_existing_pool(s: &mut Stack) {
