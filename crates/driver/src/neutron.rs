@@ -334,13 +334,21 @@ pub(crate) fn looks_like_uuid(s: &str) -> bool {
 
 /// A create whose answer was lost (connection reset, timeout) may have been done all the same:
 /// Docker would never be told of the resource, and nothing would delete it. The look-up by the
-/// create's unique keys (name, tags; network and CIDR) that finds exactly one is taken as the
-/// create's answer; otherwise the create's own error stands.
+/// create's unique keys (name; network and CIDR) that finds exactly one resource without tags
+/// or with all of `tags` is taken as the create's answer; otherwise the create's own error
+/// stands. (The client tags right after a create: a lost answer leaves it untagged.)
 fn made_all_the_same<T>(
     error: NeutronError,
     found: std::result::Result<Vec<T>, NeutronError>,
+    tags_of: impl Fn(&T) -> &[String],
+    tags: &[String],
     context: String,
 ) -> Result<T> {
+    let found = found.map(|l| {
+        l.into_iter()
+            .filter(|x| tags_of(x).is_empty() || tags.iter().all(|t| tags_of(x).contains(t)))
+            .collect::<Vec<T>>()
+    });
     match found {
         Ok(mut list) if list.len() == 1 => {
             tracing::info!(%context, error = %error, "the answer was lost, but neutron made it: going on with it");
@@ -557,15 +565,9 @@ impl Nt {
         match r {
             Ok(n) => Ok(net(n)),
             Err(e) if e.outcome_unknown() => {
-                // Networks get their tags after the create: look by name.
                 let found = self.api.list_networks(&Filters::new().name(name)).await;
-                let found = found.map(|l| {
-                    l.into_iter()
-                        .filter(|n| n.tags.is_empty() || tags.iter().all(|t| n.tags.contains(t)))
-                        .collect()
-                });
-                let mut n = net(made_all_the_same(e, found, context)?);
-                // The client tags right after the create: that step was lost too.
+                let mut n = net(made_all_the_same(e, found, |n| &n.tags, tags, context)?);
+                // The client's tagging after the create was lost with the answer.
                 self.add_missing_tags(Kind::Network, &n.id, &mut n.tags, tags)
                     .await?;
                 Ok(n)
@@ -688,7 +690,13 @@ impl Nt {
                     .api
                     .list_subnets(&Filters::new().network_id(&s.network_id).cidr(&s.cidr))
                     .await;
-                Ok(subnet(made_all_the_same(e, found, context)?))
+                Ok(subnet(made_all_the_same(
+                    e,
+                    found,
+                    |s| &s.tags,
+                    &[],
+                    context,
+                )?))
             }
             Err(e) => Err(err(context)(e)),
         }
@@ -742,12 +750,7 @@ impl Nt {
             Ok(p) => Ok(pool(p)),
             Err(e) if e.outcome_unknown() => {
                 let found = self.api.list_subnetpools(&Filters::new().name(name)).await;
-                let found = found.map(|l| {
-                    l.into_iter()
-                        .filter(|p| p.tags.is_empty() || tags.iter().all(|t| p.tags.contains(t)))
-                        .collect()
-                });
-                let mut p = pool(made_all_the_same(e, found, context)?);
+                let mut p = pool(made_all_the_same(e, found, |p| &p.tags, tags, context)?);
                 self.add_missing_tags(Kind::SubnetPool, &p.id, &mut p.tags, tags)
                     .await?;
                 Ok(p)
@@ -883,8 +886,6 @@ impl Nt {
         gone_ok(self.api.delete_port(id).await, format!("delete port {id}"))
     }
 
-    /// Ids of the security groups with this name.
-    /// The ids of the security groups named `name` (in `project` when given).
     /// The ids of the QoS policies named `name`.
     pub async fn qos_policies_by_name(&self, name: &str) -> Result<Vec<String>> {
         let r = self.api.list_qos_policies(&Filters::new().name(name)).await;
@@ -894,6 +895,7 @@ impl Nt {
             .collect())
     }
 
+    /// The ids of the security groups named `name` (in `project` when given).
     pub async fn security_groups_by_name(
         &self,
         name: &str,

@@ -24,13 +24,7 @@ async fn sweep(t: &T, watch: &mut OrphanWatch) -> Vec<String> {
 /// Returns the Neutron network id, the port id and the address Docker got.
 async fn reserved(t: &T, net: &str, cidr: &str) -> (String, String, String) {
     let (pool_id, _, _) = t.network_create(net, cidr, "", &[]).await.unwrap();
-    let addr = t
-        .driver
-        .request_address(&addr_req(&pool_id, "", &[]))
-        .await
-        .unwrap()
-        .address
-        .to_string();
+    let addr = t.any_address(&pool_id).await;
     let n = t.network_of(net);
     let ports: Vec<_> = t
         .ports_on(&n.id)

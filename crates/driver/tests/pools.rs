@@ -651,15 +651,9 @@ async fn a_port_with_its_containers_security_settings_is_reset_for_the_next() {
         .clone();
     let ep = id("pool-nops-ep");
     let addr = t
-        .driver
-        .request_address(&addr_req(&pool_id, "", &[]))
+        .connect_with(&net, &ep, &pool_id, "", &[(OPT_PORT_SECURITY, "false")])
         .await
-        .unwrap()
-        .address
-        .to_string();
-    let mut req = create_ep_req(&net, &ep, &addr, "", "");
-    req.options = opts(&[(OPT_PORT_SECURITY, "false")]);
-    t.driver.create_endpoint(&req).await.unwrap();
+        .unwrap();
     let p = t.port_holding(&t.network_of(&net).id, &addr);
     assert_eq!(p.port_security_enabled, Some(false));
     assert!(p.security_groups.is_empty());

@@ -92,15 +92,15 @@ async fn port_settings_from_the_network_and_the_endpoint() {
     // An endpoint's own options win: no port security (and so no groups).
     let ep3 = id("ep-nops");
     let a3 = t2
-        .driver
-        .request_address(&mac_addr_req(&pools.0, "", &mac(9)))
+        .connect_with(
+            &net,
+            &ep3,
+            &pools.0,
+            &mac(9),
+            &[(OPT_PORT_SECURITY, "false")],
+        )
         .await
-        .unwrap()
-        .address
-        .to_string();
-    let mut req = create_ep_req(&net, &ep3, &a3, "", &mac(9));
-    req.options = opts(&[(OPT_PORT_SECURITY, "false")]);
-    t2.driver.create_endpoint(&req).await.unwrap();
+        .unwrap();
     let p3 = port_of(&t2, &ep3);
     assert_eq!(p3.port_security_enabled, Some(false));
     assert!(p3.security_groups.is_empty(), "{:?}", p3.security_groups);
@@ -295,15 +295,15 @@ async fn qos_policy_and_dns_name() {
 
     let ep2 = id("ep-dns");
     let a2 = t
-        .driver
-        .request_address(&mac_addr_req(&pools.0, "", &mac(14)))
+        .connect_with(
+            &net,
+            &ep2,
+            &pools.0,
+            &mac(14),
+            &[(OPT_PORT_DNS_NAME, "web-1")],
+        )
         .await
-        .unwrap()
-        .address
-        .to_string();
-    let mut req = create_ep_req(&net, &ep2, &a2, "", &mac(14));
-    req.options = opts(&[(OPT_PORT_DNS_NAME, "web-1")]);
-    t.driver.create_endpoint(&req).await.unwrap();
+        .unwrap();
     let p2 = port_of(&t, &ep2);
     assert_eq!(p2.dns_name.as_deref(), Some("web-1"));
     assert_eq!(

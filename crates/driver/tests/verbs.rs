@@ -413,13 +413,7 @@ async fn endpoint_without_mac_gets_the_ports_mac() {
         .network_create(&net, "10.6.0.0/24", "10.6.0.1", &[])
         .await
         .unwrap();
-    let addr = t
-        .driver
-        .request_address(&addr_req(&pool_id, "", &[]))
-        .await
-        .unwrap()
-        .address
-        .to_string();
+    let addr = t.any_address(&pool_id).await;
     let mac = t
         .driver
         .create_endpoint(&create_ep_req(&net, &id("ep-nomac"), &addr, "", ""))

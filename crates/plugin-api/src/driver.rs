@@ -35,6 +35,20 @@ pub enum AbandonedCall {
     RequestAddress(RequestAddressRequest, RequestAddressResponse),
 }
 
+impl AbandonedCall {
+    /// The plugin call's name, as Docker calls it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            AbandonedCall::CreateNetwork(_) => "CreateNetwork",
+            AbandonedCall::AllocateNetwork(_) => "AllocateNetwork",
+            AbandonedCall::CreateEndpoint(_) => "CreateEndpoint",
+            AbandonedCall::Join(_) => "Join",
+            AbandonedCall::ProgramExternalConnectivity(_) => "ProgramExternalConnectivity",
+            AbandonedCall::RequestAddress(..) => "RequestAddress",
+        }
+    }
+}
+
 /// Docker's libnetwork remote network driver (`/NetworkDriver.*`).
 #[async_trait]
 pub trait NetworkDriver: Send + Sync {

@@ -718,11 +718,7 @@ fn scenario_port_settings(s: &mut Stack) {
         "the group without ingress rules lets no ping into {c2}"
     );
     // One endpoint without port security, by its own option.
-    let c3 = s.unique("psg-c3");
-    s.track_container(&c3);
-    let image = s.env.image.clone();
-    // Started on Docker's bridge: a container on "none" cannot join another network.
-    s.docker(&["run", "-d", "--name", &c3, &image, "sleep", "600"]);
+    let c3 = s.run_on_bridge("psg-c3");
     s.docker(&[
         "network",
         "connect",
@@ -785,19 +781,12 @@ fn scenario_port_settings(s: &mut Stack) {
         ("neutron.net.uid=x", "unknown network option"),
     ] {
         let name = s.unique("refused");
-        let err = docker_cmd(&[
-            "network",
-            "create",
-            "-d",
+        let err = docker_cmd(&network_create_args(
             &plugin,
-            "--ipam-driver",
-            &plugin,
-            "--subnet",
             "10.91.14.0/24",
-            "-o",
-            opt,
+            &["-o", opt],
             &name,
-        ])
+        ))
         .expect_err(opt);
         assert!(err.contains(says), "{opt}: {err}");
     }
@@ -820,9 +809,7 @@ fn scenario_port_settings(s: &mut Stack) {
         ],
     );
     let q1 = s.run(&qnet, &[]);
-    let q2 = s.unique("qos-c2");
-    s.track_container(&q2);
-    s.docker(&["run", "-d", "--name", &q2, &image, "sleep", "600"]);
+    let q2 = s.run_on_bridge("qos-c2");
     s.docker(&[
         "network",
         "connect",
@@ -1046,10 +1033,7 @@ fn scenario_existing_network_and_port(s: &mut Stack) {
         "{on:?}"
     );
     // An adopted port keeps its owner's security settings: an endpoint's own are refused.
-    let x = s.unique("exist-x");
-    s.track_container(&x);
-    let image = s.env.image.clone();
-    s.docker(&["run", "-d", "--name", &x, &image, "sleep", "600"]);
+    let x = s.run_on_bridge("exist-x");
     let refused = docker_cmd(&[
         "network",
         "connect",
@@ -1307,31 +1291,14 @@ fn scenario_kill_after_every_call(s: &mut Stack) {
             let plugin = plugin_name();
             std::thread::spawn(move || {
                 let gw = cidr.replace(".0/24", ".1");
-                let created = docker_cmd(&[
-                    "network",
-                    "create",
-                    "-d",
+                let created = docker_cmd(&network_create_args(
                     &plugin,
-                    "--ipam-driver",
-                    &plugin,
-                    "--subnet",
                     &cidr,
-                    "--gateway",
-                    &gw,
+                    &["--gateway", &gw],
                     &net,
-                ]);
+                ));
                 if created.is_ok() {
-                    let _ = docker_cmd(&[
-                        "run",
-                        "-d",
-                        "--name",
-                        &container,
-                        "--network",
-                        &net,
-                        &image,
-                        "sleep",
-                        "600",
-                    ]);
+                    let _ = docker_cmd(&run_args(&container, &net, &image));
                     let _ = docker_cmd(&["rm", "-f", &container]);
                     let _ = docker_cmd(&["network", "rm", &net]);
                 }

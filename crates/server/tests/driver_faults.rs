@@ -89,34 +89,6 @@ fn settles_to(s: &Stack, before: &BTreeSet<String>, secs: u64, what: &str) {
     );
 }
 
-fn create_args<'a>(plugin: &'a str, cidr: &'a str, name: &'a str) -> Vec<&'a str> {
-    vec![
-        "network",
-        "create",
-        "-d",
-        plugin,
-        "--ipam-driver",
-        plugin,
-        "--subnet",
-        cidr,
-        name,
-    ]
-}
-
-fn run_args<'a>(name: &'a str, net: &'a str, image: &'a str) -> Vec<&'a str> {
-    vec![
-        "run",
-        "-d",
-        "--name",
-        name,
-        "--network",
-        net,
-        image,
-        "sleep",
-        "600",
-    ]
-}
-
 /// Docker's error names the cause an operator can act on.
 fn assert_clear_error(err: &str, what: &str) {
     let lower = err.to_lowercase();
@@ -138,7 +110,7 @@ fn scenario_neutron_down(s: &mut Stack, p: &FaultProxy) {
     // docker network create
     let net = s.unique("down");
     p.set(Fault::Refuse);
-    let err = docker_cmd(&create_args(&plugin, "10.91.200.0/24", &net))
+    let err = docker_cmd(&network_create_args(&plugin, "10.91.200.0/24", &[], &net))
         .expect_err("network create with Neutron down");
     p.set(Fault::Pass);
     assert_clear_error(&err, "network create");
@@ -273,7 +245,7 @@ fn scenario_kth_request_of_a_network(s: &mut Stack, p: &FaultProxy) {
             let what = format!("{fault:?} at request {k} of {n}");
             let net = s.unique(&format!("kthn{k}"));
             p.at_request(k, fault.clone());
-            let created = docker_cmd(&create_args(&plugin, "10.91.202.0/24", &net));
+            let created = docker_cmd(&network_create_args(&plugin, "10.91.202.0/24", &[], &net));
             let removed = created
                 .as_ref()
                 .ok()
@@ -344,7 +316,7 @@ fn scenario_slow(s: &mut Stack, p: &FaultProxy) {
     let late = s.unique("late");
     p.set(Fault::Delay(Duration::from_secs(22)));
     let t = Instant::now();
-    let created = docker_cmd(&create_args(&plugin, "10.91.205.0/24", &late));
+    let created = docker_cmd(&network_create_args(&plugin, "10.91.205.0/24", &[], &late));
     p.set(Fault::Pass);
     eprintln!(
         "docker network create with 22 s per Neutron answer: {:.1} s, {created:?}",

@@ -200,17 +200,7 @@ impl Host2 {
 
     fn run(&mut self, name: &str, net: &str, image: &str) {
         self.containers.push(name.to_string());
-        self.docker(&[
-            "run",
-            "-d",
-            "--name",
-            name,
-            "--network",
-            net,
-            image,
-            "sleep",
-            "600",
-        ]);
+        self.docker(&e2e::run_args(name, net, image));
     }
 
     fn rm(&mut self, name: &str) {

@@ -12,8 +12,7 @@ use crate::error::Result;
 
 impl KuryrDriver {
     pub async fn undo_abandoned(&self, call: AbandonedCall) {
-        let what = format!("{call:?}");
-        let what = &what[..what.find('(').unwrap_or(what.len())];
+        let what = call.name();
         tracing::warn!("{what} finished after Docker was told it failed: undoing it");
         if let Err(e) = self.undo_abandoned_call(call).await {
             tracing::warn!(error = %e, "{what}: undoing the late success failed");

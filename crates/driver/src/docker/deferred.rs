@@ -102,20 +102,16 @@ impl KuryrDriver {
         teardown: impl FnOnce() -> Teardown,
     ) -> Result<()> {
         if let Err(e) = &result {
-            if e.class() == ErrorClass::Unavailable {
-                let t = teardown();
-                tracing::warn!(error = %e, "{t}: Neutron failed; Docker forgets it, so kuryr runs it again in the background");
-                self.deferred.push(t);
-            }
+            self.defer_part(e, teardown());
         }
         result
     }
 
-    /// Keeps a tear-down that failed for Neutron's sake and that no verb's second run would
-    /// find again.
+    /// Keeps a tear-down that failed for Neutron's sake (also one no verb's second run would
+    /// find again).
     pub(crate) fn defer_part(&self, error: &crate::error::DriverError, teardown: Teardown) {
         if error.class() == ErrorClass::Unavailable {
-            tracing::warn!(error = %error, "{teardown}: Neutron failed; kuryr runs it again in the background");
+            tracing::warn!(error = %error, "{teardown}: Neutron failed; Docker forgets it, so kuryr runs it again in the background");
             self.deferred.push(teardown);
         }
     }

@@ -22,19 +22,22 @@ impl KuryrDriver {
     /// Run again after Neutron failed it: a pool requested again since is left to its new
     /// network.
     pub(crate) async fn release_pool_again(&self, req: &ReleasePoolRequest) -> Result<()> {
-        let pool_ref = pool_ref(&req.pool_id)?;
-        if self.ipam().requested.values().any(|r| r.pool == pool_ref) {
+        if self.requested_again(&pool_ref(&req.pool_id)?) {
             tracing::info!(pool = %req.pool_id, "pool requested again since: not released");
             return Ok(());
         }
         self.release_pool_now(req).await
     }
 
+    /// Whether a network has requested the pool (again) since Docker released it.
+    fn requested_again(&self, pool: &PoolRef) -> bool {
+        self.ipam().requested.values().any(|r| r.pool == *pool)
+    }
+
     /// A Kuryr pool left when its network was deleted, deleted once unused, unless a network
     /// requested it again since.
     pub(crate) async fn delete_unused_pool_again(&self, id: &str) -> Result<()> {
-        let again = PoolRef::Whole(id.to_string());
-        if self.ipam().requested.values().any(|r| r.pool == again) {
+        if self.requested_again(&PoolRef::Whole(id.to_string())) {
             return Ok(());
         }
         match self.known_pool(id).await? {

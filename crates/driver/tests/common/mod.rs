@@ -429,6 +429,38 @@ impl T {
         Ok(addr)
     }
 
+    /// RequestAddress for any address of the pool, without a MAC; the address as Docker has it.
+    pub async fn any_address(&self, pool_id: &str) -> String {
+        self.driver
+            .request_address(&addr_req(pool_id, "", &[]))
+            .await
+            .unwrap()
+            .address
+            .to_string()
+    }
+
+    /// `docker network connect --driver-opt …`: RequestAddress (with `mac`, unless empty), then
+    /// CreateEndpoint with the endpoint's own options. Returns the address.
+    pub async fn connect_with(
+        &self,
+        net_id: &str,
+        ep_id: &str,
+        pool_id: &str,
+        mac: &str,
+        options: &[(&str, &str)],
+    ) -> Result<String, DriverError> {
+        let req = if mac.is_empty() {
+            addr_req(pool_id, "", &[])
+        } else {
+            mac_addr_req(pool_id, "", mac)
+        };
+        let addr = self.driver.request_address(&req).await?.address.to_string();
+        let mut ep = create_ep_req(net_id, ep_id, &addr, "", mac);
+        ep.options = opts(options);
+        self.driver.create_endpoint(&ep).await?;
+        Ok(addr)
+    }
+
     /// `docker rm`: Revoke, Leave, DeleteEndpoint, ReleaseAddress.
     pub async fn rm(&self, net_id: &str, ep_id: &str, pool_id: &str, addr: &str) {
         self.driver

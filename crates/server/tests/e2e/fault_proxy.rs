@@ -81,6 +81,8 @@ impl FaultProxy {
             .expect("the fault proxy speaks plain HTTP to Neutron");
         let upstream: String = rest.split('/').next().unwrap().to_string();
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        // Non-blocking, so that the accept loop can stop listening when told to refuse.
+        listener.set_nonblocking(true).unwrap();
         let addr = listener.local_addr().unwrap();
         let state = Arc::new(Mutex::new(State {
             window: Fault::Pass,
@@ -174,7 +176,6 @@ fn accept_loop(
                 }
             }
         };
-        l.set_nonblocking(true).unwrap();
         match l.accept() {
             Ok((conn, _)) => {
                 let (u, st) = (upstream.clone(), state.clone());
@@ -188,11 +189,6 @@ fn accept_loop(
             Err(_) => std::thread::sleep(Duration::from_millis(20)),
         }
     }
-}
-
-/// The request line's target when it has no query.
-fn parts_path(line: &str) -> String {
-    line.split(' ').nth(1).unwrap_or("").to_string()
 }
 
 /// Reads one HTTP/1.1 message head and its `Content-Length` body; `None` at a clean EOF.
@@ -298,12 +294,9 @@ fn serve_connection(
         .to_string();
     let mut parts = line.split(' ');
     let method = parts.next().unwrap_or("").to_string();
-    let (path, query) = parts
-        .next()
-        .unwrap_or("")
-        .split_once('?')
-        .map(|(p, q)| (p.to_string(), q.to_string()))
-        .unwrap_or_else(|| (parts_path(&line), String::new()));
+    let target = parts.next().unwrap_or("");
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    let (path, query) = (path.to_string(), query.to_string());
     let (fault, generation) = {
         let mut s = state.lock().unwrap();
         let mut seen = Seen {

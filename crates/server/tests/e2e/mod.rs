@@ -357,6 +357,44 @@ pub fn tap_name(port_id: &str) -> String {
     format!("tap{}", &port_id[..11])
 }
 
+/// `docker network create` of a Kuryr network with Kuryr's IPAM on `cidr`, with `extra`
+/// arguments before the name.
+pub fn network_create_args<'a>(
+    plugin: &'a str,
+    cidr: &'a str,
+    extra: &[&'a str],
+    name: &'a str,
+) -> Vec<&'a str> {
+    let mut a = vec![
+        "network",
+        "create",
+        "-d",
+        plugin,
+        "--ipam-driver",
+        plugin,
+        "--subnet",
+        cidr,
+    ];
+    a.extend_from_slice(extra);
+    a.push(name);
+    a
+}
+
+/// `docker run -d` of a container that sleeps on `net`.
+pub fn run_args<'a>(name: &'a str, net: &'a str, image: &'a str) -> Vec<&'a str> {
+    vec![
+        "run",
+        "-d",
+        "--name",
+        name,
+        "--network",
+        net,
+        image,
+        "sleep",
+        "600",
+    ]
+}
+
 /// Runs `/usr/bin/docker` with `args`; stdout on success, stderr on failure.
 pub fn docker_cmd(args: &[&str]) -> Result<String, String> {
     let out = Command::new(DOCKER)
@@ -684,6 +722,16 @@ impl Stack {
         let image = self.env.image.clone();
         args.extend_from_slice(&[&image, "sleep", "600"]);
         self.docker(&args);
+        name
+    }
+
+    /// A container on Docker's own bridge, to `docker network connect` with options (one on
+    /// "none" cannot join another network; Docker 20.10 passes endpoint options only there).
+    pub fn run_on_bridge(&mut self, tag: &str) -> String {
+        let name = self.unique(tag);
+        self.track_container(&name);
+        let image = self.env.image.clone();
+        self.docker(&["run", "-d", "--name", &name, &image, "sleep", "600"]);
         name
     }
 
