@@ -29,6 +29,7 @@ pub struct Subnet {
     pub gateway_ip: Option<IpAddr>,
     pub subnetpool_id: Option<String>,
     pub tags: Vec<String>,
+    pub project_id: String,
     /// `(destination, nexthop)` pairs.
     pub host_routes: Vec<(IpNet, IpAddr)>,
     /// Neutron's `dns_nameservers` (the CNI result's DNS servers).
@@ -44,6 +45,7 @@ pub struct Pool {
     pub default_prefixlen: Option<u8>,
     pub shared: bool,
     pub tags: Vec<String>,
+    pub project_id: String,
 }
 
 /// One fixed IP of a port.
@@ -298,6 +300,25 @@ pub struct Nt {
     /// Whether Neutron has `tag-creation` (several tags added in one request), learnt once per
     /// process: from the start-up check ([`Nt::learn_extensions`]) or by asking when first needed.
     tag_creation: Arc<tokio::sync::OnceCell<bool>>,
+    /// The project Kuryr's token is scoped to (`None`: noauth), learnt once. Listings keep to
+    /// what a member of it would see, because an admin's token lists every project's resources
+    /// and Kuryr must never read, adopt or delete another project's, even with matching tags.
+    own_project: Arc<tokio::sync::OnceCell<Option<String>>>,
+}
+
+/// Keeps the listed resources that belong to `project`, or are shared with it when the owner's
+/// `of` says so; all of them without a project (noauth).
+fn keep_to<T>(items: Vec<T>, project: Option<&str>, of: impl Fn(&T) -> (&str, bool)) -> Vec<T> {
+    let Some(project) = project else {
+        return items;
+    };
+    items
+        .into_iter()
+        .filter(|x| {
+            let (owner, shared) = of(x);
+            owner == project || shared
+        })
+        .collect()
 }
 
 /// The create body of a port.
@@ -406,6 +427,7 @@ fn subnet(s: os::Subnet) -> Subnet {
         gateway_ip: s.gateway_ip,
         subnetpool_id: s.subnetpool_id.filter(|p| !p.is_empty()),
         tags: s.tags,
+        project_id: s.project_id,
         dns_nameservers: s.dns_nameservers,
         host_routes: s
             .host_routes
@@ -423,6 +445,7 @@ fn pool(p: os::SubnetPool) -> Pool {
         default_prefixlen: p.default_prefixlen,
         shared: p.shared,
         tags: p.tags,
+        project_id: p.project_id,
     }
 }
 
@@ -499,7 +522,37 @@ impl Nt {
         Nt {
             api,
             tag_creation: Arc::new(tokio::sync::OnceCell::new()),
+            own_project: Arc::new(tokio::sync::OnceCell::new()),
         }
+    }
+
+    /// Refuses a resource a user named by id (`what`: "network", "subnetpool") that a member of
+    /// Kuryr's project could not use: neither its project's nor shared with it (an admin's token
+    /// reads any).
+    pub async fn check_visible(
+        &self,
+        what: &str,
+        id: &str,
+        project_id: &str,
+        shared: bool,
+    ) -> Result<()> {
+        let own = self.own_project().await?;
+        if own.is_none_or(|p| p == project_id || shared) {
+            return Ok(());
+        }
+        Err(DriverError::NotFound(format!(
+            "specified {what} id {id} is in project {project_id}, not kuryr's, and not shared"
+        )))
+    }
+
+    /// The project of Kuryr's token; asked of the client once (a failure is asked again).
+    async fn own_project(&self) -> Result<Option<String>> {
+        let r = self
+            .own_project
+            .get_or_try_init(|| self.api.token_project())
+            .await;
+        r.cloned()
+            .map_err(err("learn the project of kuryr's token".into()))
     }
 
     /// What Neutron's extension list, read at start-up, says: saves asking again.
@@ -525,22 +578,24 @@ impl Nt {
         known.copied().unwrap_or(false)
     }
 
+    /// Networks of Kuryr's project, or shared with it, carrying all of `tags` (an adopted
+    /// shared network carries Kuryr's tags too).
     pub async fn networks_by_tags(&self, tags: &[String]) -> Result<Vec<Net>> {
+        let own = self.own_project().await?;
         let r = self.api.list_networks(&Filters::new().tags(tags)).await;
-        Ok(
-            r.map_err(err(format!("list networks tagged {}", tags.join(","))))?
-                .into_iter()
-                .map(net)
-                .collect(),
-        )
+        let all = r.map_err(err(format!("list networks tagged {}", tags.join(","))))?;
+        let nets = all.into_iter().map(net).collect();
+        Ok(keep_to(nets, own.as_deref(), |n| (&n.project_id, n.shared)))
     }
 
-    pub async fn networks_by_name(&self, name: &str) -> Result<Vec<Net>> {
+    /// Networks named `name` in `project` (Kuryr's own when `None`) or shared with it.
+    pub async fn networks_by_name(&self, name: &str, project: Option<&str>) -> Result<Vec<Net>> {
+        let own = self.own_project().await?;
         let r = self.api.list_networks(&Filters::new().name(name)).await;
-        Ok(r.map_err(err(format!("list networks named {name}")))?
-            .into_iter()
-            .map(net)
-            .collect())
+        let all = r.map_err(err(format!("list networks named {name}")))?;
+        let nets = all.into_iter().map(net).collect();
+        let project = project.or(own.as_deref());
+        Ok(keep_to(nets, project, |n| (&n.project_id, n.shared)))
     }
 
     pub async fn network(&self, id: &str) -> Result<Option<Net>> {
@@ -565,7 +620,9 @@ impl Nt {
         match r {
             Ok(n) => Ok(net(n)),
             Err(e) if e.outcome_unknown() => {
+                let own = self.own_project().await?;
                 let found = self.api.list_networks(&Filters::new().name(name)).await;
+                let found = found.map(|l| keep_to(l, own.as_deref(), |n| (&n.project_id, false)));
                 let mut n = net(made_all_the_same(e, found, |n| &n.tags, tags, context)?);
                 // The client's tagging after the create was lost with the answer.
                 self.add_missing_tags(Kind::Network, &n.id, &mut n.tags, tags)
@@ -655,11 +712,19 @@ impl Nt {
             f = f.name(v);
         }
         f = f.tags(&q.tags);
+        let own = self.own_project().await?;
         let r = self.api.list_subnets(&f).await;
-        Ok(r.map_err(err("list subnets".into()))?
+        let subnets = r
+            .map_err(err("list subnets".into()))?
             .into_iter()
             .map(subnet)
-            .collect())
+            .collect();
+        // A network's subnets are as visible as the network the caller already holds; found by
+        // anything else, only Kuryr's project's.
+        let any_on_network = q.network_id.is_some() && q.tags.is_empty();
+        Ok(keep_to(subnets, own.as_deref(), |s| {
+            (&s.project_id, any_on_network)
+        }))
     }
 
     pub async fn create_subnet(&self, s: &NewSubnet) -> Result<Subnet> {
@@ -686,10 +751,12 @@ impl Nt {
         match r {
             Ok(v) => Ok(subnet(v)),
             Err(e) if e.outcome_unknown() => {
+                let own = self.own_project().await?;
                 let found = self
                     .api
                     .list_subnets(&Filters::new().network_id(&s.network_id).cidr(&s.cidr))
                     .await;
+                let found = found.map(|l| keep_to(l, own.as_deref(), |s| (&s.project_id, false)));
                 Ok(subnet(made_all_the_same(
                     e,
                     found,
@@ -709,15 +776,23 @@ impl Nt {
         )
     }
 
+    /// Subnetpools named `name` carrying `tags`: Kuryr's project's, and (looked up by name only,
+    /// an operator's or user's choice) those shared with it.
     pub async fn pools_by_name(&self, name: &str, tags: &[String]) -> Result<Vec<Pool>> {
+        let own = self.own_project().await?;
         let r = self
             .api
             .list_subnetpools(&Filters::new().name(name).tags(tags))
             .await;
-        Ok(r.map_err(err(format!("list subnetpools named {name}")))?
+        let pools = r
+            .map_err(err(format!("list subnetpools named {name}")))?
             .into_iter()
             .map(pool)
-            .collect())
+            .collect();
+        let shared_ok = tags.is_empty();
+        Ok(keep_to(pools, own.as_deref(), |p| {
+            (&p.project_id, shared_ok && p.shared)
+        }))
     }
 
     pub async fn pool(&self, id: &str) -> Result<Option<Pool>> {
@@ -749,7 +824,9 @@ impl Nt {
         match r {
             Ok(p) => Ok(pool(p)),
             Err(e) if e.outcome_unknown() => {
+                let own = self.own_project().await?;
                 let found = self.api.list_subnetpools(&Filters::new().name(name)).await;
+                let found = found.map(|l| keep_to(l, own.as_deref(), |p| (&p.project_id, false)));
                 let mut p = pool(made_all_the_same(e, found, |p| &p.tags, tags, context)?);
                 self.add_missing_tags(Kind::SubnetPool, &p.id, &mut p.tags, tags)
                     .await?;
@@ -790,11 +867,20 @@ impl Nt {
         for id in &q.ids {
             f = f.id(id);
         }
+        let own = self.own_project().await?;
         let r = self.api.list_ports(&f).await;
-        Ok(r.map_err(err("list ports".into()))?
+        let ports = r
+            .map_err(err("list ports".into()))?
             .into_iter()
             .map(port)
-            .collect())
+            .collect();
+        // Besides its own project's, only the ports Kuryr made in a project a CNI network names.
+        Ok(keep_to(ports, own.as_deref(), |p| {
+            (
+                &p.project_id,
+                crate::tags::has(&p.tags, crate::constants::TAG_PORT_PROJECT),
+            )
+        }))
     }
 
     pub async fn port(&self, id: &str) -> Result<Option<Port>> {
@@ -887,22 +973,24 @@ impl Nt {
     }
 
     /// The ids of the QoS policies named `name`.
+    /// The ids of the QoS policies named `name` in Kuryr's project or shared with it.
     pub async fn qos_policies_by_name(&self, name: &str) -> Result<Vec<String>> {
+        let own = self.own_project().await?;
         let r = self.api.list_qos_policies(&Filters::new().name(name)).await;
-        Ok(r.map_err(err(format!("list QoS policies named {name}")))?
-            .into_iter()
-            .map(|q| q.id)
-            .collect())
+        let all = r.map_err(err(format!("list QoS policies named {name}")))?;
+        let kept = keep_to(all, own.as_deref(), |q| (&q.project_id, q.shared));
+        Ok(kept.into_iter().map(|q| q.id).collect())
     }
 
-    /// The ids of the security groups named `name` (in `project` when given).
+    /// The ids of the security groups named `name` in `project` (Kuryr's own when `None`).
     pub async fn security_groups_by_name(
         &self,
         name: &str,
         project: Option<&str>,
     ) -> Result<Vec<String>> {
+        let own = self.own_project().await?;
         let mut filters = Filters::new().name(name);
-        if let Some(p) = project {
+        if let Some(p) = project.or(own.as_deref()) {
             filters = filters.project_id(p);
         }
         let r = self.api.list_security_groups(&filters).await;

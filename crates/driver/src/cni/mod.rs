@@ -220,7 +220,7 @@ impl KuryrDriver {
                 return Err(DriverError::NotFound(format!("{msg} and not shared")));
             }
             None => {
-                let mut found = self.nt.networks_by_name(key).await?;
+                let mut found = self.nt.networks_by_name(key, n.project.as_deref()).await?;
                 found.retain(|net| visible(net));
                 let within = n
                     .project

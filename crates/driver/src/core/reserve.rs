@@ -324,7 +324,8 @@ impl PortLifecycle {
         let elsewhere = !p.host_id.is_empty() && p.host_id != self.host;
         if elsewhere && self.port_driver.binds_to_host() {
             return Err(DriverError::Conflict(format!(
-                "port {} on subnet {} is bound to host {:?}: kuryr adopts only unbound ports or                  ports bound to this host ({:?})",
+                "port {} on subnet {} is bound to host {:?}: kuryr adopts only unbound ports or \
+                 ports bound to this host ({:?})",
                 p.id, subnet.cidr, p.host_id, self.host
             )));
         }

@@ -265,12 +265,16 @@ impl KuryrDriver {
     /// The network named by `neutron.net.uuid` / `neutron.net.name`, if given.
     async fn adoptable_network(&self, opts: &NeutronOptions) -> Result<Option<Net>> {
         if let Some(id) = &opts.net_uuid {
-            return self.nt.network(id).await?.map(Some).ok_or_else(|| {
+            let net = self.nt.network(id).await?.ok_or_else(|| {
                 DriverError::NotFound(format!("specified network id {id} does not exist"))
-            });
+            })?;
+            self.nt
+                .check_visible("network", id, &net.project_id, net.shared)
+                .await?;
+            return Ok(Some(net));
         }
         if let Some(name) = &opts.net_name {
-            let mut nets = self.nt.networks_by_name(name).await?;
+            let mut nets = self.nt.networks_by_name(name, None).await?;
             return match nets.len() {
                 0 => Err(DriverError::NotFound(format!(
                     "specified network name {name} does not exist"

@@ -87,9 +87,13 @@ impl KuryrDriver {
     /// The subnetpool named by `neutron.pool(.v6).uuid|name`.
     pub(crate) async fn named_pool(&self, opts: &FamilyOptions) -> Result<Pool> {
         if let Some(id) = &opts.pool_uuid {
-            return self.nt.pool(id).await?.ok_or_else(|| {
+            let pool = self.nt.pool(id).await?.ok_or_else(|| {
                 DriverError::NotFound(format!("specified subnetpool id {id} does not exist"))
-            });
+            })?;
+            self.nt
+                .check_visible("subnetpool", id, &pool.project_id, pool.shared)
+                .await?;
+            return Ok(pool);
         }
         let name = opts.pool_name.as_deref().unwrap_or_default();
         self.unique_pool_by_name(name, &[]).await?.ok_or_else(|| {

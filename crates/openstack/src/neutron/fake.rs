@@ -73,6 +73,8 @@ fn lost_answer(path: &str) -> NeutronError {
 
 struct State {
     project_id: String,
+    /// Whether the client's token names `project_id` (Keystone), not none (noauth).
+    token_scoped: bool,
     seed: u64,
     counter: u64,
     networks: BTreeMap<String, Network>,
@@ -992,6 +994,7 @@ impl FakeNeutron {
         FakeNeutron {
             state: Mutex::new(State {
                 project_id: "fake_project_id".into(),
+                token_scoped: false,
                 seed: splitmix(seed),
                 counter: 0,
                 networks: BTreeMap::new(),
@@ -1041,6 +1044,12 @@ impl FakeNeutron {
     /// The project new resources belong to (`fake_project_id`, as a noauth Neutron uses).
     pub fn project_id(&self) -> String {
         self.lock().project_id.clone()
+    }
+
+    /// From now on the client's token is scoped to [`FakeNeutron::project_id`], as a Keystone
+    /// token is (an admin's still lists every project's resources).
+    pub fn scope_token_to_project(&self) {
+        self.lock().token_scoped = true;
     }
 
     /// Make the `nth` next call (1 = the very next) of operation `op` (a trait method name such
@@ -1168,6 +1177,7 @@ impl FakeNeutron {
                 id: id.clone(),
                 name: name.to_string(),
                 project_id,
+                shared: false,
             },
         );
         id
@@ -2038,6 +2048,11 @@ impl NeutronApi for FakeNeutron {
                 description: String::new(),
             })
             .collect())
+    }
+
+    async fn token_project(&self) -> Result<Option<String>> {
+        let s = self.lock();
+        Ok(s.token_scoped.then(|| s.project_id.clone()))
     }
 }
 

@@ -773,6 +773,10 @@ impl NeutronApi for HttpNeutron {
             .await?;
         Self::decode(r.body, "extensions", "extensions")
     }
+
+    async fn token_project(&self) -> Result<Option<String>> {
+        Ok(self.session.credentials().await?.project_id.clone())
+    }
 }
 
 #[cfg(test)]

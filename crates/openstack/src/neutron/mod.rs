@@ -118,4 +118,9 @@ pub trait NeutronApi: Send + Sync {
 
     /// The API extensions the cloud offers.
     async fn list_extensions(&self) -> Result<Vec<Extension>>;
+
+    /// The project the client's token is scoped to; `None` without Keystone (noauth).
+    async fn token_project(&self) -> Result<Option<String>> {
+        Ok(None)
+    }
 }

@@ -333,6 +333,8 @@ pub struct QosPolicy {
     pub name: String,
     #[serde(deserialize_with = "null_default")]
     pub project_id: String,
+    #[serde(deserialize_with = "null_default")]
+    pub shared: bool,
 }
 
 /// A security group rule.

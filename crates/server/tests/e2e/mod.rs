@@ -18,7 +18,8 @@ pub mod fault_proxy;
 mod http1;
 #[path = "../common/skip.rs"]
 mod skip;
-pub use skip::skip_or_fail;
+#[allow(unused_imports)] // not every binary including this module reads a stack variable
+pub use skip::{skip_or_fail, stack_var};
 
 pub const DOCKER: &str = "/usr/bin/docker";
 
@@ -457,6 +458,8 @@ pub struct Stack {
     crash_at: Option<String>,
     /// The daemon's `[neutron] endpoint` when not Neutron's own (a fault proxy).
     daemon_neutron_url: Option<String>,
+    /// The daemon's `[neutron]` authentication lines when not noauth (Keystone).
+    daemon_neutron_auth: Option<String>,
 }
 
 impl Stack {
@@ -494,6 +497,7 @@ impl Stack {
             created_default_pools: Vec::new(),
             crash_at: None,
             daemon_neutron_url: url,
+            daemon_neutron_auth: None,
             seen_nets: Default::default(),
             seen_ports: Default::default(),
             metrics_addr: free_loopback_addr(),
@@ -520,17 +524,29 @@ impl Stack {
         id
     }
 
+    /// Restarts the daemon authenticating to Neutron with `auth` (`[neutron]` lines: Keystone's
+    /// URL, user, project), or noauth again with `None`.
+    pub fn restart_with_neutron_auth(&mut self, auth: Option<String>) {
+        self.daemon_neutron_auth = auth;
+        self.write_config();
+        self.restart_daemon();
+    }
+
     fn write_config(&self) {
+        let url = self
+            .daemon_neutron_url
+            .as_deref()
+            .unwrap_or(&self.env.neutron_url);
+        let auth = self
+            .daemon_neutron_auth
+            .clone()
+            .unwrap_or_else(|| format!("auth_type = none\nendpoint = {url}"));
         let conf = format!(
             "[DEFAULT]\ndebug = true\nhost = {chassis}\nkuryr_uri = unix://{sock}\ncapability_scope = local\nprocess_external_connectivity = true\norphan_sweep_interval = 2\n\n\
-             [neutron]\nauth_type = none\nendpoint = {url}\ndefault_subnetpool_v4 = kuryr\n\
+             [neutron]\n{auth}\ndefault_subnetpool_v4 = kuryr\n\
              default_subnetpool_v6 = kuryr6\nvif_plugging_is_fatal = true\nvif_plugging_timeout = 30\n\
              \n[binding]\nveth_dst_prefix = eth\n\n[metrics]\nlisten_address = {metrics}\n\n\
              [vif_pool]\nenabled = {pools}\n\n[cni_daemon]\nenabled = true\nsocket_path = {cni}\n",
-            url = self
-                .daemon_neutron_url
-                .as_deref()
-                .unwrap_or(&self.env.neutron_url),
             chassis = self.env.chassis,
             sock = socket(),
             metrics = self.metrics_addr,
