@@ -528,6 +528,7 @@ ${uri:+kuryr_uri = $uri}
 capability_scope = local
 process_external_connectivity = True
 log_file = $logf
+state_path = $DATA/kuryr-state-$host
 
 [neutron]
 auth_type = none

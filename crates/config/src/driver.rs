@@ -77,6 +77,8 @@ pub struct DriverConfig {
     pub pool: Option<PoolConfig>,
     /// `[DEFAULT] orphan_sweep_interval`; `None`: no sweep.
     pub orphan_sweep: Option<Duration>,
+    /// `[DEFAULT] state_path`; `None` (built-in configurations, tests): nothing kept on disk.
+    pub state_path: Option<std::path::PathBuf>,
 }
 
 /// Port pools' sizes and pace (`[vif_pool]`), checked.
@@ -134,14 +136,16 @@ impl DriverConfig {
 
     /// The defaults of `kuryr.conf` for a given host.
     pub fn new(host: impl Into<String>) -> Self {
-        Self::from_sections(
+        let mut c = Self::from_sections(
             host.into(),
             &DefaultSection::default(),
             &NeutronSection::default(),
             &BindingSection::default(),
             &VifPoolSection::default(),
         )
-        .expect("the built-in defaults are a valid configuration")
+        .expect("the built-in defaults are a valid configuration");
+        c.state_path = None;
+        c
     }
 
     fn from_sections(
@@ -193,6 +197,7 @@ impl DriverConfig {
             pool: PoolConfig::from_section(p)?,
             orphan_sweep: (d.orphan_sweep_interval > 0)
                 .then(|| Duration::from_secs(d.orphan_sweep_interval)),
+            state_path: Some(d.state_path.clone().into()),
         })
     }
 
@@ -251,11 +256,17 @@ mod tests {
         assert_eq!(c.subnetpool_name_prefix, "kuryrPool");
         assert!(c.enable_dhcp);
         assert_eq!(c.active_wait(), None);
-        let parsed = KuryrConfig::parse("[DEFAULT]\nhost = h1\n")
+        // A built-in configuration keeps nothing on disk; a daemon's keeps it in state_path.
+        assert_eq!(c.state_path, None);
+        let mut parsed = KuryrConfig::parse("[DEFAULT]\nhost = h1\n")
             .unwrap()
             .driver_config()
             .unwrap();
+        assert_eq!(parsed.state_path.take(), Some("/var/lib/kuryr".into()));
         assert_eq!(format!("{parsed:?}"), format!("{c:?}"));
+        let custom = KuryrConfig::parse("[DEFAULT]\nhost = h1\nstate_path = /srv/k\n").unwrap();
+        let custom = custom.driver_config().unwrap();
+        assert_eq!(custom.state_path, Some("/srv/k".into()));
     }
 
     #[test]

@@ -69,6 +69,8 @@ pub mod defaults {
     pub const POOL_BATCH: usize = 10;
     pub const POOL_UPDATE_FREQUENCY_SECS: u64 = 20;
     pub const ORPHAN_SWEEP_INTERVAL_SECS: u64 = 60;
+    /// Where the daemon keeps what must outlive it (oslo's `state_path`).
+    pub const STATE_PATH: &str = "/var/lib/kuryr";
     pub const BINDING_DRIVER: &str = "kuryr.lib.binding.drivers.veth";
 
     /// Environment variables that replace built-in defaults (not file values).
@@ -131,6 +133,9 @@ pub struct DefaultSection {
     /// Seconds between sweeps for this host's address reservations no endpoint ever took (the
     /// daemon was killed between RequestAddress and CreateEndpoint); 0: no sweep.
     pub orphan_sweep_interval: u64,
+    /// `state_path`: the directory for what must outlive a restart (set-up calls whose answer
+    /// Docker may not have had).
+    pub state_path: String,
 }
 
 impl Default for DefaultSection {
@@ -159,6 +164,7 @@ impl Default for DefaultSection {
             host: None,
             use_json: false,
             orphan_sweep_interval: ORPHAN_SWEEP_INTERVAL_SECS,
+            state_path: STATE_PATH.into(),
         }
     }
 }
@@ -693,6 +699,7 @@ impl KuryrConfig {
             orphan_sweep_interval: r
                 .number("orphan_sweep_interval")?
                 .unwrap_or(ORPHAN_SWEEP_INTERVAL_SECS),
+            state_path: r.string_or("state_path", STATE_PATH),
         };
         r.unknown(OSLO_LOG_OPTS, &mut warnings);
         let chosen = driver::short_name(&default.default_port_driver);

@@ -27,7 +27,7 @@ mod locks;
 mod undo;
 
 pub use core::{AttachRequest, OrphanWatch, PortLifecycle, ReconcileReport};
-pub use docker::{exposed_rules, KuryrDriver};
+pub use docker::{exposed_rules, KuryrDriver, POOL_GRACE};
 pub use error::{DriverError, ErrorClass, UndoError};
 pub use kuryr_config::{DriverConfig, PortDriverKind};
 pub use locks::KeyedLocks;

@@ -33,6 +33,8 @@ pub enum AbandonedCall {
     ProgramExternalConnectivity(ProgramExternalConnectivityRequest),
     /// The request and the address the late reply held.
     RequestAddress(RequestAddressRequest, RequestAddressResponse),
+    /// The late reply: the pool Docker never heard of.
+    RequestPool(RequestPoolResponse),
 }
 
 impl AbandonedCall {
@@ -45,6 +47,7 @@ impl AbandonedCall {
             AbandonedCall::Join(_) => "Join",
             AbandonedCall::ProgramExternalConnectivity(_) => "ProgramExternalConnectivity",
             AbandonedCall::RequestAddress(..) => "RequestAddress",
+            AbandonedCall::RequestPool(_) => "RequestPool",
         }
     }
 }
@@ -139,6 +142,10 @@ pub trait NetworkDriver: Send + Sync {
     /// Undo a network call that succeeded after its deadline (see [`AbandonedCall`]). The
     /// default does nothing: for drivers whose calls cannot outlive the deadline.
     async fn undo_abandoned(&self, _call: AbandonedCall) {}
+
+    /// Called once Docker has been given CreateNetwork's success, so a driver that recorded the
+    /// call as possibly unanswered (to undo it if Docker never heard of it) can forget it.
+    fn create_network_answered(&self, _req: &CreateNetworkRequest) {}
 }
 
 /// Docker's libnetwork remote IPAM driver (`/IpamDriver.*`).
@@ -170,4 +177,8 @@ pub trait IpamDriver: Send + Sync {
 
     /// Undo an IPAM call that succeeded after its deadline (see [`AbandonedCall`]).
     async fn undo_abandoned(&self, _call: AbandonedCall) {}
+
+    /// Called once Docker has been given RequestPool's reply (see
+    /// [`NetworkDriver::create_network_answered`]).
+    fn request_pool_answered(&self, _reply: &RequestPoolResponse) {}
 }

@@ -1251,14 +1251,16 @@ fn scenario_docker_restart(s: &mut Stack) {
 }
 
 /// The plugin calls of a network's and a container's lifecycle (`docker network create`,
-/// `run`, `rm`, `network rm`), in Docker's order, after which a crash leaves nothing. Not here:
-/// RequestPool and CreateNetwork. Docker retries a call whose answer was lost with an empty
-/// body (its plugin client reuses the drained request buffer), the retry fails, and Docker
-/// forgets the network without releasing what Kuryr made for it: a subnetpool, or a network
-/// with its subnet. docs/reliability.md lists both as open.
-const LIFECYCLE_CALLS: [&str; 10] = {
+/// `run`, `rm`, `network rm`), in Docker's order, after which a crash leaves nothing. Docker
+/// retries a call whose answer was lost with an empty body (its plugin client reuses the
+/// drained request buffer), so the retry fails: after RequestPool and CreateNetwork the network
+/// create fails, and the daemon undoes what it recorded in its state directory (the network
+/// when Docker releases its pool, the pool after a grace period).
+const LIFECYCLE_CALLS: [&str; 12] = {
     use kuryr_plugin_api::keys::paths::*;
     [
+        IPAM_REQUEST_POOL,
+        NET_CREATE_NETWORK,
         IPAM_REQUEST_ADDRESS,
         NET_CREATE_ENDPOINT,
         NET_JOIN,

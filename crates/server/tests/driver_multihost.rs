@@ -110,12 +110,14 @@ impl Host2 {
         );
         let conf = format!(
             "[DEFAULT]\ndebug = true\nhost = {chassis}\nkuryr_uri = unix://{sock}\n\
-             capability_scope = local\nprocess_external_connectivity = true\norphan_sweep_interval = 2\n\n\
+             capability_scope = local\nprocess_external_connectivity = true\norphan_sweep_interval = 2\n\
+             state_path = {state}\n\n\
              [neutron]\nauth_type = none\nendpoint = {url}\ndefault_subnetpool_v4 = kuryr\n\
              default_subnetpool_v6 = kuryr6\nvif_plugging_is_fatal = true\nvif_plugging_timeout = 30\n\n\
              [binding]\nveth_dst_prefix = eth\n\n[vif_pool]\nenabled = {pools}\n",
             chassis = h.env.chassis,
             sock = h.socket(),
+            state = h.dir.join("state").display(),
             // Host 2 reaches Neutron on its own loopback (the stack forwards it there).
             url = host1.env.neutron_url,
         );

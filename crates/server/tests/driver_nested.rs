@@ -260,11 +260,13 @@ impl NestedVm {
         forward_into_netns(&self.vm_ns(), port);
         let conf = format!(
             "[DEFAULT]\ndebug = true\nkuryr_uri = unix:///run/docker/plugins/{PLUGIN}.sock\n\
-             capability_scope = local\ndefault_port_driver = kuryr_libnetwork.port_driver.drivers.nested\n\n\
+             capability_scope = local\ndefault_port_driver = kuryr_libnetwork.port_driver.drivers.nested\n\
+             state_path = {state}\n\n\
              [neutron]\nauth_type = none\nendpoint = {url}\n\n[binding]\nlink_iface = eth0\n\n\
              [cni_daemon]\nenabled = true\nsocket_path = {cni}\n",
             url = std::env::var("KURYR_TEST_NEUTRON_URL").unwrap(),
-            cni = self.dir.join("cni.sock").display()
+            cni = self.dir.join("cni.sock").display(),
+            state = self.dir.join("state").display()
         );
         std::fs::write(self.dir.join("kuryr.conf"), conf).unwrap();
         // `ip netns exec` also gives the process the VM's /sys (Kuryr reads link_iface's MAC there).

@@ -60,6 +60,11 @@ impl KuryrDriver {
                 }
                 Ok(())
             }
+            AbandonedCall::RequestPool(reply) => match super::pool_ref(&reply.pool_id)? {
+                kuryr_types::PoolRef::Whole(id) => self.undo_unanswered_pool(&id).await,
+                // A range of a shared pool is nothing in Neutron until a subnet uses it.
+                kuryr_types::PoolRef::Carved { .. } => Ok(()),
+            },
             AbandonedCall::RequestAddress(req, reply) => {
                 self.release_address_again(&ReleaseAddressRequest {
                     pool_id: req.pool_id,

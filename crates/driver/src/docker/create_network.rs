@@ -76,6 +76,7 @@ impl KuryrDriver {
         };
 
         let _guard = self.locks.lock(&format!("net:{}", req.network_id)).await;
+        self.note_create_network(req);
         let mut undo = Undo::new();
         match self
             .create_network_steps(
@@ -95,6 +96,9 @@ impl KuryrDriver {
             }
             Err(e) => {
                 let errors = undo.unwind().await;
+                if errors.is_empty() {
+                    self.forget_create_network(req);
+                }
                 self.networks().nets.remove(&req.network_id);
                 // Something may be left (a failed undo, a timed-out request): a retry looks.
                 let mut c = self.ipam();

@@ -42,12 +42,16 @@ impl KuryrDriver {
         if nets.is_empty() {
             tracing::debug!(docker = %network_id, "no neutron network: already deleted");
             self.networks().nets.remove(network_id);
+            self.forget_network_id(network_id);
             return Ok(());
         }
         let mut errors = Vec::new();
         for net in nets {
             self.release_host_ports(&net, &mut errors).await;
             self.leave_network(network_id, net, &mut errors).await;
+        }
+        if errors.is_empty() {
+            self.forget_network_id(network_id);
         }
         teardown_result(format!("delete network {network_id}"), errors)
     }

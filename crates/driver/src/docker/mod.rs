@@ -22,6 +22,8 @@ mod release_address;
 mod release_pool;
 mod request_address;
 mod request_pool;
+mod unanswered;
+pub use unanswered::POOL_GRACE;
 
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -56,6 +58,8 @@ pub struct KuryrDriver {
     pub(crate) cni: Mutex<crate::cni::CniMemory>,
     /// Tear-downs Neutron failed, run again in the background.
     deferred: Arc<deferred::DeferredTeardowns>,
+    /// Set-up calls Docker may not have had the answer of (kept across restarts).
+    unanswered: unanswered::UnansweredCalls,
 }
 
 impl KuryrDriver {
@@ -72,13 +76,14 @@ impl KuryrDriver {
         let ports = PortLifecycle::new(nt.clone(), binding, port_driver, &cfg, locks.clone());
         KuryrDriver {
             nt,
-            cfg,
             ports,
             locks,
             networks: Arc::new(Mutex::new(NetworkCache::default())),
             ipam: Mutex::new(IpamMemory::default()),
             cni: Mutex::new(Default::default()),
             deferred: Default::default(),
+            unanswered: unanswered::UnansweredCalls::open(cfg.state_path.as_deref()),
+            cfg,
         }
     }
 

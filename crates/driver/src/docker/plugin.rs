@@ -111,6 +111,10 @@ impl NetworkDriver for KuryrDriver {
     async fn undo_abandoned(&self, call: AbandonedCall) {
         KuryrDriver::undo_abandoned(self, call).await
     }
+
+    fn create_network_answered(&self, req: &CreateNetworkRequest) {
+        KuryrDriver::create_network_answered(self, req)
+    }
 }
 
 #[async_trait]
@@ -147,5 +151,9 @@ impl IpamDriver for KuryrDriver {
 
     async fn undo_abandoned(&self, call: AbandonedCall) {
         KuryrDriver::undo_abandoned(self, call).await
+    }
+
+    fn request_pool_answered(&self, reply: &RequestPoolResponse) {
+        KuryrDriver::request_pool_answered(self, reply)
     }
 }

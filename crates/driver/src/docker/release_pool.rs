@@ -48,6 +48,7 @@ impl KuryrDriver {
 
     async fn release_pool_now(&self, req: &ReleasePoolRequest) -> Result<()> {
         let pool_ref = pool_ref(&req.pool_id)?;
+        self.undo_unanswered_networks_of(&pool_ref).await?;
         {
             let mut c = self.ipam();
             c.requested.retain(|_, r| r.pool != pool_ref);

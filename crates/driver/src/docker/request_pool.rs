@@ -204,6 +204,7 @@ impl KuryrDriver {
             .create_pool(&name, &[cidr], cidr.prefix_len(), shared, &with_tags)
             .await?;
         tracing::info!(pool = %pool.id, %name, "created subnetpool");
+        self.note_request_pool(&pool.id);
         let pool_ref = PoolRef::Whole(pool.id.clone());
         self.remember_pool(pool);
         self.remember_requested(cidr, pool_ref.clone(), true);

@@ -105,6 +105,7 @@ pub async fn run(cli: &Cli) -> anyhow::Result<()> {
 
     let _pool_maintenance = driver.ports().spawn_pool_maintenance();
     let _deferred_teardowns = driver.spawn_deferred_teardowns();
+    let _unanswered_pools = driver.spawn_unanswered_pool_checks(kuryr_driver::POOL_GRACE);
     let _heap_trim = spawn_heap_trim();
     let _orphan_sweep = orphan_sweep_every.map(|every| {
         let held = Arc::downgrade(&driver);

@@ -7,7 +7,7 @@ use std::time::Instant;
 use axum::extract::State;
 use axum::response::Response;
 use http::{StatusCode, Uri};
-use kuryr_plugin_api::driver::AbandonedCall;
+use kuryr_plugin_api::driver::{AbandonedCall, IpamDriver, NetworkDriver};
 use kuryr_plugin_api::ipam::{
     ReleaseAddressRequest, ReleasePoolRequest, RequestAddressRequest, RequestPoolRequest,
 };
@@ -36,7 +36,14 @@ where
     R: Serialize + Send + 'static,
     F: Future<Output = Result<R, PluginError>> + Send + 'static,
 {
-    run_undoable(state, path, call, None::<fn(R) -> Option<LateUndo>>).await
+    run_undoable(
+        state,
+        path,
+        call,
+        None::<fn(R) -> Option<LateUndo>>,
+        None::<fn(&R)>,
+    )
+    .await
 }
 
 /// The undo of a set-up call's late success: `None` when there is nothing to undo.
@@ -44,16 +51,19 @@ type LateUndo = std::pin::Pin<Box<dyn Future<Output = ()> + Send>>;
 
 /// [`run`] for set-up calls: when the call succeeds only after the deadline answered Docker with
 /// an error, Docker takes it as failed, so `undo` (given the late reply) removes what it made.
-async fn run_undoable<R, F, U>(
+/// `answered` is told of a success once its reply is about to go to Docker.
+async fn run_undoable<R, F, U, A>(
     state: &AppState,
     path: &'static str,
     call: F,
     undo: Option<U>,
+    answered: Option<A>,
 ) -> Response
 where
     R: Serialize + Send + 'static,
     F: Future<Output = Result<R, PluginError>> + Send + 'static,
     U: FnOnce(R) -> Option<LateUndo> + Send + 'static,
+    A: FnOnce(&R) + Send,
 {
     let started = Instant::now();
     let ipam = is_ipam_path(path);
@@ -103,7 +113,12 @@ where
     }
     kuryr_driver::crash_point::after_call(path);
     match result {
-        Ok(reply) => ok_json(&reply, ipam),
+        Ok(reply) => {
+            if let Some(answered) = answered {
+                answered(&reply);
+            }
+            ok_json(&reply, ipam)
+        }
         Err(e) => error_reply(&e, ipam),
     }
 }
@@ -144,8 +159,9 @@ macro_rules! plugin_call {
             run(&s, paths::$path, async move { d.$method(req).await }).await
         }
     };
-    // A set-up call: `$undo(request, late reply)` names what to undo after a late success.
-    ($name:ident: $driver:ident.$method:ident($req:ty) $(-> $unit:ident)? at $path:ident, undo $undo:expr) => {
+    // A set-up call: `$undo(request, late reply)` names what to undo after a late success;
+    // `$answered(driver, request, reply)`, when given, is told of a success Docker is given.
+    ($name:ident: $driver:ident.$method:ident($req:ty) $(-> $unit:ident)? at $path:ident, undo $undo:expr $(, answered $answered:expr)?) => {
         pub(crate) async fn $name(
             State(s): State<AppState>,
             PluginJson(req): PluginJson<$req>,
@@ -156,7 +172,12 @@ macro_rules! plugin_call {
                 let call: AbandonedCall = ($undo)(late_req, reply)?;
                 Some(Box::pin(async move { late.undo_abandoned(call).await }))
             };
-            run_undoable(&s, paths::$path, plugin_call!(@call $($unit)? d.$method(req)), Some(undo)).await
+            #[allow(unused_variables)]
+            let (told, told_req) = (s.$driver.clone(), req.clone());
+            #[allow(unused_mut, unused_assignments)]
+            let mut answered = None::<Box<dyn FnOnce(&_) + Send>>;
+            $(answered = Some(Box::new(move |reply: &_| ($answered)(&*told, &told_req, reply)));)?
+            run_undoable(&s, paths::$path, plugin_call!(@call $($unit)? d.$method(req)), Some(undo), answered).await
         }
     };
     (@call unit $d:ident.$method:ident($req:ident)) => {
@@ -179,7 +200,8 @@ macro_rules! plugin_call {
 // NetworkDriver.
 plugin_call!(net_get_capabilities: network.get_capabilities() at NET_GET_CAPABILITIES);
 plugin_call!(create_network: network.create_network(CreateNetworkRequest) -> unit at NET_CREATE_NETWORK,
-    undo |r, _| Some(AbandonedCall::CreateNetwork(r)));
+    undo |r, _| Some(AbandonedCall::CreateNetwork(r)),
+    answered |d: &dyn NetworkDriver, r: &CreateNetworkRequest, _: &Empty| d.create_network_answered(r));
 plugin_call!(delete_network: network.delete_network(NetworkRequest) -> unit at NET_DELETE_NETWORK);
 plugin_call!(allocate_network: network.allocate_network(AllocateNetworkRequest) at NET_ALLOCATE_NETWORK,
     undo |r, _| Some(AbandonedCall::AllocateNetwork(r)));
@@ -201,7 +223,9 @@ plugin_call!(gw_alloc_check: network.gw_alloc_check(GwAllocCheckRequest) at NET_
 // IpamDriver.
 plugin_call!(ipam_get_capabilities: ipam.get_capabilities() at IPAM_GET_CAPABILITIES);
 plugin_call!(get_default_address_spaces: ipam.get_default_address_spaces() at IPAM_GET_DEFAULT_ADDRESS_SPACES);
-plugin_call!(request_pool: ipam.request_pool(RequestPoolRequest) at IPAM_REQUEST_POOL);
+plugin_call!(request_pool: ipam.request_pool(RequestPoolRequest) at IPAM_REQUEST_POOL,
+    undo |_, reply| Some(AbandonedCall::RequestPool(reply)),
+    answered |d: &dyn IpamDriver, _: &RequestPoolRequest, reply| d.request_pool_answered(reply));
 plugin_call!(release_pool: ipam.release_pool(ReleasePoolRequest) -> unit at IPAM_RELEASE_POOL);
 plugin_call!(request_address: ipam.request_address(RequestAddressRequest) at IPAM_REQUEST_ADDRESS,
     undo |r, reply| Some(AbandonedCall::RequestAddress(r, reply)));

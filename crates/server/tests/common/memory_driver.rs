@@ -146,6 +146,11 @@ impl MemoryDriver {
         }
     }
 
+    /// Records a synchronous notification (no fault applies).
+    fn told(&self, method: &'static str, id: String) {
+        self.state.lock().unwrap().calls.push(Call { method, id });
+    }
+
     fn names(&self, endpoint: &DockerId) -> (String, String) {
         let short = endpoint.short(9);
         (
@@ -358,6 +363,10 @@ impl NetworkDriver for MemoryDriver {
         };
         let _ = self.enter("undo_abandoned", id).await;
     }
+
+    fn create_network_answered(&self, req: &CreateNetworkRequest) {
+        self.told("create_network_answered", req.network_id.to_string());
+    }
 }
 
 #[async_trait]
@@ -453,5 +462,13 @@ impl IpamDriver for MemoryDriver {
             pool.used.remove(&req.address);
         }
         Ok(())
+    }
+
+    async fn undo_abandoned(&self, call: kuryr_plugin_api::driver::AbandonedCall) {
+        let _ = self.enter("undo_abandoned", call.name()).await;
+    }
+
+    fn request_pool_answered(&self, reply: &RequestPoolResponse) {
+        self.told("request_pool_answered", reply.pool_id.to_string());
     }
 }

@@ -542,12 +542,13 @@ impl Stack {
             .clone()
             .unwrap_or_else(|| format!("auth_type = none\nendpoint = {url}"));
         let conf = format!(
-            "[DEFAULT]\ndebug = true\nhost = {chassis}\nkuryr_uri = unix://{sock}\ncapability_scope = local\nprocess_external_connectivity = true\norphan_sweep_interval = 2\n\n\
+            "[DEFAULT]\ndebug = true\nhost = {chassis}\nkuryr_uri = unix://{sock}\ncapability_scope = local\nprocess_external_connectivity = true\norphan_sweep_interval = 2\nstate_path = {state}\n\n\
              [neutron]\n{auth}\ndefault_subnetpool_v4 = kuryr\n\
              default_subnetpool_v6 = kuryr6\nvif_plugging_is_fatal = true\nvif_plugging_timeout = 30\n\
              \n[binding]\nveth_dst_prefix = eth\n\n[metrics]\nlisten_address = {metrics}\n\n\
              [vif_pool]\nenabled = {pools}\n\n[cni_daemon]\nenabled = true\nsocket_path = {cni}\n",
             chassis = self.env.chassis,
+            state = self.dir.join("state").display(),
             sock = socket(),
             metrics = self.metrics_addr,
             pools = self.pools,
