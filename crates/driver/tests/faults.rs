@@ -484,3 +484,45 @@ async fn creates_whose_answer_was_lost_are_found_and_used() {
         assert!(t.neutron.is_empty(), "{op}: nothing left");
     }
 }
+
+/// Tear-downs Neutron failed are kept in the state directory: a daemon restarted while Neutron
+/// is still down finishes them once it answers.
+#[tokio::test]
+async fn teardowns_neutron_failed_outlive_a_restart() {
+    let dir = std::env::temp_dir().join(format!("kuryr-deferred-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut cfg = config();
+    cfg.state_path = Some(dir.clone());
+    let t = setup_with(cfg.clone());
+    let net = id("net-restart");
+    let pools = t
+        .network_create(&net, "10.26.0.0/24", "10.26.0.1", &[])
+        .await
+        .unwrap();
+    let down = || NeutronError::from_status(503, ErrorContext::new("X", "/v2.0/x", "down"));
+    t.neutron.fail_always("list_networks", down());
+    t.neutron.fail_always("delete_network", down());
+    let _ = t.driver.release_pool(&release_pool_req(&pools.0)).await;
+    let err = t
+        .driver
+        .delete_network(&net_id_req(&net))
+        .await
+        .unwrap_err();
+    assert_eq!(err.class(), ErrorClass::Unavailable, "{err}");
+    assert!(t.driver.deferred_teardowns() >= 1);
+    // Killed; the next daemon starts while Neutron is still down.
+    let t2 = setup_over(&t, cfg.clone());
+    drop(t);
+    assert!(
+        t2.driver.deferred_teardowns() >= 1,
+        "the next daemon knows them"
+    );
+    assert!(t2.driver.run_deferred_teardowns().await >= 1);
+    t2.neutron.clear_faults();
+    assert_eq!(t2.driver.run_deferred_teardowns().await, 0);
+    assert!(t2.neutron.is_empty(), "nothing left once Neutron answers");
+    // Done: a third daemon has nothing to run.
+    let t3 = setup_over(&t2, cfg);
+    assert_eq!(t3.driver.deferred_teardowns(), 0);
+    let _ = std::fs::remove_dir_all(&dir);
+}

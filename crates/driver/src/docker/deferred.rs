@@ -11,10 +11,14 @@
 //! run leaves alone what this daemon has given to someone else since (see
 //! [`KuryrDriver::release_address_again`] and [`KuryrDriver::release_pool_again`]).
 //!
-//! Kept in memory only: a daemon restarted while Neutron is still down forgets them (the
-//! start-up reconcile still removes the host side of ports Neutron has deleted).
+//! Kept on disk too (`<state_path>/deferred/`, one JSON file each) for a daemon restarted while
+//! Neutron is still down, except the release of an address: run by a new daemon that does not
+//! know which containers it has given the address to since, it could take a container's port.
+//! Keyed by Docker's ids (never reused) or a pool's id, so the new daemon runs them as the
+//! old one would have.
 
 use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -55,24 +59,118 @@ impl std::fmt::Display for Teardown {
     }
 }
 
+impl Teardown {
+    /// The file a tear-down is kept in, and its contents; `None`: kept in memory only.
+    fn record(&self) -> Option<(String, String)> {
+        let (kind, body) = match self {
+            Teardown::Endpoint(r) => ("endpoint", serde_json::to_string(r)),
+            Teardown::Network(r) => ("network", serde_json::to_string(r)),
+            Teardown::Pool(r) => ("pool", serde_json::to_string(r)),
+            Teardown::UnusedKuryrPool(id) => ("unused-pool", serde_json::to_string(id)),
+            Teardown::Address(_) => return None,
+        };
+        let body = body.ok()?;
+        // Named by what it is about (ids may hold `/`): the same tear-down twice is one file.
+        let digest = <sha2::Sha256 as sha2::Digest>::digest(body.as_bytes());
+        let hex: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
+        Some((format!("{kind}-{hex}.json"), body))
+    }
+
+    fn from_record(name: &str, body: &str) -> Option<Teardown> {
+        let kind = name.rsplit_once('-')?.0;
+        match kind {
+            "endpoint" => serde_json::from_str(body).ok().map(Teardown::Endpoint),
+            "network" => serde_json::from_str(body).ok().map(Teardown::Network),
+            "pool" => serde_json::from_str(body).ok().map(Teardown::Pool),
+            "unused-pool" => serde_json::from_str(body)
+                .ok()
+                .map(Teardown::UnusedKuryrPool),
+            _ => None,
+        }
+    }
+}
+
 /// The tear-downs waiting for Neutron.
 #[derive(Default)]
 pub(crate) struct DeferredTeardowns {
     waiting: Mutex<VecDeque<Teardown>>,
     added: Notify,
+    /// Where they are kept across restarts (`None`: memory only).
+    dir: Option<PathBuf>,
 }
 
 impl DeferredTeardowns {
+    /// The queue, with what an earlier daemon left in `state_path`.
+    pub(crate) fn open(state_path: Option<&Path>) -> Self {
+        let Some(dir) = state_path.map(|p| p.join("deferred")) else {
+            return Self::default();
+        };
+        let mut waiting = VecDeque::new();
+        if let Ok(entries) = std::fs::read_dir(&dir) {
+            let mut files: Vec<_> = entries.flatten().collect();
+            // Oldest first: a network's tear-down after its endpoints'.
+            files.sort_by_key(|e| e.metadata().and_then(|m| m.modified()).ok());
+            for e in files {
+                let name = e.file_name().to_string_lossy().into_owned();
+                let body = std::fs::read_to_string(e.path()).unwrap_or_default();
+                match name
+                    .strip_suffix(".json")
+                    .and_then(|n| Teardown::from_record(n, &body))
+                {
+                    Some(t) => {
+                        tracing::warn!(
+                            "{t}: left by an earlier daemon while Neutron failed; run again"
+                        );
+                        waiting.push_back(t);
+                    }
+                    None => tracing::debug!(file = %name, "not a tear-down record: ignored"),
+                }
+            }
+        }
+        DeferredTeardowns {
+            waiting: Mutex::new(waiting),
+            added: Notify::new(),
+            dir: Some(dir),
+        }
+    }
+
     fn push(&self, t: Teardown) {
+        self.keep_on_disk(&t);
         let mut w = self.waiting.lock().unwrap_or_else(|e| e.into_inner());
         if w.len() >= MAX_WAITING {
             if let Some(old) = w.pop_front() {
                 tracing::error!("too many tear-downs waiting for Neutron: gave up on {old}");
+                self.done(&old);
             }
         }
         w.push_back(t);
         drop(w);
         self.added.notify_one();
+    }
+
+    fn keep_on_disk(&self, t: &Teardown) {
+        let (Some(dir), Some((name, body))) = (&self.dir, t.record()) else {
+            return;
+        };
+        let tmp = dir.join(format!(".{name}.tmp"));
+        let written = std::fs::create_dir_all(dir)
+            .and_then(|()| std::fs::write(&tmp, body))
+            .and_then(|()| std::fs::rename(&tmp, dir.join(&name)));
+        if let Err(e) = written {
+            tracing::warn!(dir = %dir.display(), error = %e, "{t}: cannot keep it on disk; a restart would forget it");
+        }
+    }
+
+    /// A tear-down done (or given up): its record goes.
+    fn done(&self, t: &Teardown) {
+        let (Some(dir), Some((name, _))) = (&self.dir, t.record()) else {
+            return;
+        };
+        match std::fs::remove_file(dir.join(&name)) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => tracing::warn!(error = %e, "{t}: cannot remove its record"),
+        }
     }
 
     fn take_all(&self) -> Vec<Teardown> {
@@ -134,12 +232,18 @@ impl KuryrDriver {
                 Teardown::UnusedKuryrPool(id) => self.delete_unused_pool_again(id).await,
             };
             match result {
-                Ok(()) => tracing::info!("{t}: done now that Neutron answers"),
+                Ok(()) => {
+                    tracing::info!("{t}: done now that Neutron answers");
+                    self.deferred.done(&t);
+                }
                 Err(e) if e.class() == ErrorClass::Unavailable => {
                     tracing::debug!(error = %e, "{t}: Neutron still failing");
                     again.push(t);
                 }
-                Err(e) => tracing::warn!(error = %e, "{t}: failed; not retried"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "{t}: failed; not retried");
+                    self.deferred.done(&t);
+                }
             }
         }
         let n = again.len();

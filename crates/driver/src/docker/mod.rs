@@ -81,7 +81,7 @@ impl KuryrDriver {
             networks: Arc::new(Mutex::new(NetworkCache::default())),
             ipam: Mutex::new(IpamMemory::default()),
             cni: Mutex::new(Default::default()),
-            deferred: Default::default(),
+            deferred: Arc::new(deferred::DeferredTeardowns::open(cfg.state_path.as_deref())),
             unanswered: unanswered::UnansweredCalls::open(cfg.state_path.as_deref()),
             cfg,
         }

@@ -322,3 +322,23 @@ fn spawn_heap_trim() -> tokio::task::JoinHandle<()> {
 }
 
 const HEAP_TRIM_INTERVAL: std::time::Duration = std::time::Duration::from_secs(30);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kuryr_openstack::neutron::FakeNeutron;
+
+    /// Without tags Kuryr has nowhere to keep its state (the Python original's no-tag mode,
+    /// which finds networks by name, is not offered): the daemon refuses to start, naming the
+    /// extension, as `check-config` reports it.
+    #[tokio::test]
+    async fn a_neutron_without_tags_is_refused_at_start() {
+        let neutron = FakeNeutron::new();
+        neutron.set_extensions(&["subnet_allocation", "tag-ext"]);
+        let err = check_neutron(&neutron).await.unwrap_err().to_string();
+        assert!(err.contains("standard-attr-tag"), "{err}");
+        neutron.set_extensions(&["subnet_allocation", extensions::STANDARD_ATTR_TAG]);
+        let found = check_neutron(&neutron).await.unwrap().unwrap();
+        assert!(found.iter().any(|a| a == extensions::STANDARD_ATTR_TAG));
+    }
+}
