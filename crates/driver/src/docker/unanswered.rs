@@ -176,6 +176,12 @@ impl UnansweredCalls {
             .collect()
     }
 
+    pub(crate) fn has_networks(&self) -> bool {
+        self.lock()
+            .values()
+            .any(|c| matches!(c, Unanswered::CreateNetwork { .. }))
+    }
+
     /// The recorded subnetpools.
     pub(crate) fn pools(&self) -> Vec<String> {
         self.lock()
@@ -261,6 +267,9 @@ impl KuryrDriver {
     /// it removes a network it has, and then DeleteNetwork follows; a create it took as failed
     /// gets no DeleteNetwork). The network goes as DeleteNetwork would remove it.
     pub(crate) async fn undo_unanswered_networks_of(&self, pool: &PoolRef) -> Result<()> {
+        if !self.unanswered.has_networks() {
+            return Ok(());
+        }
         let cidrs = match pool {
             PoolRef::Carved { cidr, .. } => vec![cidr.trunc()],
             PoolRef::Whole(id) => match self.known_pool(id).await? {

@@ -62,6 +62,8 @@ struct Endpoint {
 #[derive(Default)]
 struct State {
     calls: Vec<Call>,
+    /// What the server told the driver of (answers Docker had), apart from the calls.
+    notified: Vec<Call>,
     pools: HashMap<PoolId, Pool>,
     networks: HashMap<DockerId, Network>,
     endpoints: HashMap<DockerId, Endpoint>,
@@ -101,6 +103,10 @@ impl MemoryDriver {
     /// Every call so far, in order.
     pub fn calls(&self) -> Vec<Call> {
         self.state.lock().unwrap().calls.clone()
+    }
+
+    pub fn notified(&self) -> Vec<Call> {
+        self.state.lock().unwrap().notified.clone()
     }
 
     /// Method names only, in order.
@@ -148,7 +154,11 @@ impl MemoryDriver {
 
     /// Records a synchronous notification (no fault applies).
     fn told(&self, method: &'static str, id: String) {
-        self.state.lock().unwrap().calls.push(Call { method, id });
+        self.state
+            .lock()
+            .unwrap()
+            .notified
+            .push(Call { method, id });
     }
 
     fn names(&self, endpoint: &DockerId) -> (String, String) {
