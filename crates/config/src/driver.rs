@@ -349,4 +349,35 @@ mod tests {
         );
         assert!(KuryrConfig::parse("[DEFAULT]\norphan_sweep_interval = soon\n").is_err());
     }
+
+    /// `[vif_pool]` sizes and pace are read as given, and impossible ones are refused with the
+    /// key they are about.
+    #[test]
+    fn vif_pool_settings_are_read_and_checked() {
+        let pool = |body: &str| {
+            KuryrConfig::parse(&format!("[DEFAULT]\nhost = h\n[vif_pool]\n{body}"))
+                .unwrap()
+                .driver_config()
+        };
+        let p = pool("ports_pool_max = 7\nports_pool_min = 2\nports_pool_update_frequency = 3\npre_plug = false\n")
+            .unwrap()
+            .pool
+            .unwrap();
+        assert_eq!((p.max, p.min, p.pre_plug), (7, 2, false));
+        assert_eq!(p.update_frequency, Duration::from_secs(3));
+        let unlimited = pool("ports_pool_max = 0\n").unwrap().pool.unwrap();
+        assert_eq!(unlimited.max, usize::MAX);
+        assert_eq!(pool("enabled = false\n").unwrap().pool, None);
+        for (body, key) in [
+            ("ports_pool_batch = 0\n", "ports_pool_batch"),
+            ("ports_pool_min = 9\nports_pool_max = 4\n", "ports_pool_min"),
+            (
+                "ports_pool_update_frequency = 0\n",
+                "ports_pool_update_frequency",
+            ),
+        ] {
+            let err = pool(body).unwrap_err().to_string();
+            assert!(err.contains(key), "{body}: {err}");
+        }
+    }
 }

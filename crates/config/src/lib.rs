@@ -877,6 +877,21 @@ mod tests {
         );
     }
 
+    /// The deprecated `port_driver` is never read (as in the original) and says so.
+    #[test]
+    fn the_deprecated_port_driver_is_warned_not_used() {
+        let c = KuryrConfig::parse(
+            "[DEFAULT]\nport_driver = kuryr_libnetwork.port_driver.drivers.nested\n",
+        )
+        .unwrap();
+        let w = c.warnings.join("\n");
+        assert!(
+            w.contains("[DEFAULT] port_driver is deprecated and ignored, use default_port_driver"),
+            "{w}"
+        );
+        assert_eq!(c.default.default_port_driver, defaults::PORT_DRIVER);
+    }
+
     #[test]
     fn logging_options() {
         let c = KuryrConfig::parse("").unwrap();

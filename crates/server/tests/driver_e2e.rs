@@ -46,6 +46,10 @@ fn run_scenarios(s: &mut Stack) {
         ("docker's own ipam driver", scenario_docker_ipam),
         ("dual stack", scenario_dual_stack),
         ("connect / disconnect", scenario_connect_disconnect),
+        (
+            "docker's own options: --label, --network-alias, --link-local-ip, two subnets",
+            scenario_docker_options,
+        ),
         ("exposed ports", scenario_expose),
         (
             "port security groups and port security, per network and per endpoint",
@@ -679,6 +683,66 @@ fn scenario_connect_disconnect(s: &mut Stack) {
     s.rm(&c);
     s.network_rm(&a);
     s.network_rm(&b);
+}
+
+/// Docker's options that Docker keeps to itself on a Kuryr network, and two IPv4 subnets on one:
+/// `--label` is Docker's (never sent to the driver); `--network-alias` is answered by Docker's
+/// embedded DNS; `--link-local-ip` is added by Docker to the container's interface; two
+/// `--subnet`s make two Neutron subnets on the network, containers get addresses from the first.
+fn scenario_docker_options(s: &mut Stack) {
+    let net = s.network_create(
+        "opts",
+        &[
+            "--subnet",
+            "10.91.13.0/24",
+            "--subnet",
+            "10.91.14.0/24",
+            "--label",
+            "team=blue",
+        ],
+    );
+    let label = s.docker(&[
+        "network",
+        "inspect",
+        "-f",
+        "{{index .Labels \"team\"}}",
+        &net,
+    ]);
+    assert_eq!(label.trim(), "blue");
+    let n = s.neutron_network_of(&s.docker_network_id(&net));
+    let nid = n["id"].as_str().unwrap().to_string();
+    let cidrs: std::collections::BTreeSet<String> = s
+        .neutron
+        .list("subnets", &[("network_id", &nid)])
+        .iter()
+        .map(|x| x["cidr"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        cidrs,
+        ["10.91.13.0/24", "10.91.14.0/24"]
+            .map(String::from)
+            .into_iter()
+            .collect()
+    );
+    let a = s.run(
+        &net,
+        &["--network-alias", "web", "--link-local-ip", "169.254.7.7"],
+    );
+    let b = s.run(&net, &[]);
+    let ip_a = s.container_ip(&a, &net);
+    assert!(ip_a.starts_with("10.91.13."), "{ip_a}");
+    let addrs = s.exec_ok(&a, &["ip", "addr", "show", "eth0"]);
+    assert!(addrs.contains("169.254.7.7"), "{addrs}");
+    let looked_up = s.exec_ok(&b, &["nslookup", "web"]);
+    assert!(looked_up.contains(&ip_a), "{looked_up}");
+    assert!(
+        pings_within(&["docker", "exec", &b], "web", 10),
+        "the alias reaches its container through OVN"
+    );
+    s.rm(&a);
+    s.rm(&b);
+    s.network_rm(&net);
+    assert!(s.neutron.get("networks", &nid).is_none());
 }
 
 /// `-o neutron.port.security_groups` (a group without ingress rules) blocks traffic into the

@@ -403,3 +403,91 @@ async fn settings_with_missing_tls_files_fail_before_announcing() {
         "docker must not be sent to a listener that cannot answer"
     );
 }
+
+/// The Neutron client's `[neutron]` TLS options against a TLS endpoint (this crate's own TLS
+/// listener stands in for Neutron: a handshake that succeeds gets its HTTP answer, 404 for
+/// `/v2.0/extensions`; one that fails is a transport error). `cafile` trusts the endpoint's
+/// CA, `certfile`/`keyfile` give the client certificate an endpoint requiring one asks for,
+/// and `insecure` skips the server's verification.
+#[tokio::test]
+async fn the_neutron_clients_tls_options_reach_a_tls_endpoint() {
+    use kuryr_openstack::auth::{ClientSettings, KeystoneOptions};
+    use kuryr_openstack::neutron::{HttpNeutron, NeutronApi, NeutronError};
+
+    let dir = tempfile::tempdir().unwrap();
+    make_pki(dir.path());
+    let path = |f: &str| Some(dir.path().join(f).display().to_string());
+    let serve = |client_ca: Option<std::path::PathBuf>| async {
+        let files = TlsFiles {
+            cert: dir.path().join("server.pem"),
+            key: dir.path().join("server.key"),
+            client_ca,
+        };
+        let (app, _) = common::app(Limits::default());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(serve_tcp_tls(
+            listener,
+            server_config(&files).unwrap(),
+            app,
+            async {
+                let _ = stopped.await;
+            },
+        ));
+        (format!("https://{addr}"), stop, task)
+    };
+    let ask = |opts: KeystoneOptions| async move {
+        let settings = ClientSettings::resolve_with_env(&opts, &|_| None).unwrap();
+        HttpNeutron::new(&settings).unwrap().list_extensions().await
+    };
+    let handshake_ok = |r: &Result<Vec<_>, NeutronError>| matches!(r, Err(e) if !matches!(e, NeutronError::Transport(_)));
+    let options = |endpoint: &str| KeystoneOptions {
+        auth_type: Some("none".into()),
+        endpoint: Some(endpoint.into()),
+        timeout: Some(5.0),
+        ..Default::default()
+    };
+
+    let (plain_url, stop, task) = serve(None).await;
+    let untrusted = ask(options(&plain_url)).await;
+    assert!(
+        matches!(&untrusted, Err(NeutronError::Transport(_))),
+        "an unknown CA is refused: {untrusted:?}"
+    );
+    let with_ca = ask(KeystoneOptions {
+        cafile: path("ca.pem"),
+        ..options(&plain_url)
+    })
+    .await;
+    assert!(handshake_ok(&with_ca), "cafile: {with_ca:?}");
+    let insecure = ask(KeystoneOptions {
+        insecure: true,
+        ..options(&plain_url)
+    })
+    .await;
+    assert!(handshake_ok(&insecure), "insecure: {insecure:?}");
+    stop.send(()).unwrap();
+    task.await.unwrap().unwrap();
+
+    let (mtls_url, stop, task) = serve(Some(dir.path().join("ca.pem"))).await;
+    let no_cert = ask(KeystoneOptions {
+        cafile: path("ca.pem"),
+        ..options(&mtls_url)
+    })
+    .await;
+    assert!(
+        !handshake_ok(&no_cert),
+        "no client certificate: {no_cert:?}"
+    );
+    let with_cert = ask(KeystoneOptions {
+        cafile: path("ca.pem"),
+        certfile: path("client.pem"),
+        keyfile: path("client.key"),
+        ..options(&mtls_url)
+    })
+    .await;
+    assert!(handshake_ok(&with_cert), "certfile/keyfile: {with_cert:?}");
+    stop.send(()).unwrap();
+    task.await.unwrap().unwrap();
+}

@@ -481,6 +481,23 @@ mod tests {
     use secrecy::ExposeSecret;
     use std::collections::HashMap;
 
+    /// Keystone's v2 API is gone: its auth types are refused with the supported list.
+    #[test]
+    fn keystone_v2_auth_types_are_refused() {
+        for t in ["v2password", "v2token"] {
+            let o = KeystoneOptions {
+                auth_type: Some(t.into()),
+                auth_url: Some("http://ks/v2.0".into()),
+                ..Default::default()
+            };
+            let err = auth_from_options(&o).unwrap_err().to_string();
+            assert!(
+                err.contains(&format!("unsupported auth_type \"{t}\"")) && err.contains("password"),
+                "{err}"
+            );
+        }
+    }
+
     fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
         let m: HashMap<String, String> = pairs
             .iter()
