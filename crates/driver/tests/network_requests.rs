@@ -281,9 +281,10 @@ async fn a_subnet_added_by_someone_else_is_deleted_with_the_network() {
     let n = t.network_of(&net);
     t.neutron
         .create_subnet(&NewSubnet {
+            // IPv6: Neutron refuses a pool-less IPv4 subnet beside one from a pool.
             network_id: n.id.clone(),
-            ip_version: 4,
-            cidr: Some("10.37.0.0/24".parse().unwrap()),
+            ip_version: 6,
+            cidr: Some("fd37::/64".parse().unwrap()),
             name: Some("someone-elses".into()),
             ..Default::default()
         })

@@ -1223,3 +1223,40 @@ async fn enable_dhcp_and_the_pool_name_prefix_are_honoured() {
         "the prefixed pool is Kuryr's and goes too"
     );
 }
+
+/// Two `--subnet`s of one family: Neutron wants a network's subnets of one IP version from one
+/// subnetpool, so the second subnet is made outside any pool and tagged with its pool id;
+/// addresses come from both, and `docker network rm` leaves nothing.
+#[tokio::test]
+async fn two_subnets_of_one_family_on_one_network() {
+    let t = setup();
+    let net = id("two-v4");
+    let pools = t
+        .network_create_full(
+            &net,
+            &[("10.81.1.0/24", "", ""), ("10.81.2.0/24", "", "")],
+            &[],
+            &[],
+            &[],
+        )
+        .await
+        .unwrap();
+    let n = t.network_of(&net);
+    let mut cidrs: Vec<String> = t
+        .neutron
+        .subnets()
+        .iter()
+        .filter(|s| s.network_id == n.id)
+        .map(|s| s.cidr.to_string())
+        .collect();
+    cidrs.sort();
+    assert_eq!(cidrs, vec!["10.81.1.0/24", "10.81.2.0/24"]);
+    let second = t.any_address(&pools[1].0).await;
+    assert!(second.starts_with("10.81.2."), "{second}");
+    t.driver
+        .release_address(&release_addr_req(&pools[1].0, &second))
+        .await
+        .unwrap();
+    t.network_rm(&net, &pools).await;
+    assert!(t.neutron.is_empty(), "nothing left");
+}

@@ -28,6 +28,15 @@ struct Wanted {
     opts: FamilyOptions,
 }
 
+/// How many of the network's Docker pools are of `cidr`'s IP version.
+fn family_count(wanted: &[Wanted], cidr: &IpNet) -> usize {
+    let v6 = cidr.addr().is_ipv6();
+    wanted
+        .iter()
+        .filter(|w| w.cidr.addr().is_ipv6() == v6)
+        .count()
+}
+
 /// What CreateNetwork leaves in Neutron, remembered once the call succeeded.
 struct Made {
     net: Net,
@@ -241,8 +250,20 @@ impl KuryrDriver {
             }
         }
         let mut subnets = Vec::with_capacity(wanted.len());
+        // The network's subnets so far (none on a network this call made).
+        let mut on_network = if fresh {
+            Vec::new()
+        } else {
+            self.nt.subnets(&SubnetQuery::on_network(&net.id)).await?
+        };
         for w in wanted {
-            subnets.push(self.ensure_subnet(&net, fresh, w, undo).await?);
+            let made = self
+                .ensure_subnet(&net, &on_network, wanted, w, undo)
+                .await?;
+            if !on_network.iter().any(|s| s.id == made.0.id) {
+                on_network.push(made.0.clone());
+            }
+            subnets.push(made);
         }
         Ok(Made {
             net,
@@ -310,21 +331,25 @@ impl KuryrDriver {
     async fn ensure_subnet(
         &self,
         net: &Net,
-        fresh: bool,
+        on_network: &[Subnet],
+        wanted: &[Wanted],
         w: &Wanted,
         undo: &mut Undo,
     ) -> Result<(Subnet, Option<String>)> {
         let pool_id = self.pool_for_network(w).await?;
         let range = self.ipam().requested.get(&w.cidr).and_then(|r| r.range);
-        let existing = if fresh {
-            None
-        } else {
-            self.nt
-                .subnets(&SubnetQuery::on_network(&net.id).with_cidr(w.cidr))
-                .await?
-                .into_iter()
-                .next()
-        };
+        let existing = on_network.iter().find(|s| s.cidr == w.cidr).cloned();
+        // Neutron wants a network's subnets of one IP version all from one subnetpool, or all
+        // outside any. Each Docker pool has its own subnetpool, so with two `--subnet`s of a
+        // family, or beside a pool-less subnet already there, the subnets are made outside any
+        // pool and tagged with their pool id so that RequestAddress finds them (as an adopted
+        // subnet is).
+        let same_family = |c: &IpNet| c.addr().is_ipv6() == w.cidr.addr().is_ipv6();
+        let outside_pool = pool_id.is_some()
+            && (family_count(wanted, &w.cidr) > 1
+                || on_network
+                    .iter()
+                    .any(|s| same_family(&s.cidr) && s.subnetpool_id.is_none()));
         let subnet = match existing {
             Some(mut s) => {
                 // An adopted subnet is tagged with the pool id so RequestAddress finds it even
@@ -342,14 +367,14 @@ impl KuryrDriver {
                 s
             }
             None => {
-                let s = self
+                let mut s = self
                     .nt
                     .create_subnet(&NewSubnet {
                         name: subnet_name(&w.cidr.to_string()),
                         network_id: net.id.clone(),
                         cidr: w.cidr,
                         gateway_ip: w.gateway,
-                        subnetpool_id: pool_id.clone(),
+                        subnetpool_id: pool_id.clone().filter(|_| !outside_pool),
                         enable_dhcp: self.cfg.enable_dhcp,
                         // Docker's own IPAM picks the addresses (no Kuryr pool): keep Neutron's
                         // ports at the top, out of its way.
@@ -364,6 +389,10 @@ impl KuryrDriver {
                     nt.delete_subnet(&id).await
                 });
                 tracing::info!(subnet = %s.id, cidr = %s.cidr, "created subnet");
+                if let Some(pool_id) = pool_id.as_ref().filter(|_| outside_pool) {
+                    self.nt.add_tag(Kind::Subnet, &s.id, pool_id).await?;
+                    s.tags.push(pool_id.clone());
+                }
                 s
             }
         };

@@ -912,6 +912,19 @@ impl State {
                 format!("cidr {cidr} does not match ip_version {}", s.ip_version),
             ));
         }
+        // Neutron's rule: a network's subnets of one IP version come from one subnetpool.
+        let pool = s.subnetpool_id.as_deref().filter(|p| !p.is_empty());
+        if self.subnets.values().any(|x| {
+            x.network_id == s.network_id
+                && x.ip_version == s.ip_version
+                && x.subnetpool_id.as_deref().filter(|p| !p.is_empty()) != pool
+        }) {
+            return Err(bad_request(
+                path,
+                "Subnets hosted on the same network must be allocated from the same subnet pool"
+                    .into(),
+            ));
+        }
         let cidr = cidr.trunc();
         if let Some(other) = self.subnets.values().find(|x| {
             x.network_id == s.network_id && (x.cidr.contains(&cidr) || cidr.contains(&x.cidr))
