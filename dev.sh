@@ -115,6 +115,8 @@ cmd_test() {
   stage "cargo clippy" cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
   stage "smoke test (stack only)" "$REPO/stack/smoke-test.sh"
   stage "rust tests (unit + real stack)" run_rust_tests
+  stage "upstream kuryr-libnetwork fullstack tests (real stack)" \
+    "$REPO/tests/upstream/fullstack.sh" "$(debug_binary)"
   stage "debian package: build, install, verify, purge" \
     "$REPO/packaging/test-deb.sh" "$(debug_binary)"
   stage "managed plugin + image (real stack)" \

@@ -6,8 +6,10 @@
 #   - builds their pinned venv (requirements-fullstack.txt),
 #   - serves Docker's API on 127.0.0.1:2375 (a forwarder to Docker's unix socket; the tests'
 #     0.0.0.0 reaches it) and tags the stack's image as kuryr/busybox,
-#   - runs our daemon as plugin `kuryr` with the Python original's defaults (no port pools:
-#     the tests count a network's ports),
+#   - runs our daemon as plugin `kuryr` configured as the Python original behaves: no port
+#     pools (the tests count a network's ports), and `ip_range_as_subnet = True` (the tests
+#     expect the Neutron subnet and its pool on `IPRange`, the original's way; our default
+#     follows Docker's IPAM, where the subnet is `Subnet`),
 # then removes all of it and checks that no Kuryr network or port is left in Neutron.
 #
 #   tests/upstream/fullstack.sh [KURYR_SERVER_BINARY]   (root; `stack.sh up --keystone` first)
@@ -89,6 +91,7 @@ cat >"$WORK/kuryr.conf" <<EOF
 host = $KURYR_TEST_CHASSIS
 capability_scope = local
 state_path = $WORK/state
+ip_range_as_subnet = True
 
 [neutron]
 auth_type = none

@@ -79,6 +79,8 @@ pub struct DriverConfig {
     pub orphan_sweep: Option<Duration>,
     /// `[DEFAULT] state_path`; `None` (built-in configurations, tests): nothing kept on disk.
     pub state_path: Option<std::path::PathBuf>,
+    /// `[DEFAULT] ip_range_as_subnet`: `--ip-range` is the Neutron subnet (the original's way).
+    pub ip_range_as_subnet: bool,
 }
 
 /// Port pools' sizes and pace (`[vif_pool]`), checked.
@@ -198,6 +200,7 @@ impl DriverConfig {
             orphan_sweep: (d.orphan_sweep_interval > 0)
                 .then(|| Duration::from_secs(d.orphan_sweep_interval)),
             state_path: Some(d.state_path.clone().into()),
+            ip_range_as_subnet: d.ip_range_as_subnet,
         })
     }
 

@@ -136,6 +136,9 @@ pub struct DefaultSection {
     /// `state_path`: the directory for what must outlive a restart (set-up calls whose answer
     /// Docker may not have had).
     pub state_path: String,
+    /// `ip_range_as_subnet`: make the Neutron subnet (and its pool) on `--ip-range`, as the
+    /// Python original does, instead of on `--subnet` as Docker's IPAM does.
+    pub ip_range_as_subnet: bool,
 }
 
 impl Default for DefaultSection {
@@ -165,6 +168,7 @@ impl Default for DefaultSection {
             use_json: false,
             orphan_sweep_interval: ORPHAN_SWEEP_INTERVAL_SECS,
             state_path: STATE_PATH.into(),
+            ip_range_as_subnet: false,
         }
     }
 }
@@ -700,6 +704,7 @@ impl KuryrConfig {
                 .number("orphan_sweep_interval")?
                 .unwrap_or(ORPHAN_SWEEP_INTERVAL_SECS),
             state_path: r.string_or("state_path", STATE_PATH),
+            ip_range_as_subnet: r.boolean("ip_range_as_subnet", false)?,
         };
         r.unknown(OSLO_LOG_OPTS, &mut warnings);
         let chosen = driver::short_name(&default.default_port_driver);

@@ -1260,3 +1260,57 @@ async fn two_subnets_of_one_family_on_one_network() {
     t.network_rm(&net, &pools).await;
     assert!(t.neutron.is_empty(), "nothing left");
 }
+
+/// `ip_range_as_subnet = true`: `--ip-range` is the pool and the Neutron subnet, as the Python
+/// original makes them (what its fullstack tests expect); by default the subnet is `--subnet`.
+#[tokio::test]
+async fn ip_range_as_subnet_makes_the_range_the_subnet() {
+    for (as_subnet, subnet_cidr) in [(true, "10.82.0.0/24"), (false, "10.82.0.0/16")] {
+        let mut cfg = config();
+        cfg.ip_range_as_subnet = as_subnet;
+        let t = setup_with(cfg);
+        let net = id("range-subnet");
+        let reply = t
+            .driver
+            .request_pool(&pool_req("10.82.0.0/16", "10.82.0.0/24", false, &[]))
+            .await
+            .unwrap();
+        assert_eq!(reply.pool.to_string(), subnet_cidr);
+        t.driver
+            .release_pool(&release_pool_req(reply.pool_id.as_ref()))
+            .await
+            .unwrap();
+        let pools = t
+            .network_create_full(
+                &net,
+                &[("10.82.0.0/16", "10.82.0.0/24", "10.82.0.1")],
+                &[],
+                &[],
+                &[],
+            )
+            .await
+            .unwrap();
+        let n = t.network_of(&net);
+        let subnets: Vec<String> = t
+            .neutron
+            .subnets()
+            .iter()
+            .filter(|s| s.network_id == n.id)
+            .map(|s| s.cidr.to_string())
+            .collect();
+        assert_eq!(
+            subnets,
+            vec![subnet_cidr.to_string()],
+            "as_subnet={as_subnet}"
+        );
+        let names: Vec<String> = t
+            .neutron
+            .subnetpools()
+            .into_iter()
+            .map(|p| p.name)
+            .collect();
+        assert_eq!(names, vec![format!("kuryrPool-{subnet_cidr}")]);
+        t.network_rm(&net, &pools).await;
+        assert!(t.neutron.is_empty());
+    }
+}

@@ -59,6 +59,13 @@ impl KuryrDriver {
             }
             None => None,
         };
+        if self.cfg.ip_range_as_subnet {
+            // The Python original's way: the range is the pool and the Neutron subnet (a
+            // gateway outside it then fails, as there).
+            if let Some(range) = range {
+                return self.pool_for_cidr(range, opts, all.shared).await;
+            }
+        }
         let reply = self.pool_for_cidr(cidr, opts, all.shared).await?;
         if let Some(r) = self.ipam().requested.get_mut(&cidr) {
             r.range = range;
