@@ -194,6 +194,31 @@ async fn network_rm_drains_the_pool() {
     assert_eq!(t.free(), 0);
 }
 
+/// A pooled port whose recycling outlasted the drain (Neutron slow: seen in the soak) is still
+/// on the network when Neutron is asked to delete it: this host's pool ports are deleted and
+/// the network goes; another host's pool port is never touched.
+#[tokio::test]
+async fn network_rm_deletes_a_pooled_port_that_outlasted_the_drain() {
+    let t = setup();
+    let net = id("pool-straggler");
+    let created = t.warm_network(&net, "10.22.0.0/24").await;
+    let n = t.network_of(&net);
+    let straggler = t
+        .neutron
+        .create_port(&NewPort {
+            network_id: n.id.clone(),
+            name: Some(format!("{}{PORT_NAME_SUFFIX}", id("old-endpoint"))),
+            device_owner: Some(DEVICE_OWNER.into()),
+            tags: Some(vec![DEVICE_OWNER.into(), pool_tag()]),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    t.network_rm(&net, &[created]).await;
+    assert!(!t.neutron.ports().iter().any(|p| p.id == straggler.id));
+    assert!(t.neutron.networks().is_empty(), "the network went");
+}
+
 #[tokio::test]
 async fn an_address_asked_for_gets_the_pooled_port_holding_it() {
     let t = setup();

@@ -537,6 +537,38 @@ impl PortPools {
         )
     }
 
+    /// This host's pool ports still on a drained network (a recycle that outlasted the drain),
+    /// unplugged and deleted; never one a container holds. How many went.
+    pub(crate) async fn delete_stragglers(&self, network_id: &str) -> Result<usize> {
+        let q = PortQuery {
+            network_id: Some(network_id.to_string()),
+            tags: vec![self.owner_tag().to_string()],
+            ..Default::default()
+        };
+        let left: Vec<Port> = self
+            .inner
+            .nt
+            .ports(&q)
+            .await?
+            .into_iter()
+            .filter(|p| tags::docker_id_from_tags(&p.tags).is_none() && !self.is_claimed(&p.id))
+            .collect();
+        let mut errors = Vec::new();
+        for p in &left {
+            tracing::info!(port = %p.id, "deleting a pooled port left on a drained network");
+            if let Err(e) = self.inner.discard(p).await {
+                if !e.is_not_found() {
+                    errors.push(e);
+                }
+            }
+        }
+        crate::error::teardown_result(
+            format!("delete the pooled ports left on network {network_id}"),
+            errors,
+        )
+        .map(|()| left.len())
+    }
+
     /// Start-up: finds this host's pooled ports in Neutron (one request) and, from their tags
     /// and the host's links, puts each where it belongs. `enabled` false (pools were turned
     /// off) deletes the free ones.

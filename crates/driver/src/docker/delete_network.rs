@@ -165,7 +165,19 @@ impl KuryrDriver {
             .collect();
         let mut removed = true;
         if made {
-            match self.nt.delete_network(&net.id).await {
+            let mut deleted = self.nt.delete_network(&net.id).await;
+            if matches!(&deleted, Err(e) if e.is_conflict()) {
+                // A pooled port whose recycling outlasted the drain (Neutron slow) still holds
+                // the network: this host's pool ports go, then the network.
+                if let Some(pools) = self.ports.pools() {
+                    match pools.delete_stragglers(&net.id).await {
+                        Ok(0) => {}
+                        Ok(_) => deleted = self.nt.delete_network(&net.id).await,
+                        Err(e) => errors.push(e),
+                    }
+                }
+            }
+            match deleted {
                 Ok(()) => tracing::info!(net = %net.id, "deleted network"),
                 Err(e) => {
                     removed = false;
