@@ -972,7 +972,6 @@ impl Nt {
         gone_ok(self.api.delete_port(id).await, format!("delete port {id}"))
     }
 
-    /// The ids of the QoS policies named `name`.
     /// The ids of the QoS policies named `name` in Kuryr's project or shared with it.
     pub async fn qos_policies_by_name(&self, name: &str) -> Result<Vec<String>> {
         let own = self.own_project().await?;

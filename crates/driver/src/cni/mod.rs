@@ -220,8 +220,8 @@ impl KuryrDriver {
                 return Err(DriverError::NotFound(format!("{msg} and not shared")));
             }
             None => {
+                // In the configured project (else Kuryr's own), with those shared with it.
                 let mut found = self.nt.networks_by_name(key, n.project.as_deref()).await?;
-                found.retain(|net| visible(net));
                 let within = n
                     .project
                     .as_deref()

@@ -106,7 +106,7 @@ impl KuryrDriver {
             Err(e) => {
                 let errors = undo.unwind().await;
                 if errors.is_empty() {
-                    self.forget_create_network(req);
+                    self.forget_create_network(&req.network_id);
                 }
                 self.networks().nets.remove(&req.network_id);
                 // Something may be left (a failed undo, a timed-out request): a retry looks.

@@ -42,7 +42,7 @@ impl KuryrDriver {
         if nets.is_empty() {
             tracing::debug!(docker = %network_id, "no neutron network: already deleted");
             self.networks().nets.remove(network_id);
-            self.forget_network_id(network_id);
+            self.forget_create_network(network_id);
             return Ok(());
         }
         let mut errors = Vec::new();
@@ -51,7 +51,7 @@ impl KuryrDriver {
             self.leave_network(network_id, net, &mut errors).await;
         }
         if errors.is_empty() {
-            self.forget_network_id(network_id);
+            self.forget_create_network(network_id);
         }
         teardown_result(format!("delete network {network_id}"), errors)
     }

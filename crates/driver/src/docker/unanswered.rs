@@ -55,11 +55,21 @@ pub(crate) enum Unanswered {
     RequestPool { pool_id: String },
 }
 
+/// The record of a CreateNetwork (its file's name), known by the Docker network alone.
+fn network_key(network_id: &DockerId) -> String {
+    format!("{NETWORK_PREFIX}{network_id}")
+}
+
+/// The record of a subnetpool RequestPool made.
+fn pool_key(pool_id: &str) -> String {
+    format!("{POOL_PREFIX}{pool_id}")
+}
+
 impl Unanswered {
     fn file_name(&self) -> String {
         match self {
-            Unanswered::CreateNetwork { network_id, .. } => format!("{NETWORK_PREFIX}{network_id}"),
-            Unanswered::RequestPool { pool_id } => format!("{POOL_PREFIX}{pool_id}"),
+            Unanswered::CreateNetwork { network_id, .. } => network_key(network_id),
+            Unanswered::RequestPool { pool_id } => pool_key(pool_id),
         }
     }
 
@@ -150,14 +160,13 @@ impl UnansweredCalls {
         }
     }
 
-    /// Forgets a call (answered, failed, or undone).
-    pub(crate) fn forget(&self, call: &Unanswered) {
-        let name = call.file_name();
-        if self.lock().remove(&name).is_none() {
+    /// Forgets a call by its key (answered, failed, or undone).
+    pub(crate) fn forget(&self, name: &str) {
+        if self.lock().remove(name).is_none() {
             return;
         }
         if let Some(dir) = &self.dir {
-            match std::fs::remove_file(dir.join(&name)) {
+            match std::fs::remove_file(dir.join(name)) {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                 Err(e) => tracing::warn!(error = %e, "cannot remove the record {name}"),
@@ -199,39 +208,28 @@ impl UnansweredCalls {
     }
 }
 
-fn network_call(req: &CreateNetworkRequest) -> Unanswered {
-    let cidrs = req.ipv4_data.iter().chain(&req.ipv6_data);
-    Unanswered::CreateNetwork {
-        network_id: req.network_id.clone(),
-        cidrs: cidrs.map(|d| d.pool.trunc()).collect(),
-    }
-}
-
 impl KuryrDriver {
     /// Records a CreateNetwork about to touch Neutron. Only with a local scope: a global
     /// network's Neutron network is shared by every host's Docker, and one host's rollback must
     /// not delete it.
     pub(crate) fn note_create_network(&self, req: &CreateNetworkRequest) {
         if self.cfg.capability_scope == "local" {
-            self.unanswered.note(network_call(req));
+            let cidrs = req.ipv4_data.iter().chain(&req.ipv6_data);
+            self.unanswered.note(Unanswered::CreateNetwork {
+                network_id: req.network_id.clone(),
+                cidrs: cidrs.map(|d| d.pool.trunc()).collect(),
+            });
         }
     }
 
-    /// CreateNetwork failed (and unwound itself), was undone, or its network deleted.
-    pub(crate) fn forget_create_network(&self, req: &CreateNetworkRequest) {
-        self.unanswered.forget(&network_call(req));
-    }
-
-    pub(crate) fn forget_network_id(&self, network_id: &DockerId) {
-        self.unanswered.forget(&Unanswered::CreateNetwork {
-            network_id: network_id.clone(),
-            cidrs: Vec::new(),
-        });
+    /// CreateNetwork answered, failed (and unwound itself), undone, or its network deleted.
+    pub(crate) fn forget_create_network(&self, network_id: &DockerId) {
+        self.unanswered.forget(&network_key(network_id));
     }
 
     /// Docker is given CreateNetwork's success.
     pub fn create_network_answered(&self, req: &CreateNetworkRequest) {
-        self.forget_create_network(req);
+        self.forget_create_network(&req.network_id);
     }
 
     /// Records a subnetpool RequestPool made, until Docker is given it.
@@ -244,8 +242,7 @@ impl KuryrDriver {
     /// Docker is given RequestPool's reply.
     pub fn request_pool_answered(&self, reply: &RequestPoolResponse) {
         if let Ok(PoolRef::Whole(id)) = pool_ref(&reply.pool_id) {
-            self.unanswered
-                .forget(&Unanswered::RequestPool { pool_id: id });
+            self.unanswered.forget(&pool_key(&id));
         }
     }
 
@@ -256,9 +253,7 @@ impl KuryrDriver {
         if subnets.is_empty() {
             self.delete_unused_pool_again(pool_id).await?;
         }
-        self.unanswered.forget(&Unanswered::RequestPool {
-            pool_id: pool_id.to_string(),
-        });
+        self.unanswered.forget(&pool_key(pool_id));
         Ok(())
     }
 
@@ -287,7 +282,7 @@ impl KuryrDriver {
                     network_id: network_id.clone(),
                 };
                 self.delete_network_now(&req).await?;
-                self.unanswered.forget(&call);
+                self.unanswered.forget(&call.file_name());
             }
         }
         Ok(())
@@ -357,8 +352,8 @@ mod tests {
             second.pools(),
             vec!["0e1f2a3b-0000-4000-8000-000000000001".to_string()]
         );
-        second.forget(&net);
-        second.forget(&pool);
+        second.forget(&net.file_name());
+        second.forget(&pool.file_name());
         let third = UnansweredCalls::open(Some(&dir));
         assert!(!third.is_recorded(&net) && !third.is_recorded(&pool));
         let _ = std::fs::remove_dir_all(&dir);

@@ -172,11 +172,13 @@ macro_rules! plugin_call {
                 let call: AbandonedCall = ($undo)(late_req, reply)?;
                 Some(Box::pin(async move { late.undo_abandoned(call).await }))
             };
-            #[allow(unused_variables)]
-            let (told, told_req) = (s.$driver.clone(), req.clone());
             #[allow(unused_mut, unused_assignments)]
             let mut answered = None::<Box<dyn FnOnce(&_) + Send>>;
-            $(answered = Some(Box::new(move |reply: &_| ($answered)(&*told, &told_req, reply)));)?
+            // Only the calls that tell the driver pay for the copies.
+            $(
+                let (told, told_req) = (s.$driver.clone(), req.clone());
+                answered = Some(Box::new(move |reply: &_| ($answered)(&*told, &told_req, reply)));
+            )?
             run_undoable(&s, paths::$path, plugin_call!(@call $($unit)? d.$method(req)), Some(undo), answered).await
         }
     };
