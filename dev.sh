@@ -106,11 +106,11 @@ cmd_test() {
     started_stack=1
   fi
   stage "rust toolchain" ensure_rust_tools
-  stage "stack: install + up" "$STACK" up --keystone --hosts 2
+  stage "stack: install + up" "$STACK" up --keystone --hosts 2 --ml2-ovs
   if ((started_stack)); then
     trap '"$STACK" down || true; print_timings' EXIT
   fi
-  stage "stack: up again, down, up" stack_lifecycle_check --keystone --hosts 2
+  stage "stack: up again, down, up" stack_lifecycle_check --keystone --hosts 2 --ml2-ovs
   stage "cargo fmt --check" cargo fmt --all -- --check
   stage "cargo clippy" cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
   stage "smoke test (stack only)" "$REPO/stack/smoke-test.sh"

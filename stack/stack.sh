@@ -5,9 +5,11 @@
 # `down` stops exactly those. Pieces that are already running and were not started by us are used
 # as they are and never touched.
 #
-#   stack.sh up [--keystone] [--kuryr] [--hosts 2]
+#   stack.sh up [--keystone] [--kuryr] [--hosts 2] [--ml2-ovs]
 #                                        install what is missing, start, wait until each piece
-#                                        answers; --hosts 2 adds a second chassis (host2.sh)
+#                                        answers; --hosts 2 adds a second chassis (host2.sh);
+#                                        --ml2-ovs a second Neutron on ML2/OVS with its agent
+#                                        and RabbitMQ (ml2ovs.sh)
 #   stack.sh down [--wipe]               stop what we started (--wipe also deletes all data)
 #   stack.sh status                      what runs, with pids
 #   stack.sh env                         print the coordinates for tests (see env.sh)
@@ -36,11 +38,13 @@ IMAGE=kuryr-busybox
 DOCKER=/usr/bin/docker
 APT_PACKAGES=(docker.io openvswitch-switch ovn-central ovn-host mariadb-server busybox-static
   iproute2 iputils-ping jq curl python3-venv procps
-  containerd containernetworking-plugins iptables protobuf-compiler podman)
+  containerd containernetworking-plugins iptables protobuf-compiler podman
+  rabbitmq-server ipset conntrack)
 # containerd with its CRI plugin, for the CNI tests: its own socket, data and state, never the
 # system's or Docker's. protobuf-compiler builds the tests' CRI client.
 # podman (its CNI backend) is the second CNI runtime the tests drive. socat forwards Neutron's API
-# into the second host's namespace (host2.sh).
+# into the second host's namespace (host2.sh). rabbitmq-server, ipset and conntrack serve the
+# ML2/OVS backend's agent (ml2ovs.sh).
 CRI_SOCK=$RUN/containerd-cri.sock
 CNI_BIN_DIR=$DATA/cni/bin
 CNI_CONF_DIR=$ETC/cni/net.d
@@ -89,6 +93,9 @@ pid_is_piece() {
     mariadb) pat='mariadbd|mysqld' ;;
     ovsdb-server | ovnnb_db | ovnsb_db) pat='ovsdb-server' ;;
     neutron-api* | keystone) pat='uwsgi' ;;
+    neutron-rpc-ovs) pat='neutron-rpc-server' ;;
+    neutron-ovs-agent) pat='neutron-openvswitch-agent' ;;
+    rabbitmq) pat='beam' ;;
     *) pat=$name ;;
   esac
   [[ $cmd =~ $pat ]]
@@ -583,6 +590,7 @@ cmd_up() {
   stage "ovn" start_ovn
   stage "neutron" start_neutron
   if [[ ${WITH_KEYSTONE:-0} == 1 ]]; then stage "keystone" start_keystone; fi
+  if [[ ${WITH_ML2OVS:-0} == 1 ]]; then cmd_up_ml2ovs; fi
   stage "docker" start_docker
   stage "containerd (cri)" start_containerd_cri
   if [[ ${WITH_KURYR:-0} == 1 ]]; then stage "kuryr" start_kuryr; fi
@@ -619,6 +627,7 @@ stop_pieces() {
 
 cmd_down() {
   cmd_down_host2
+  cmd_down_ml2ovs
   stop_cri_shims
   stop_pieces "${PIECES[@]}"
   if [[ ${WIPE:-0} == 1 ]]; then
@@ -630,7 +639,7 @@ cmd_down() {
 
 cmd_status() {
   local name pidf state rc=0
-  for name in "${PIECES[@]}" "${H2_PIECES[@]}"; do
+  for name in "${PIECES[@]}" "${OVS_PIECES[@]}" "${H2_PIECES[@]}"; do
     pidf=$RUN/$name.pid
     if pid_alive "$pidf"; then state="running (pid $(cat "$pidf"))"; else state="stopped"; fi
     printf '%-22s %s\n' "$name" "$state"
@@ -654,6 +663,7 @@ cmd_env() {
   fi
   if docker_answers >/dev/null 2>&1; then echo "export KURYR_TEST_DOCKER=1"; fi
   cmd_env_host2
+  cmd_env_ml2ovs
   if pid_alive "$RUN/keystone.pid" || curl -fsS -m 2 -o /dev/null "http://127.0.0.1:$KEYSTONE_PORT/v3" 2>/dev/null; then
     echo "export KURYR_TEST_KEYSTONE_URL=http://127.0.0.1:$KEYSTONE_PORT/v3"
     echo "export KURYR_TEST_KEYSTONE_USERNAME=admin"
@@ -700,6 +710,8 @@ cmd_restart() { # piece
 
 # shellcheck source=stack/host2.sh
 source "$HERE/host2.sh"
+# shellcheck source=stack/ml2ovs.sh
+source "$HERE/ml2ovs.sh"
 
 main() {
   [[ $(id -u) == 0 ]] || die "run as root"
@@ -717,6 +729,7 @@ main() {
     case $arg in
       --keystone) WITH_KEYSTONE=1 ;;
       --kuryr) WITH_KURYR=1 ;;
+      --ml2-ovs) WITH_ML2OVS=1 ;;
       --wipe) WIPE=1 ;;
       --live-restore) LIVE_RESTORE=1 ;;
       --hosts=1 | --hosts=2) HOSTS=${arg#--hosts=} ;;
@@ -731,7 +744,7 @@ main() {
     env) cmd_env ;;
     restart-docker) cmd_restart_docker ;;
     restart) cmd_restart "$piece" ;;
-    *) echo "usage: $0 up [--keystone] [--kuryr] [--hosts 2] | down [--wipe] | status | env | restart-docker [--live-restore] | restart mariadb|ovn-controller" >&2; exit 2 ;;
+    *) echo "usage: $0 up [--keystone] [--kuryr] [--hosts 2] [--ml2-ovs] | down [--wipe] | status | env | restart-docker [--live-restore] | restart mariadb|ovn-controller" >&2; exit 2 ;;
   esac
 }
 
