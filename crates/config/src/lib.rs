@@ -349,7 +349,6 @@ const OSLO_LOG_OPTS: &[&str] = &[
     "rate_limit_burst",
     "rate_limit_except_level",
     "fatal_deprecations",
-    "pybasedir",
 ];
 
 /// keystoneauth session/adapter options accepted in `[neutron]` that Kuryr does not use.
@@ -505,15 +504,41 @@ impl<'a> Reader<'a> {
         }
     }
 
-    /// Warn about keys of the section nobody read.
-    fn unknown(&self, extra_known: &[&str], warnings: &mut Vec<String>) {
+    /// Warn about keys of the section nobody read: known ones that have no effect here (with
+    /// why), and unknown ones.
+    fn unknown(&self, no_effect: (&[&str], &str), warnings: &mut Vec<String>) {
+        let (known, why) = no_effect;
         if let Some(sec) = self.raw.sections.get(&self.section) {
             for (key, values) in sec {
-                if !self.used.contains(key) && !extra_known.contains(&key.as_str()) {
-                    let origin = &values.last().expect("a key has a value").origin;
+                if self.used.contains(key) {
+                    continue;
+                }
+                let origin = &values.last().expect("a key has a value").origin;
+                if known.contains(&key.as_str()) {
+                    warnings.push(format!(
+                        "{origin}: [{}] {key} has no effect in kuryr-rs ({why})",
+                        self.section
+                    ));
+                } else {
                     warnings.push(format!("{origin}: unknown option [{}] {key}", self.section));
                 }
             }
+        }
+    }
+
+    /// Warn when a key this section reads is set although it changes nothing here.
+    fn read_but_no_effect(&self, key: &str, why: &str, warnings: &mut Vec<String>) {
+        if let Some(values) = self
+            .raw
+            .sections
+            .get(&self.section)
+            .and_then(|s| s.get(key))
+        {
+            let origin = &values.last().expect("a key has a value").origin;
+            warnings.push(format!(
+                "{origin}: [{}] {key} has no effect in kuryr-rs ({why})",
+                self.section
+            ));
         }
     }
 }
@@ -600,6 +625,24 @@ fn merge_keystone(a: KeystoneOptions, b: KeystoneOptions) -> KeystoneOptions {
     }
 }
 
+/// `[DEFAULT] capability_scope`'s choices.
+const SCOPES: &[&str] = &["local", "global"];
+
+/// Where the daemon logs, by oslo.log's rule as `kuryr_libnetwork::logging::log_path` applies it:
+/// `log_file` (relative to `log_dir` when both are set), `log_dir` alone
+/// `<log_dir>/kuryr-server.log`, neither stderr.
+fn log_target(log_file: Option<&str>, log_dir: Option<&str>) -> String {
+    let file = log_file.map(str::trim).filter(|f| !f.is_empty());
+    let dir = log_dir.map(str::trim).filter(|d| !d.is_empty());
+    let path = match (file, dir) {
+        (Some(f), None) => PathBuf::from(f),
+        (Some(f), Some(d)) => Path::new(d).join(f),
+        (None, Some(d)) => Path::new(d).join("kuryr-server.log"),
+        (None, None) => return "stderr".into(),
+    };
+    path.display().to_string()
+}
+
 fn process_env(key: &str) -> Option<String> {
     std::env::var(key).ok()
 }
@@ -670,7 +713,20 @@ impl KuryrConfig {
 
         let mut r = Reader::new(raw, env, SECTION_DEFAULT);
         let uri_default = env(ENV_KURYR_URI).unwrap_or_else(|| KURYR_URI.into());
-        let scope_default = env(ENV_CAPABILITY_SCOPE).unwrap_or_else(|| CAPABILITY_SCOPE.into());
+        // oslo.config checks an option's default against its choices: kuryr-libnetwork stops on
+        // an invalid `CAPABILITY_SCOPE` even when the file sets the option.
+        let scope_default = match env(ENV_CAPABILITY_SCOPE) {
+            None => CAPABILITY_SCOPE.to_string(),
+            Some(v) if SCOPES.contains(&v.as_str()) => v,
+            Some(v) => {
+                return Err(ConfigError::Value {
+                    where_: ENV_CAPABILITY_SCOPE.into(),
+                    section: SECTION_DEFAULT.into(),
+                    key: "capability_scope".into(),
+                    message: format!("{v:?} is not one of {}", SCOPES.join(", ")),
+                })
+            }
+        };
         let port_driver = r.string("port_driver");
         if port_driver.is_some() {
             warnings.push(
@@ -679,7 +735,7 @@ impl KuryrConfig {
         }
         let default = DefaultSection {
             kuryr_uri: r.string_or("kuryr_uri", &uri_default),
-            capability_scope: r.choice("capability_scope", &scope_default, &["local", "global"])?,
+            capability_scope: r.choice("capability_scope", &scope_default, SCOPES)?,
             local_default_address_space: r.string_or("local_default_address_space", ADDRESS_SPACE),
             global_default_address_space: r
                 .string_or("global_default_address_space", ADDRESS_SPACE),
@@ -706,7 +762,28 @@ impl KuryrConfig {
             state_path: r.string_or("state_path", STATE_PATH),
             ip_range_as_subnet: r.boolean("ip_range_as_subnet", false)?,
         };
-        r.unknown(OSLO_LOG_OPTS, &mut warnings);
+        let _ = r.string("pybasedir");
+        r.read_but_no_effect("pybasedir", "the Python package's directory", &mut warnings);
+        r.read_but_no_effect(
+            "deployment_type",
+            "kuryr-libnetwork does not read it either: default_port_driver chooses the nested drivers",
+            &mut warnings,
+        );
+        r.unknown(
+            (
+                OSLO_LOG_OPTS,
+                "an oslo.log option: kuryr-rs logs in its own format; debug, log_file, log_dir and \
+                 use_json apply",
+            ),
+            &mut warnings,
+        );
+        if default.use_syslog {
+            // A start-up warning like the others: `serve` logs it, `check-config` reports it.
+            warnings.push(format!(
+                "[DEFAULT] use_syslog is not supported, logging to {}",
+                log_target(default.log_file.as_deref(), default.log_dir.as_deref())
+            ));
+        }
         let chosen = driver::short_name(&default.default_port_driver);
         if !default
             .enabled_port_drivers
@@ -760,7 +837,14 @@ impl KuryrConfig {
             endpoint_type,
             auth,
         };
-        r.unknown(IGNORED_KEYSTONE_OPTS, &mut warnings);
+        r.unknown(
+            (
+                IGNORED_KEYSTONE_OPTS,
+                "a keystoneauth option the Neutron client does not use: it retries GET, PUT and \
+                 DELETE on resets and 502/503/504 by its own rule",
+            ),
+            &mut warnings,
+        );
 
         let mut r = Reader::new(raw, env, SECTION_BINDING);
         let binding = BindingSection {
@@ -771,13 +855,18 @@ impl KuryrConfig {
             enabled_drivers: r.list_or("enabled_drivers", &[BINDING_DRIVER]),
             link_iface: r.string_or("link_iface", ""),
         };
-        r.unknown(&[], &mut warnings);
+        const BOUND_BY_VIF_TYPE: &str = "each port is bound by its binding:vif_type: OVS, OVS \
+             hybrid, Linux bridge and tap natively, any other by its script in bindir";
+        r.read_but_no_effect("default_driver", BOUND_BY_VIF_TYPE, &mut warnings);
+        r.read_but_no_effect("driver", BOUND_BY_VIF_TYPE, &mut warnings);
+        r.read_but_no_effect("enabled_drivers", BOUND_BY_VIF_TYPE, &mut warnings);
+        r.unknown((&[], ""), &mut warnings);
 
         let mut r = Reader::new(raw, env, SECTION_METRICS);
         let metrics = MetricsSection {
             listen_address: r.socket_addr("listen_address")?,
         };
-        r.unknown(&[], &mut warnings);
+        r.unknown((&[], ""), &mut warnings);
 
         let mut r = Reader::new(raw, env, SECTION_VIF_POOL);
         let vif_pool = VifPoolSection {
@@ -790,14 +879,14 @@ impl KuryrConfig {
                 .number("ports_pool_update_frequency")?
                 .unwrap_or(POOL_UPDATE_FREQUENCY_SECS),
         };
-        r.unknown(&[], &mut warnings);
+        r.unknown((&[], ""), &mut warnings);
 
         let mut r = Reader::new(raw, env, SECTION_CNI_DAEMON);
         let cni_daemon = CniDaemonSection {
             enabled: r.boolean("enabled", false)?,
             socket_path: PathBuf::from(r.string_or("socket_path", CNI_SOCKET_PATH)),
         };
-        r.unknown(&[], &mut warnings);
+        r.unknown((&[], ""), &mut warnings);
 
         Ok(KuryrConfig {
             default,
@@ -880,6 +969,55 @@ mod tests {
             !format!("{c:?}").contains("s3cr#t"),
             "Debug must not show secrets"
         );
+    }
+
+    /// Options of the original that change nothing here are accepted and warned once each,
+    /// naming the line and why; options that work are not.
+    #[test]
+    fn options_without_effect_are_warned_once_each() {
+        let text = "[DEFAULT]\ndeployment_type = nested\npybasedir = /usr/lib/python3\n\
+            log_config_append = /etc/kuryr/logging.conf\nverbose = true\nlog_color = true\n\
+            debug = true\nuse_json = true\nlog_dir = /var/log\n\
+            [neutron]\nconnect_retries = 3\nwww_authenticate_uri = http://ks\ntimeout = 5\n\
+            [binding]\ndefault_driver = kuryr.lib.binding.drivers.veth\n\
+            enabled_drivers = kuryr.lib.binding.drivers.veth\nveth_dst_prefix = eth\n";
+        let c = KuryrConfig::parse(text).unwrap();
+        let no_effect: Vec<&String> = c
+            .warnings
+            .iter()
+            .filter(|w| w.contains("has no effect in kuryr-rs"))
+            .collect();
+        let keys: Vec<String> = no_effect
+            .iter()
+            .map(|w| {
+                let (_, rest) = w.split_once(": [").unwrap();
+                rest.split(" has no effect").next().unwrap().to_string()
+            })
+            .collect();
+        let mut keys = keys;
+        keys.sort();
+        assert_eq!(
+            keys,
+            [
+                "DEFAULT] deployment_type",
+                "DEFAULT] log_color",
+                "DEFAULT] log_config_append",
+                "DEFAULT] pybasedir",
+                "DEFAULT] verbose",
+                "binding] default_driver",
+                "binding] enabled_drivers",
+                "neutron] connect_retries",
+                "neutron] www_authenticate_uri",
+            ],
+            "{:?}",
+            c.warnings
+        );
+        let w = c.warnings.join("\n");
+        assert!(w.contains("<string>:2: [DEFAULT] deployment_type has no effect in kuryr-rs (kuryr-libnetwork does not read it either"), "{w}");
+        assert!(w.contains("[binding] enabled_drivers has no effect in kuryr-rs (each port is bound by its binding:vif_type"), "{w}");
+        assert_eq!(c.warnings.len(), 9, "nothing else is warned: {w}");
+        // The defaults warn about nothing.
+        assert!(KuryrConfig::parse("").unwrap().warnings.is_empty());
     }
 
     /// The deprecated `port_driver` is never read (as in the original) and says so.

@@ -115,6 +115,10 @@ pub const TAG_NET_PORT_NO_SECURITY: &str = "kuryr.port.nosecurity.";
 /// Docker's `-o com.docker.network.driver.mtu` for the Docker network's containers, below the
 /// Neutron network's own: `kuryr.mtu.<12 characters of the Docker network id>:<mtu>`.
 pub const TAG_NET_MTU: &str = "kuryr.mtu.";
+/// The Docker network is `--internal`: Join answers no gateway, so its containers get no default
+/// route through it (as Docker's bridge driver does): `kuryr.internal.<12 characters of the
+/// Docker network id>`.
+pub const TAG_NET_INTERNAL: &str = "kuryr.internal.";
 /// A container port whose security settings were chosen for it: reset before a pool hands it on.
 pub const TAG_PORT_SETTINGS: &str = "kuryr.port.settings";
 

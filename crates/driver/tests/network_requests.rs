@@ -487,3 +487,103 @@ async fn a_swarm_network_is_made_once_by_the_manager_and_freed_by_it() {
         );
     }
 }
+
+/// A network the Python daemon made in its no-tag mode (named by the full Docker network id,
+/// untagged), met after the swap on a Neutron that now has tags: the first container finds it by
+/// name and Kuryr adopts it with its tags, marked existing, so `docker network rm` keeps it. A
+/// network of that name already carrying another Docker network's tags is never taken.
+#[tokio::test]
+async fn a_python_no_tag_network_is_found_by_name_and_kept() {
+    use kuryr_openstack::neutron::NetworkUpdate;
+    let t = setup();
+    let net = id("net-notag");
+    let pools = t
+        .network_create(&net, "10.21.0.0/24", "10.21.0.1", &[])
+        .await
+        .unwrap();
+    let n = t.network_of(&net);
+    // What the Python no-tag mode left: the name, no tags.
+    for tag in &n.tags {
+        t.neutron
+            .remove_tag(ResourceKind::Network, &n.id, tag)
+            .await
+            .unwrap();
+    }
+    t.neutron
+        .update_network(
+            &n.id,
+            &NetworkUpdate {
+                name: Some(net.clone()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let t = t.restart();
+    let ep = id("ep-notag");
+    let addr = t.run(&net, &ep, &pools.0, "", &mac(21)).await.unwrap();
+    assert!(addr.starts_with("10.21.0."), "{addr}");
+    let adopted = t.network_of(&net);
+    assert_eq!(adopted.id, n.id);
+    assert!(
+        adopted.tags.contains(&tags::existing_net_tag(&net)),
+        "{:?}",
+        adopted.tags
+    );
+    t.rm(&net, &ep, &pools.0, &addr).await;
+    t.network_rm(&net, &[pools]).await;
+    let kept = t
+        .neutron
+        .networks()
+        .into_iter()
+        .find(|x| x.id == n.id)
+        .expect("the network is kept");
+    assert!(
+        !kept.tags.iter().any(|x| x.starts_with(TAG_LH)),
+        "Kuryr's tags are taken back: {:?}",
+        kept.tags
+    );
+
+    // A network of that name that another Docker network's tags claim is not taken.
+    let other = id("net-notag-other");
+    t.neutron
+        .create_network(&NewNetwork {
+            name: Some(other.clone()),
+            tags: Some(tags::docker_id_tags(&id("someone-else"))),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let err = t
+        .driver
+        .create_endpoint(&create_ep_req(&other, &id("ep-x"), "10.21.0.9/24", "", ""))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("does not exist"), "{err}");
+}
+
+/// GetDefaultAddressSpaces answers the configured names, and GetCapabilities the scope.
+#[tokio::test]
+async fn address_spaces_and_scope_come_from_the_configuration() {
+    let t = setup();
+    let a = t.driver.default_address_spaces();
+    assert_eq!(
+        (
+            a.local_default_address_space.as_str(),
+            a.global_default_address_space.as_str()
+        ),
+        ("no_address_space", "no_address_space")
+    );
+    let mut cfg = config();
+    cfg.local_default_address_space = "kuryr-local".into();
+    cfg.global_default_address_space = "kuryr-global".into();
+    cfg.capability_scope = "global".into();
+    let t = setup_with(cfg);
+    let a = t.driver.default_address_spaces();
+    assert_eq!(a.local_default_address_space, "kuryr-local");
+    assert_eq!(a.global_default_address_space, "kuryr-global");
+    assert_eq!(
+        t.driver.network_capabilities().scope,
+        kuryr_plugin_api::network::Scope::Global
+    );
+}

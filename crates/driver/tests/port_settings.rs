@@ -316,3 +316,66 @@ async fn qos_policy_and_dns_name() {
     t.network_rm(&net, &[pools]).await;
     assert!(t.neutron.is_empty());
 }
+
+/// `--internal` (`com.docker.network.internal`): the Docker network's mark is kept in the Neutron
+/// network's tags, and Join answers no gateway (so Docker sets no default route through it), in
+/// this daemon and in one started afterwards; the mark goes with the network.
+#[tokio::test]
+async fn an_internal_network_joins_without_a_gateway() {
+    let t = setup();
+    let net = id("net-internal");
+    let r = t
+        .driver
+        .request_pool(&pool_req("10.19.0.0/24", "", false, &[]))
+        .await
+        .unwrap();
+    let pool_id = r.pool_id.to_string();
+    let gw = t
+        .driver
+        .request_address(&gw_req(&pool_id, "10.19.0.1"))
+        .await
+        .unwrap()
+        .address;
+    let mut req = net_req_full(
+        &net,
+        vec![ipam_data("10.19.0.0/24", &gw.to_string(), &[])],
+        Vec::new(),
+        &[],
+    );
+    req.options = req.options.with(kuryr_plugin_api::keys::INTERNAL, true);
+    t.driver.create_network(&req).await.unwrap();
+    let n = t.network_of(&net);
+    assert!(
+        n.tags
+            .contains(&format!("{TAG_NET_INTERNAL}{}", &net[..12])),
+        "{:?}",
+        n.tags
+    );
+    let ep = id("ep-internal");
+    let addr = t.run(&net, &ep, &pool_id, "", &mac(19)).await.unwrap();
+    assert!(addr.starts_with("10.19.0."), "{addr}");
+    let join = t.driver.join(&join_req(&net, &ep)).await.unwrap();
+    assert_eq!((join.gateway, join.gateway_ipv6), (None, None));
+    assert!(join.interface_name.is_some());
+    let t2 = t.restart();
+    let join = t2.driver.join(&join_req(&net, &ep)).await.unwrap();
+    assert_eq!((join.gateway, join.gateway_ipv6), (None, None));
+    t2.rm(&net, &ep, &pool_id, &addr).await;
+    t2.network_rm(&net, &[(pool_id, "10.19.0.0/24".into(), gw.to_string())])
+        .await;
+    assert!(t2.neutron.is_empty());
+
+    // The same network without --internal gets its gateway.
+    let plain = id("net-plain");
+    let pools = t2
+        .network_create(&plain, "10.20.0.0/24", "10.20.0.1", &[])
+        .await
+        .unwrap();
+    let ep = id("ep-plain");
+    let addr = t2.run(&plain, &ep, &pools.0, "", &mac(20)).await.unwrap();
+    let join = t2.driver.join(&join_req(&plain, &ep)).await.unwrap();
+    assert_eq!(join.gateway, Some("10.20.0.1".parse().unwrap()));
+    t2.rm(&plain, &ep, &pools.0, &addr).await;
+    t2.network_rm(&plain, &[pools]).await;
+    assert!(t2.neutron.is_empty());
+}

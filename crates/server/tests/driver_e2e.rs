@@ -52,6 +52,10 @@ fn run_scenarios(s: &mut Stack) {
         ),
         ("exposed ports", scenario_expose),
         (
+            "--internal (no gateway), -p (warned), --ipam-opt neutron.net.shared",
+            scenario_warned_options,
+        ),
+        (
             "port security groups and port security, per network and per endpoint",
             scenario_port_settings,
         ),
@@ -60,6 +64,10 @@ fn run_scenarios(s: &mut Stack) {
             scenario_existing_network_and_port,
         ),
         ("existing subnetpool", scenario_existing_pool),
+        (
+            "a network the Python daemon made in its no-tag mode",
+            scenario_python_no_tag_network,
+        ),
         ("daemon restart between run and rm", scenario_restart),
         (
             "dockerd restarted with live-restore on, then off",
@@ -84,6 +92,7 @@ fn run_scenarios(s: &mut Stack) {
             "port pool: a subnet exhausted with pooled ports",
             scenario_pool_full_subnet,
         ),
+        ("port pool without pre_plug", scenario_pool_without_pre_plug),
         (
             "daemon killed between RequestAddress's port and its answer",
             scenario_orphan_reservation,
@@ -283,6 +292,48 @@ fn scenario_pool(s: &mut Stack) {
     // network rm drains the pool: no port, tap or OVS port left (checked after the scenario).
     s.network_rm(&net);
     assert!(s.neutron.get("networks", &nid).is_none());
+}
+
+/// `[vif_pool] pre_plug = false`: pooled ports are made and bound ahead of time but plugged only
+/// when a container takes one.
+fn scenario_pool_without_pre_plug(s: &mut Stack) {
+    s.set_pre_plug(false);
+    let net = s.network_create("nopre", &["--subnet", "10.91.24.0/24"]);
+    let nid = s.neutron_net_id(&net);
+    let c0 = s.run(&net, &[]);
+    assert!(
+        wait_until(60, || s.pool_ports(&nid).len() >= 10),
+        "pool refilled: {:?}",
+        s.pool_ports(&nid)
+    );
+    let ip0 = s.container_ip(&c0, &net);
+    let unplugged: Vec<serde_json::Value> = s
+        .pool_ports(&nid)
+        .into_iter()
+        .filter(|p| p["fixed_ips"][0]["ip_address"] != ip0.as_str())
+        .collect();
+    assert!(unplugged.len() >= 10, "{unplugged:?}");
+    for p in &unplugged {
+        let id = p["id"].as_str().unwrap();
+        assert_eq!(p["binding:host_id"], s.env.chassis.as_str(), "{p}");
+        assert!(!s.host_has_link(&tap_name(id)), "{id} was plugged");
+        assert!(!s.ovs_has_port(&tap_name(id)), "{id} is on br-int");
+    }
+    // The next container takes one of them, plugged now, and reaches the first.
+    let c1 = s.run(&net, &[]);
+    let ip1 = s.container_ip(&c1, &net);
+    assert!(
+        unplugged
+            .iter()
+            .any(|p| p["fixed_ips"][0]["ip_address"] == ip1.as_str()),
+        "{ip1} came from the pool"
+    );
+    s.exec_ok(&c1, &["ping", "-c", "2", "-W", "3", &ip0]);
+    s.rm(&c0);
+    s.rm(&c1);
+    s.network_rm(&net);
+    assert!(s.neutron.get("networks", &nid).is_none());
+    s.set_pre_plug(true);
 }
 
 fn scenario_pool_full_subnet(s: &mut Stack) {
@@ -901,6 +952,58 @@ fn scenario_port_settings(s: &mut Stack) {
     s.network_rm(&qnet);
 }
 
+/// `--internal` (no gateway), `-p` (warned: nothing is published) and a shared subnetpool by
+/// `--ipam-opt`.
+fn scenario_warned_options(s: &mut Stack) {
+    let net = s.network_create(
+        "intl",
+        &[
+            "--internal",
+            "--subnet",
+            "10.91.16.0/24",
+            "--ipam-opt",
+            "neutron.net.shared=true",
+        ],
+    );
+    assert!(s.log_has("--internal: no default route through this network"));
+    let pools = s
+        .neutron
+        .list("subnetpools", &[("name", "kuryrPool-10.91.16.0/24")]);
+    assert_eq!(pools.len(), 1, "{pools:?}");
+    assert_eq!(pools[0]["shared"], true, "{}", pools[0]);
+    let c1 = s.run(&net, &[]);
+    let c2 = s.run(&net, &[]);
+    // Join answers no gateway: no default route through an internal network, as with Docker's
+    // bridge driver; the containers still reach each other.
+    let routes = s.exec_ok(&c1, &["ip", "route"]);
+    assert!(!routes.contains("default"), "{routes}");
+    let ip2 = s.container_ip(&c2, &net);
+    s.exec_ok(&c1, &["ping", "-c", "1", "-W", "3", &ip2]);
+    // -p on a network with external connectivity (Docker programs none on an internal one):
+    // warned, and nothing listens on the host port (no docker-proxy, no forwarding).
+    let pnet = s.network_create("publ", &["--subnet", "10.91.17.0/24"]);
+    let published = s.run(&pnet, &["-p", "18089:80"]);
+    assert!(s.log_has("-p/--publish: no host port is forwarded"));
+    let listening = std::process::Command::new("ss")
+        .args(["-Hltn", "sport = :18089"])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&listening.stdout).trim().is_empty(),
+        "{}",
+        String::from_utf8_lossy(&listening.stdout)
+    );
+    s.rm(&published);
+    s.network_rm(&pnet);
+    s.rm(&c1);
+    s.rm(&c2);
+    s.network_rm(&net);
+    assert!(s
+        .neutron
+        .list("subnetpools", &[("name", "kuryrPool-10.91.16.0/24")])
+        .is_empty());
+}
+
 fn scenario_expose(s: &mut Stack) {
     let net = s.network_create(
         "exp",
@@ -1120,6 +1223,49 @@ fn scenario_existing_network_and_port(s: &mut Stack) {
     assert!(tags_of(&n).is_empty(), "untagged: {n}");
     assert!(s.neutron.get("subnets", &sub_id).is_some());
     assert!(s.neutron.get("subnets", &sub6_id).is_some());
+}
+
+/// What the Python kuryr-libnetwork left in its no-tag mode (Neutron had no tag extension): a
+/// network named by the full Docker network id, without tags. After the swap the first container
+/// finds it by name; it is adopted with Kuryr's tags, and `docker network rm` keeps it.
+fn scenario_python_no_tag_network(s: &mut Stack) {
+    let net = s.network_create("notag", &["--subnet", "10.91.18.0/24"]);
+    let docker_id = s.docker_network_id(&net);
+    let nid = s.neutron_net_id(&net);
+    s.neutron.put_action(
+        &format!("networks/{nid}/tags"),
+        serde_json::json!({"tags": []}),
+    );
+    s.neutron.put_action(
+        &format!("networks/{nid}"),
+        serde_json::json!({"network": {"name": docker_id}}),
+    );
+    // From here the network is the test's to delete.
+    s.track_neutron("networks", &nid);
+    s.restart_daemon();
+    let c1 = s.run(&net, &[]);
+    let c2 = s.run(&net, &[]);
+    let ip2 = s.container_ip(&c2, &net);
+    s.exec_ok(&c1, &["ping", "-c", "2", "-W", "3", &ip2]);
+    let n = s.neutron.get("networks", &nid).unwrap();
+    let tags = tags_of(&n);
+    assert!(
+        tags.contains(&format!("kuryr.net.existing:{}", &docker_id[..12])),
+        "{tags:?}"
+    );
+    assert!(s.log_has("the Python kuryr's no-tag mode"));
+    s.rm(&c1);
+    s.rm(&c2);
+    s.network_rm(&net);
+    let kept = s
+        .neutron
+        .get("networks", &nid)
+        .expect("the network is kept");
+    assert!(
+        !tags_of(&kept).iter().any(|t| t.starts_with("kuryr.")),
+        "{kept}"
+    );
+    s.neutron.delete("networks", &nid);
 }
 
 fn scenario_existing_pool(s: &mut Stack) {

@@ -499,6 +499,8 @@ struct Swarm {
     dir: PathBuf,
     plugin: String,
     services: Vec<String>,
+    /// Standalone containers on an attachable swarm network (host 2: true).
+    standalone: Vec<(bool, String)>,
     networks: Vec<String>,
     /// Hosts (host 2: true) whose docker_gwbridge the swarm made.
     gwbridge_made: Vec<bool>,
@@ -622,6 +624,9 @@ impl Swarm {
     }
 
     fn cleanup(&mut self) {
+        for (host2, c) in std::mem::take(&mut self.standalone) {
+            let _ = self.docker(host2, &["rm", "-f", &c]);
+        }
         for s in std::mem::take(&mut self.services) {
             let _ = self.docker(false, &["service", "rm", &s]);
         }
@@ -678,6 +683,7 @@ fn a_swarm_service_on_a_kuryr_network_spans_both_hosts() {
         services: Vec::new(),
         networks: Vec::new(),
         gwbridge_made: Vec::new(),
+        standalone: Vec::new(),
     };
     std::fs::create_dir_all(&sw.dir).unwrap();
     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -814,6 +820,48 @@ fn swarm_service(
         ),
         "{ipam}: replica on host 2 -> replica on host 1 ({ip1})"
     );
+    // --attachable: a standalone container on the worker joins the swarm network, gets its port
+    // from host 2's Kuryr and reaches the replica on host 1.
+    let sa = format!("kswsa{i}");
+    sw.standalone.push((true, sa.clone()));
+    sw.must(
+        true,
+        &[
+            "run",
+            "-d",
+            "--name",
+            &sa,
+            "--network",
+            &net,
+            &env.image,
+            "sleep",
+            "600",
+        ],
+    );
+    let ip_sa = sw
+        .must(true, &["inspect", "-f", &f, &sa])
+        .trim()
+        .to_string();
+    let bound: Vec<String> = neutron
+        .list(
+            "ports",
+            &[("network_id", &nid), ("device_owner", "compute:kuryr")],
+        )
+        .iter()
+        .filter(|p| p["fixed_ips"][0]["ip_address"] == ip_sa.as_str())
+        .map(|p| p["binding:host_id"].as_str().unwrap_or("").to_string())
+        .collect();
+    assert_eq!(bound, std::slice::from_ref(&sw.env2.chassis), "{ipam}: {ip_sa}'s port");
+    assert!(
+        pings(
+            |c| sw.docker(true, &[&["exec", sa.as_str()][..], c].concat()),
+            &ip1,
+            56
+        ),
+        "{ipam}: standalone container on host 2 -> replica on host 1 ({ip1})"
+    );
+    sw.must(true, &["rm", "-f", &sa]);
+    sw.standalone.retain(|(_, c)| c != &sa);
     // Removed: the manager frees the network (or the last node leaving does), nothing left.
     sw.must(false, &["service", "rm", &svc]);
     sw.services.retain(|s| s != &svc);

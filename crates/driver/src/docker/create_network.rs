@@ -11,7 +11,9 @@ use kuryr_plugin_api::DockerId;
 use kuryr_types::PoolRef;
 
 use super::options::{FamilyOptions, NeutronOptions};
-use super::port_options::{check_mtu, mtu_tag, port_settings_tags, wanted_mtu, PortOptions};
+use super::port_options::{
+    check_mtu, internal_tag, mtu_tag, port_settings_tags, wanted_mtu, PortOptions,
+};
 use super::{check_network_cidr, check_shared, KuryrDriver};
 use crate::constants::*;
 use crate::core::AddressFor;
@@ -53,15 +55,15 @@ impl KuryrDriver {
         let opts = NeutronOptions::from_wire(&generic)?;
         let port_opts = PortOptions::network_from_wire(&generic)?;
         let mtu = wanted_mtu(&generic)?;
-        if req
+        let internal = req
             .options
             .get_typed::<bool>(kuryr_plugin_api::keys::INTERNAL)
             .ok()
             .flatten()
-            == Some(true)
-        {
-            // Docker gives the containers no default route through an internal network; what
-            // else reaches it is Neutron's (its routers), not something Kuryr can close.
+            == Some(true);
+        if internal {
+            // Join answers no gateway, as Docker's bridge driver gives none; what else reaches
+            // the network is Neutron's (its routers), not something Kuryr can close.
             tracing::warn!(docker = %req.network_id, "--internal: no default route through this network; reaching beyond it depends on Neutron's routers");
         }
         let mut wanted = Vec::new();
@@ -77,12 +79,15 @@ impl KuryrDriver {
         }
 
         // Groups named by the options must exist (looked up before anything is made).
-        let settings_tags = if port_opts.is_empty() {
+        let mut settings_tags = if port_opts.is_empty() {
             Vec::new()
         } else {
             let s = self.resolve_port_options(&port_opts).await?;
             port_settings_tags(&req.network_id, &s)
         };
+        if internal {
+            settings_tags.push(internal_tag(&req.network_id));
+        }
 
         let _guard = self.locks.lock(&format!("net:{}", req.network_id)).await;
         self.note_create_network(req);

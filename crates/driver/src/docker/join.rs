@@ -1,11 +1,12 @@
 //! NetworkDriver.Join: the interface Docker moves into the sandbox, the gateways of the port's
-//! subnets and every subnet's host routes. Read-only.
+//! subnets (none on an `--internal` network) and every subnet's host routes. Read-only.
 
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use kuryr_plugin_api::network::{InterfaceName, JoinRequest, JoinResponse, StaticRoute};
 
+use super::port_options::network_is_internal;
 use super::KuryrDriver;
 use crate::error::{DriverError, Result};
 use crate::neutron::{Subnet, SubnetQuery};
@@ -24,6 +25,11 @@ impl KuryrDriver {
                 DriverError::NotFound(format!("no neutron port for endpoint {}", req.endpoint_id))
             })?;
         let subnets = self.network_subnets(&port.network_id).await?;
+        // `--internal`: no gateway, so Docker sets no default route through this network.
+        let internal = self
+            .network_for(&req.network_id)
+            .await?
+            .is_some_and(|n| network_is_internal(&req.network_id, &n.tags));
         let mut resp = JoinResponse {
             interface_name: Some(InterfaceName {
                 src_name: kuryr_binding::naming::container_ifname(&port.id),
@@ -34,7 +40,7 @@ impl KuryrDriver {
             ..Default::default()
         };
         for s in &subnets {
-            if port.fixed_ips.iter().any(|f| f.subnet_id == s.id) {
+            if !internal && port.fixed_ips.iter().any(|f| f.subnet_id == s.id) {
                 match s.gateway_ip {
                     Some(IpAddr::V4(g)) if resp.gateway.is_none() => resp.gateway = Some(g),
                     Some(IpAddr::V6(g)) if resp.gateway_ipv6.is_none() => {

@@ -43,7 +43,7 @@ use crate::constants::*;
 use crate::core::{PortLifecycle, ReconcileReport};
 use crate::error::{DriverError, Result};
 use crate::locks::KeyedLocks;
-use crate::neutron::{Net, Nt, Pool, Subnet, SubnetQuery};
+use crate::neutron::{Kind, Net, Nt, Pool, Subnet, SubnetQuery};
 use crate::port_driver;
 use crate::tags;
 
@@ -132,6 +132,13 @@ impl KuryrDriver {
             .nt
             .networks_by_tags(&tags::docker_id_tags(docker_net.as_str()))
             .await?;
+        if nets.is_empty() {
+            nets = self
+                .python_no_tag_network(docker_net)
+                .await?
+                .into_iter()
+                .collect();
+        }
         match nets.len() {
             0 => Ok(None),
             1 => {
@@ -143,6 +150,30 @@ impl KuryrDriver {
                 "several neutron networks carry the tags of docker network {docker_net}"
             ))),
         }
+    }
+
+    /// A network the Python kuryr-libnetwork made or adopted in its no-tag mode (Neutron then
+    /// had no tag extension): named by the full Docker network id, untagged. It is adopted with
+    /// Kuryr's tags so that every later look-up finds it by tag. Marked existing, so `docker
+    /// network rm` keeps it: the Python daemon renamed the networks it adopted the same way, and
+    /// a user's network must never be deleted on a guess.
+    async fn python_no_tag_network(&self, docker_net: &DockerId) -> Result<Option<Net>> {
+        let mut named: Vec<Net> = self
+            .nt
+            .networks_by_name(docker_net.as_str(), None)
+            .await?
+            .into_iter()
+            .filter(|n| !n.tags.iter().any(|t| t.starts_with(TAG_LH)))
+            .collect();
+        if named.len() != 1 {
+            return Ok(None);
+        }
+        let mut net = named.remove(0);
+        let ours = create_network::adoption_tags(docker_net);
+        self.nt.add_tags(Kind::Network, &net.id, &ours).await?;
+        tracing::warn!(net = %net.id, docker = %docker_net, "adopted a network named by the docker network id (the Python kuryr's no-tag mode): docker network rm will keep it, delete it in Neutron when no longer needed");
+        net.tags.extend(ours);
+        Ok(Some(net))
     }
 
     /// The Neutron network of a Docker network that must exist.

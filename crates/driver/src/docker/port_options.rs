@@ -209,6 +209,16 @@ pub(crate) fn network_mtu(docker_net: &DockerId, tags: &[String]) -> Option<u32>
         .find_map(|t| t.strip_prefix(&prefix)?.parse().ok())
 }
 
+/// The tag that marks a Docker network `--internal` on its Neutron network.
+pub(crate) fn internal_tag(docker_net: &DockerId) -> String {
+    format!("{TAG_NET_INTERNAL}{}", docker_net.short(ID_LEN))
+}
+
+/// Whether the Docker network is `--internal`, read back from its Neutron network's tags.
+pub(crate) fn network_is_internal(docker_net: &DockerId, tags: &[String]) -> bool {
+    tags.contains(&internal_tag(docker_net))
+}
+
 /// The id of the one resource named `name` among `found`; else what went wrong, with the kind's
 /// (singular, plural, short) names and where it was looked for.
 fn the_one_named(
@@ -258,6 +268,7 @@ pub(crate) fn is_port_settings_tag_of(docker_net: &DockerId, tag: &str) -> bool 
     keyed(TAG_NET_PORT_SG)
         || keyed(TAG_NET_PORT_QOS)
         || tag == format!("{TAG_NET_PORT_NO_SECURITY}{id}")
+        || tag == internal_tag(docker_net)
         || tag
             .strip_prefix(TAG_NET_MTU)
             .and_then(|r| r.strip_prefix(id))

@@ -33,12 +33,7 @@ pub async fn run(cli: &Cli) -> anyhow::Result<()> {
     let cfg = super::load_config(cli)?;
     let log = LogSettings::from_config(&cfg.default);
     logging::init(&log)?;
-    if cfg.default.use_syslog {
-        tracing::warn!(
-            "[DEFAULT] use_syslog is not supported, logging to {}",
-            log_target(&log)
-        );
-    }
+    // Among them "[DEFAULT] use_syslog is not supported, logging to …".
     for w in &cfg.warnings {
         tracing::warn!("{w}");
     }
@@ -266,12 +261,6 @@ impl MetricsEndpoint {
             Err(e) => tracing::warn!("metrics endpoint task failed: {e}"),
         }
     }
-}
-
-fn log_target(log: &LogSettings) -> String {
-    log.file
-        .as_ref()
-        .map_or_else(|| "stderr".into(), |p| p.display().to_string())
 }
 
 /// Neutron must have tags (the only state Kuryr keeps). It may still be starting: retry a while

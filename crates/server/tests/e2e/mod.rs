@@ -454,6 +454,8 @@ pub struct Stack {
     /// `[vif_pool] enabled`: the on-demand scenarios run without pools, the pool scenarios with
     /// the defaults.
     pools: bool,
+    /// `[vif_pool] pre_plug`.
+    pre_plug: bool,
     /// A named crash point the next daemon start aborts at (`KURYR_TEST_CRASH_AT`).
     crash_at: Option<String>,
     /// The daemon's `[neutron] endpoint` when not Neutron's own (a fault proxy).
@@ -502,6 +504,7 @@ impl Stack {
             seen_ports: Default::default(),
             metrics_addr: free_loopback_addr(),
             pools: false,
+            pre_plug: true,
         };
         s.default_pool_v4 = s.ensure_pool("kuryr", "10.90.0.0/16", 24);
         s.default_pool_v6 = s.ensure_pool("kuryr6", "fd90::/48", 64);
@@ -546,12 +549,13 @@ impl Stack {
              [neutron]\n{auth}\ndefault_subnetpool_v4 = kuryr\n\
              default_subnetpool_v6 = kuryr6\nvif_plugging_is_fatal = true\nvif_plugging_timeout = 30\n\
              \n[binding]\nveth_dst_prefix = eth\n\n[metrics]\nlisten_address = {metrics}\n\n\
-             [vif_pool]\nenabled = {pools}\n\n[cni_daemon]\nenabled = true\nsocket_path = {cni}\n",
+             [vif_pool]\nenabled = {pools}\npre_plug = {pre_plug}\n\n[cni_daemon]\nenabled = true\nsocket_path = {cni}\n",
             chassis = self.env.chassis,
             state = self.dir.join("state").display(),
             sock = socket(),
             metrics = self.metrics_addr,
             pools = self.pools,
+            pre_plug = self.pre_plug,
             cni = self.cni_socket().display()
         );
         std::fs::write(self.dir.join("kuryr.conf"), conf).unwrap();
@@ -641,6 +645,14 @@ impl Stack {
     pub fn set_pools(&mut self, on: bool) {
         self.stop_daemon();
         self.pools = on;
+        self.write_config();
+        self.start_daemon();
+    }
+
+    /// Restarts the daemon with `[vif_pool] pre_plug` on (the default) or off.
+    pub fn set_pre_plug(&mut self, on: bool) {
+        self.stop_daemon();
+        self.pre_plug = on;
         self.write_config();
         self.start_daemon();
     }
