@@ -618,7 +618,9 @@ stop_pieces() {
     if pid_alive "$pidf"; then
       log "stopping $name (pid $(cat "$pidf"))"
       kill "$(cat "$pidf")" 2>/dev/null || true
-      wait_gone "$pidf" 30
+      # The Open vSwitch agent ignores SIGTERM for a long while (eventlet); it keeps no state
+      # that a kill loses.
+      if [[ $name == neutron-ovs-agent ]]; then wait_gone "$pidf" 5; else wait_gone "$pidf" 30; fi
     else
       rm -f "$pidf"
     fi

@@ -65,6 +65,10 @@ fn run_scenarios(s: &mut Stack) {
         ),
         ("existing subnetpool", scenario_existing_pool),
         (
+            "enable_dhcp = false and subnetpool_name_prefix",
+            scenario_dhcp_and_pool_prefix,
+        ),
+        (
             "a network the Python daemon made in its no-tag mode",
             scenario_python_no_tag_network,
         ),
@@ -1266,6 +1270,34 @@ fn scenario_python_no_tag_network(s: &mut Stack) {
         "{kept}"
     );
     s.neutron.delete("networks", &nid);
+}
+
+/// `[neutron] enable_dhcp = false` and `[DEFAULT] subnetpool_name_prefix`: the subnets Kuryr
+/// makes have no DHCP and its pools carry the prefix; containers work as ever.
+fn scenario_dhcp_and_pool_prefix(s: &mut Stack) {
+    s.set_extra_config("subnetpool_name_prefix = kprefix", "enable_dhcp = false");
+    let net = s.network_create("dhcp", &["--subnet", "10.91.19.0/24"]);
+    let nid = s.neutron_net_id(&net);
+    let subnets = s.neutron.list("subnets", &[("network_id", &nid)]);
+    assert_eq!(subnets.len(), 1, "{subnets:?}");
+    assert_eq!(subnets[0]["enable_dhcp"], false, "{}", subnets[0]);
+    let pools = s
+        .neutron
+        .list("subnetpools", &[("name", "kprefix-10.91.19.0/24")]);
+    assert_eq!(pools.len(), 1, "{pools:?}");
+    assert_eq!(subnets[0]["subnetpool_id"], pools[0]["id"]);
+    let c1 = s.run(&net, &[]);
+    let c2 = s.run(&net, &[]);
+    let ip2 = s.container_ip(&c2, &net);
+    s.exec_ok(&c1, &["ping", "-c", "2", "-W", "3", &ip2]);
+    s.rm(&c1);
+    s.rm(&c2);
+    s.network_rm(&net);
+    assert!(s
+        .neutron
+        .list("subnetpools", &[("name", "kprefix-10.91.19.0/24")])
+        .is_empty());
+    s.set_extra_config("", "");
 }
 
 fn scenario_existing_pool(s: &mut Stack) {

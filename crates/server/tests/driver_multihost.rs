@@ -851,7 +851,11 @@ fn swarm_service(
         .filter(|p| p["fixed_ips"][0]["ip_address"] == ip_sa.as_str())
         .map(|p| p["binding:host_id"].as_str().unwrap_or("").to_string())
         .collect();
-    assert_eq!(bound, std::slice::from_ref(&sw.env2.chassis), "{ipam}: {ip_sa}'s port");
+    assert_eq!(
+        bound,
+        std::slice::from_ref(&sw.env2.chassis),
+        "{ipam}: {ip_sa}'s port"
+    );
     assert!(
         pings(
             |c| sw.docker(true, &[&["exec", sa.as_str()][..], c].concat()),

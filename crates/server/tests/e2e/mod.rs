@@ -456,6 +456,9 @@ pub struct Stack {
     pools: bool,
     /// `[vif_pool] pre_plug`.
     pre_plug: bool,
+    /// More `[DEFAULT]` and `[neutron]` lines (options under test).
+    extra_default: String,
+    extra_neutron: String,
     /// A named crash point the next daemon start aborts at (`KURYR_TEST_CRASH_AT`).
     crash_at: Option<String>,
     /// The daemon's `[neutron] endpoint` when not Neutron's own (a fault proxy).
@@ -505,6 +508,8 @@ impl Stack {
             metrics_addr: free_loopback_addr(),
             pools: false,
             pre_plug: true,
+            extra_default: String::new(),
+            extra_neutron: String::new(),
         };
         s.default_pool_v4 = s.ensure_pool("kuryr", "10.90.0.0/16", 24);
         s.default_pool_v6 = s.ensure_pool("kuryr6", "fd90::/48", 64);
@@ -545,8 +550,8 @@ impl Stack {
             .clone()
             .unwrap_or_else(|| format!("auth_type = none\nendpoint = {url}"));
         let conf = format!(
-            "[DEFAULT]\ndebug = true\nhost = {chassis}\nkuryr_uri = unix://{sock}\ncapability_scope = local\nprocess_external_connectivity = true\norphan_sweep_interval = 2\nstate_path = {state}\n\n\
-             [neutron]\n{auth}\ndefault_subnetpool_v4 = kuryr\n\
+            "[DEFAULT]\ndebug = true\nhost = {chassis}\nkuryr_uri = unix://{sock}\ncapability_scope = local\nprocess_external_connectivity = true\norphan_sweep_interval = 2\nstate_path = {state}\n{extra_default}\n\
+             [neutron]\n{auth}\n{extra_neutron}\ndefault_subnetpool_v4 = kuryr\n\
              default_subnetpool_v6 = kuryr6\nvif_plugging_is_fatal = true\nvif_plugging_timeout = 30\n\
              \n[binding]\nveth_dst_prefix = eth\n\n[metrics]\nlisten_address = {metrics}\n\n\
              [vif_pool]\nenabled = {pools}\npre_plug = {pre_plug}\n\n[cni_daemon]\nenabled = true\nsocket_path = {cni}\n",
@@ -556,6 +561,8 @@ impl Stack {
             metrics = self.metrics_addr,
             pools = self.pools,
             pre_plug = self.pre_plug,
+            extra_default = self.extra_default,
+            extra_neutron = self.extra_neutron,
             cni = self.cni_socket().display()
         );
         std::fs::write(self.dir.join("kuryr.conf"), conf).unwrap();
@@ -653,6 +660,15 @@ impl Stack {
     pub fn set_pre_plug(&mut self, on: bool) {
         self.stop_daemon();
         self.pre_plug = on;
+        self.write_config();
+        self.start_daemon();
+    }
+
+    /// Restarts the daemon with these `[DEFAULT]` and `[neutron]` lines added (empty: none).
+    pub fn set_extra_config(&mut self, default: &str, neutron: &str) {
+        self.stop_daemon();
+        self.extra_default = default.to_string();
+        self.extra_neutron = neutron.to_string();
         self.write_config();
         self.start_daemon();
     }
