@@ -74,6 +74,9 @@ struct State {
     /// The last background write to a port: the next one waits for it, so a release never
     /// overtakes the claim before it.
     writes: HashMap<String, JoinHandle<()>>,
+    /// How many background writes each port with writes in flight was given: a Neutron write
+    /// that is no longer the port's last one is skipped ([`Inner::after_latest`]).
+    write_count: HashMap<String, u64>,
     /// Claimed ports whose security groups their container changed (exposed ports): they are
     /// reset in Neutron before another container may have them.
     exposed: HashSet<String>,
@@ -416,7 +419,7 @@ impl PortPools {
             ..Default::default()
         });
         let (nt, id) = (self.inner.nt.clone(), port.id.clone());
-        self.inner.after(&port.id, async move {
+        self.inner.after_latest(&port.id, async move {
             let named = async {
                 match &change {
                     Some(c) => nt.update_port(&id, c).await.map(drop),
@@ -790,16 +793,60 @@ impl Inner {
         port_id: &str,
         work: impl std::future::Future<Output = ()> + Send + 'static,
     ) {
+        self.after_counted(port_id, |_| work);
+    }
+
+    /// [`Self::after`] for a write of the port's whole state to Neutron (a claim's tags and
+    /// name, a free port's reset): skipped when a later write to the port was queued meanwhile,
+    /// since that one writes the whole state again. Without this, a Neutron slower than the
+    /// containers' churn queued every write of every reuse, and the backlog (and the daemon's
+    /// memory) grew for as long as the load lasted (the soak).
+    fn after_latest(
+        self: &Arc<Self>,
+        port_id: &str,
+        work: impl std::future::Future<Output = ()> + Send + 'static,
+    ) {
+        let inner = self.clone();
+        let id = port_id.to_string();
+        self.after_counted(port_id, move |n| async move {
+            let latest = inner.state().write_count.get(&id) == Some(&n);
+            if latest {
+                work.await;
+            } else {
+                tracing::debug!(port = %id, "a later write to the port supersedes this one");
+            }
+        });
+    }
+
+    /// Queues `work(n)` after the port's previous background write; `n` counts the port's
+    /// writes while any is in flight.
+    fn after_counted<F, W>(self: &Arc<Self>, port_id: &str, work: W)
+    where
+        W: FnOnce(u64) -> F,
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
         let mut st = self.state();
         st.writes.retain(|_, h| !h.is_finished());
-        let previous = st.writes.remove(port_id);
+        let State {
+            writes,
+            write_count,
+            ..
+        } = &mut *st;
+        write_count.retain(|id, _| writes.contains_key(id) || id == port_id);
+        let n = {
+            let c = write_count.entry(port_id.to_string()).or_insert(0);
+            *c += 1;
+            *c
+        };
+        let previous = writes.remove(port_id);
+        let work = work(n);
         let handle = tokio::spawn(async move {
             if let Some(h) = previous {
                 let _ = h.await;
             }
             work.await;
         });
-        st.writes.insert(port_id.to_string(), handle);
+        writes.insert(port_id.to_string(), handle);
     }
 
     /// Recycles a port in the background, after its previous writes.
@@ -871,7 +918,7 @@ impl Inner {
         };
         for (port, groups) in due {
             let inner = self.clone();
-            self.after(&port.id.clone(), async move {
+            self.after_latest(&port.id.clone(), async move {
                 if inner.state().claimed.contains_key(&port.id) {
                     return;
                 }
@@ -1041,7 +1088,7 @@ impl Inner {
             Ok(_) => Some(p),
             Err(e) => {
                 tracing::warn!(port = %p.id, error = %e, "plugging a pooled port failed");
-                let _ = self.discard(&p).await;
+                self.discard_or_retry(&p).await;
                 None
             }
         }
@@ -1114,7 +1161,7 @@ impl Inner {
         let taken = rejected.is_empty();
         self.settle(subnet_id, rejected.len());
         for p in &rejected {
-            let _ = self.discard(p).await;
+            self.discard_or_retry(p).await;
         }
         taken
     }
@@ -1125,7 +1172,7 @@ impl Inner {
     /// `reuse`: try to keep the plug (not when that was just found impossible).
     async fn recycle(self: &Arc<Self>, port: Port, subnet: Option<String>, reuse: bool) {
         let Some(subnet) = subnet else {
-            let _ = self.discard(&port).await;
+            self.discard_or_retry(&port).await;
             return;
         };
         if !self.keeps(&subnet, &port) {
@@ -1153,7 +1200,7 @@ impl Inner {
                         }
                         Err(e) => {
                             tracing::warn!(port = %port.id, error = %e, "resetting a released pooled port failed: deleting it");
-                            let _ = self.discard(&port).await;
+                            self.discard_or_retry(&port).await;
                             self.settle(&subnet, 1);
                         }
                     }
@@ -1194,7 +1241,7 @@ impl Inner {
                     .map(|e| e.to_string())
                     .or(plugged.err().map(|e| e.to_string()));
                 tracing::warn!(port = %port.id, error = ?error, "recycling a released pooled port failed: deleting it");
-                let _ = self.discard(&port).await;
+                self.discard_or_retry(&port).await;
                 self.settle(&subnet, 1);
             }
         }
@@ -1245,6 +1292,27 @@ impl Inner {
     }
 
     /// Unplugs and deletes a pooled port ("not found" is done).
+    /// [`Self::discard`] for a port the pool gives up on: Neutron may be slow, so a few tries
+    /// over half a minute; after that, the network's removal finds the port
+    /// (`delete_stragglers`, `delete_departed_endpoint_ports`).
+    async fn discard_or_retry(&self, p: &Port) {
+        let mut delay = Duration::from_secs(1);
+        for attempt in 1..=DISCARD_TRIES {
+            match self.discard(p).await {
+                Ok(()) => return,
+                Err(e) if e.is_not_found() => return,
+                Err(e) if attempt == DISCARD_TRIES => {
+                    tracing::warn!(port = %p.id, error = %e, "deleting a pooled port failed; the network's removal will delete it");
+                }
+                Err(e) => {
+                    tracing::debug!(port = %p.id, error = %e, "deleting a pooled port failed; trying again");
+                    tokio::time::sleep(delay).await;
+                    delay *= 2;
+                }
+            }
+        }
+    }
+
     async fn discard(&self, p: &Port) -> Result<()> {
         if self.plug {
             if let Err(e) = self.binding.unbind(&pool_unbind(p)).await {
@@ -1254,6 +1322,9 @@ impl Inner {
         self.nt.delete_port(&p.id).await
     }
 }
+
+/// Tries to delete a port the pool gives up on (1 + 2 + 4 + 8 s between them).
+const DISCARD_TRIES: u32 = 5;
 
 fn pool_owner_id() -> DockerId {
     POOL_LINK_OWNER.parse().expect("constant id")

@@ -610,6 +610,55 @@ impl PortLifecycle {
         teardown_result(format!("delete endpoint {endpoint}"), errors)
     }
 
+    /// Ports of endpoints Docker no longer has, still on a network it removes (a release that
+    /// Neutron failed while it was slow): bound to this host, tagged with an endpoint id, held by
+    /// no endpoint of this daemon, no CNI attachment's. Each is detached as DeleteEndpoint would
+    /// (a user's adopted port only untagged), and Kuryr's own deleted. How many were found.
+    pub async fn delete_departed_endpoint_ports(&self, network_id: &str) -> Result<usize> {
+        let ports = self
+            .nt
+            .ports(&PortQuery {
+                network_id: Some(network_id.to_string()),
+                host_id: Some(self.host.clone()),
+                ..Default::default()
+            })
+            .await?;
+        let held: std::collections::HashSet<String> = self
+            .memory()
+            .endpoints
+            .values()
+            .map(|e| e.port.id.clone())
+            .collect();
+        let mut errors = Vec::new();
+        let mut found = 0;
+        for p in &ports {
+            let Some(endpoint) = tags::docker_id_from_tags(&p.tags).and_then(|e| e.parse().ok())
+            else {
+                continue;
+            };
+            let cni = p.tags.iter().any(|t| t.starts_with(TAG_CNI_CONTAINER));
+            let claimed = self.pools.as_ref().is_some_and(|pl| pl.is_claimed(&p.id));
+            if held.contains(&p.id) || cni || claimed {
+                continue;
+            }
+            found += 1;
+            tracing::info!(port = %p.id, endpoint = %endpoint, "deleting the port of an endpoint docker no longer has, left on a network it removes");
+            self.detach_port(&endpoint, p, &mut errors).await;
+            if is_kuryr_port(p) && !tags::has(&p.tags, TAG_PORT_FOREIGN_IPAM) {
+                if let Err(e) = self.nt.delete_port(&p.id).await {
+                    if !e.is_not_found() {
+                        errors.push(e);
+                    }
+                }
+            }
+        }
+        teardown_result(
+            format!("delete the ports of departed endpoints on network {network_id}"),
+            errors,
+        )
+        .map(|()| found)
+    }
+
     async fn detach_port(&self, endpoint: &DockerId, p: &Port, errors: &mut Vec<DriverError>) {
         let mode = self.port_driver.detach(p, errors).await;
         let req = UnbindRequest {

@@ -167,14 +167,23 @@ impl KuryrDriver {
         if made {
             let mut deleted = self.nt.delete_network(&net.id).await;
             if matches!(&deleted, Err(e) if e.is_conflict()) {
-                // A pooled port whose recycling outlasted the drain (Neutron slow) still holds
-                // the network: this host's pool ports go, then the network.
+                // Neutron was slow: a pooled port whose recycling outlasted the drain, or the
+                // port of a departed endpoint whose release failed, still holds the network.
+                // Docker has no endpoint on it any more: this host's such ports go, then the
+                // network.
+                let mut found = 0;
                 if let Some(pools) = self.ports.pools() {
                     match pools.delete_stragglers(&net.id).await {
-                        Ok(0) => {}
-                        Ok(_) => deleted = self.nt.delete_network(&net.id).await,
+                        Ok(n) => found += n,
                         Err(e) => errors.push(e),
                     }
+                }
+                match self.ports.delete_departed_endpoint_ports(&net.id).await {
+                    Ok(n) => found += n,
+                    Err(e) => errors.push(e),
+                }
+                if found > 0 {
+                    deleted = self.nt.delete_network(&net.id).await;
                 }
             }
             match deleted {

@@ -72,6 +72,8 @@ fn lost_answer(path: &str) -> NeutronError {
 }
 
 struct State {
+    /// Operations that answer only after a while (a slow Neutron), by trait method name.
+    delays: HashMap<String, std::time::Duration>,
     project_id: String,
     /// Whether the client's token names `project_id` (Keystone), not none (noauth).
     token_scoped: bool,
@@ -1006,6 +1008,7 @@ impl FakeNeutron {
         ];
         FakeNeutron {
             state: Mutex::new(State {
+                delays: HashMap::new(),
                 project_id: "fake_project_id".into(),
                 token_scoped: false,
                 seed: splitmix(seed),
@@ -1103,6 +1106,18 @@ impl FakeNeutron {
             error,
             always: true,
         });
+    }
+
+    /// Every later call of `op` answers only after `delay` (a slow Neutron); zero: at once.
+    pub fn set_delay(&self, op: &str, delay: std::time::Duration) {
+        self.lock().delays.insert(op.to_string(), delay);
+    }
+
+    async fn pause(&self, op: &str) {
+        let d = self.lock().delays.get(op).copied();
+        if let Some(d) = d.filter(|d| !d.is_zero()) {
+            tokio::time::sleep(d).await;
+        }
     }
 
     pub fn clear_faults(&self) {
@@ -1578,6 +1593,7 @@ impl NeutronApi for FakeNeutron {
     }
 
     async fn update_port(&self, id: &str, u: &PortUpdate) -> Result<Port> {
+        self.pause("update_port").await;
         let mut s = self.lock();
         s.enter("update_port", id)?;
         let path = format!("/v2.0/ports/{id}");
@@ -1801,6 +1817,7 @@ impl NeutronApi for FakeNeutron {
         id: &str,
         tags: &[String],
     ) -> Result<Vec<String>> {
+        self.pause("replace_tags").await;
         let mut s = self.lock();
         s.enter("replace_tags", id)?;
         let r = check_tags(tags, format!("/v2.0/{}/{id}/tags", kind.collection()));
