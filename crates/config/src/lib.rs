@@ -526,8 +526,9 @@ impl<'a> Reader<'a> {
         }
     }
 
-    /// Warn when a key this section reads is set although it changes nothing here.
-    fn read_but_no_effect(&self, key: &str, why: &str, warnings: &mut Vec<String>) {
+    /// Warn when a key is set although it changes nothing here (it counts as known).
+    fn read_but_no_effect(&mut self, key: &str, why: &str, warnings: &mut Vec<String>) {
+        self.used.insert(key.to_string());
         if let Some(values) = self
             .raw
             .sections
@@ -628,19 +629,21 @@ fn merge_keystone(a: KeystoneOptions, b: KeystoneOptions) -> KeystoneOptions {
 /// `[DEFAULT] capability_scope`'s choices.
 const SCOPES: &[&str] = &["local", "global"];
 
-/// Where the daemon logs, by oslo.log's rule as `kuryr_libnetwork::logging::log_path` applies it:
-/// `log_file` (relative to `log_dir` when both are set), `log_dir` alone
-/// `<log_dir>/kuryr-server.log`, neither stderr.
-fn log_target(log_file: Option<&str>, log_dir: Option<&str>) -> String {
+/// oslo.log names the file of a bare `log_dir` after the program.
+pub const LOG_FILE_OF_DIR: &str = "kuryr-server.log";
+
+/// Where the daemon logs (oslo.log's `_get_log_file_path`): `log_file` alone is the file; with
+/// `log_dir` too it is relative to `log_dir` (an absolute `log_file` stays as it is); `log_dir`
+/// alone means `<log_dir>/kuryr-server.log`; neither means stderr (`None`).
+pub fn log_path(log_file: Option<&str>, log_dir: Option<&str>) -> Option<PathBuf> {
     let file = log_file.map(str::trim).filter(|f| !f.is_empty());
     let dir = log_dir.map(str::trim).filter(|d| !d.is_empty());
-    let path = match (file, dir) {
-        (Some(f), None) => PathBuf::from(f),
-        (Some(f), Some(d)) => Path::new(d).join(f),
-        (None, Some(d)) => Path::new(d).join("kuryr-server.log"),
-        (None, None) => return "stderr".into(),
-    };
-    path.display().to_string()
+    match (file, dir) {
+        (Some(f), None) => Some(PathBuf::from(f)),
+        (Some(f), Some(d)) => Some(Path::new(d).join(f)),
+        (None, Some(d)) => Some(Path::new(d).join(LOG_FILE_OF_DIR)),
+        (None, None) => None,
+    }
 }
 
 fn process_env(key: &str) -> Option<String> {
@@ -762,7 +765,6 @@ impl KuryrConfig {
             state_path: r.string_or("state_path", STATE_PATH),
             ip_range_as_subnet: r.boolean("ip_range_as_subnet", false)?,
         };
-        let _ = r.string("pybasedir");
         r.read_but_no_effect("pybasedir", "the Python package's directory", &mut warnings);
         r.read_but_no_effect(
             "deployment_type",
@@ -781,7 +783,8 @@ impl KuryrConfig {
             // A start-up warning like the others: `serve` logs it, `check-config` reports it.
             warnings.push(format!(
                 "[DEFAULT] use_syslog is not supported, logging to {}",
-                log_target(default.log_file.as_deref(), default.log_dir.as_deref())
+                log_path(default.log_file.as_deref(), default.log_dir.as_deref())
+                    .map_or_else(|| "stderr".into(), |p| p.display().to_string())
             ));
         }
         let chosen = driver::short_name(&default.default_port_driver);

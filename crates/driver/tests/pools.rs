@@ -243,9 +243,28 @@ async fn network_rm_deletes_the_port_of_a_departed_endpoint() {
         .create_port(&port_of(&departed, HOST))
         .await
         .unwrap();
+    // One of the pool's, still tagged with the endpoint that had it: its plug is the pool's.
+    let mut pooled = port_of(&id("departed-pooled"), HOST);
+    pooled.tags.as_mut().unwrap().push(pool_tag());
+    let pooled = t.neutron.create_port(&pooled).await.unwrap();
+    let before = t.binding.calls().len();
     t.network_rm(&net, &[created]).await;
     assert!(!t.neutron.ports().iter().any(|p| p.id == left.id));
+    assert!(!t.neutron.ports().iter().any(|p| p.id == pooled.id));
     assert!(t.neutron.networks().is_empty(), "the network went");
+    let calls = t.binding.calls().split_off(before);
+    assert!(
+        calls
+            .iter()
+            .any(|c| matches!(c, FakeCall::Unbind(r) if r.port_id == pooled.id)),
+        "the pooled port is unplugged: {calls:?}"
+    );
+    assert!(
+        !calls
+            .iter()
+            .any(|c| matches!(c, FakeCall::Unclaim(r) if r.port_id == pooled.id)),
+        "not handed to the pool: {calls:?}"
+    );
 
     // Another host's port keeps the network, and is kept.
     let net2 = id("pool-departed-2");

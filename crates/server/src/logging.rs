@@ -16,9 +16,6 @@ use tracing_subscriber::fmt::writer::BoxMakeWriter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::{EnvFilter, Layer};
 
-/// oslo.log names the file of a bare `log_dir` after the program.
-pub const BINARY_NAME: &str = "kuryr-server";
-
 /// How to log.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct LogSettings {
@@ -46,17 +43,9 @@ impl LogSettings {
     }
 }
 
-/// oslo.log's `_get_log_file_path`: see the module docs.
-pub fn log_path(log_file: Option<&str>, log_dir: Option<&str>) -> Option<PathBuf> {
-    let file = log_file.map(str::trim).filter(|f| !f.is_empty());
-    let dir = log_dir.map(str::trim).filter(|d| !d.is_empty());
-    match (file, dir) {
-        (Some(f), None) => Some(PathBuf::from(f)),
-        (Some(f), Some(d)) => Some(Path::new(d).join(f)),
-        (None, Some(d)) => Some(Path::new(d).join(format!("{BINARY_NAME}.log"))),
-        (None, None) => None,
-    }
-}
+/// oslo.log's `_get_log_file_path`: see the module docs (the rule lives in the config crate,
+/// which also names the file in its `use_syslog` warning).
+pub use kuryr_config::log_path;
 
 fn open_log(path: &Path) -> io::Result<File> {
     OpenOptions::new()

@@ -73,10 +73,9 @@ struct State {
     claimed: HashMap<String, String>,
     /// The last background write to a port: the next one waits for it, so a release never
     /// overtakes the claim before it.
-    writes: HashMap<String, JoinHandle<()>>,
-    /// How many background writes each port with writes in flight was given: a Neutron write
-    /// that is no longer the port's last one is skipped ([`Inner::after_latest`]).
-    write_count: HashMap<String, u64>,
+    /// With it, how many writes the port was given while one was in flight: a Neutron write that
+    /// is no longer the port's last one is skipped ([`Inner::after_latest`]).
+    writes: HashMap<String, (u64, JoinHandle<()>)>,
     /// Claimed ports whose security groups their container changed (exposed ports): they are
     /// reset in Neutron before another container may have them.
     exposed: HashSet<String>,
@@ -326,7 +325,10 @@ impl PortPools {
                     st.claimed.insert(p.id.clone(), sid);
                     return Ok(Some(p));
                 }
-                let busy = st.writes.get(port_id).is_some_and(|h| !h.is_finished());
+                let busy = st
+                    .writes
+                    .get(port_id)
+                    .is_some_and(|(_, h)| !h.is_finished());
                 if !busy {
                     return Ok(None);
                 }
@@ -540,36 +542,9 @@ impl PortPools {
         )
     }
 
-    /// This host's pool ports still on a drained network (a recycle that outlasted the drain),
-    /// unplugged and deleted; never one a container holds. How many went.
-    pub(crate) async fn delete_stragglers(&self, network_id: &str) -> Result<usize> {
-        let q = PortQuery {
-            network_id: Some(network_id.to_string()),
-            tags: vec![self.owner_tag().to_string()],
-            ..Default::default()
-        };
-        let left: Vec<Port> = self
-            .inner
-            .nt
-            .ports(&q)
-            .await?
-            .into_iter()
-            .filter(|p| tags::docker_id_from_tags(&p.tags).is_none() && !self.is_claimed(&p.id))
-            .collect();
-        let mut errors = Vec::new();
-        for p in &left {
-            tracing::info!(port = %p.id, "deleting a pooled port left on a drained network");
-            if let Err(e) = self.inner.discard(p).await {
-                if !e.is_not_found() {
-                    errors.push(e);
-                }
-            }
-        }
-        crate::error::teardown_result(
-            format!("delete the pooled ports left on network {network_id}"),
-            errors,
-        )
-        .map(|()| left.len())
+    /// Unplugs and deletes one of this host's pool ports ("not found" is done).
+    pub(crate) async fn discard(&self, p: &Port) -> Result<()> {
+        self.inner.discard(p).await
     }
 
     /// Start-up: finds this host's pooled ports in Neutron (one request) and, from their tags
@@ -809,7 +784,11 @@ impl Inner {
         let inner = self.clone();
         let id = port_id.to_string();
         self.after_counted(port_id, move |n| async move {
-            let latest = inner.state().write_count.get(&id) == Some(&n);
+            let latest = inner
+                .state()
+                .writes
+                .get(&id)
+                .is_some_and(|(last, _)| *last == n);
             if latest {
                 work.await;
             } else {
@@ -826,19 +805,11 @@ impl Inner {
         F: std::future::Future<Output = ()> + Send + 'static,
     {
         let mut st = self.state();
-        st.writes.retain(|_, h| !h.is_finished());
-        let State {
-            writes,
-            write_count,
-            ..
-        } = &mut *st;
-        write_count.retain(|id, _| writes.contains_key(id) || id == port_id);
-        let n = {
-            let c = write_count.entry(port_id.to_string()).or_insert(0);
-            *c += 1;
-            *c
+        st.writes.retain(|_, (_, h)| !h.is_finished());
+        let (n, previous) = match st.writes.remove(port_id) {
+            Some((n, h)) => (n + 1, Some(h)),
+            None => (1, None),
         };
-        let previous = writes.remove(port_id);
         let work = work(n);
         let handle = tokio::spawn(async move {
             if let Some(h) = previous {
@@ -846,7 +817,7 @@ impl Inner {
             }
             work.await;
         });
-        writes.insert(port_id.to_string(), handle);
+        st.writes.insert(port_id.to_string(), (n, handle));
     }
 
     /// Recycles a port in the background, after its previous writes.
@@ -1291,16 +1262,14 @@ impl Inner {
         Ok(Port { tags: kept, ..port })
     }
 
-    /// Unplugs and deletes a pooled port ("not found" is done).
     /// [`Self::discard`] for a port the pool gives up on: Neutron may be slow, so a few tries
     /// over half a minute; after that, the network's removal finds the port
-    /// (`delete_stragglers`, `delete_departed_endpoint_ports`).
+    /// (`PortLifecycle::delete_leftover_ports`).
     async fn discard_or_retry(&self, p: &Port) {
         let mut delay = Duration::from_secs(1);
         for attempt in 1..=DISCARD_TRIES {
             match self.discard(p).await {
                 Ok(()) => return,
-                Err(e) if e.is_not_found() => return,
                 Err(e) if attempt == DISCARD_TRIES => {
                     tracing::warn!(port = %p.id, error = %e, "deleting a pooled port failed; the network's removal will delete it");
                 }
@@ -1313,6 +1282,7 @@ impl Inner {
         }
     }
 
+    /// Unplugs and deletes a pooled port ("not found" is done).
     async fn discard(&self, p: &Port) -> Result<()> {
         if self.plug {
             if let Err(e) = self.binding.unbind(&pool_unbind(p)).await {

@@ -610,16 +610,21 @@ impl PortLifecycle {
         teardown_result(format!("delete endpoint {endpoint}"), errors)
     }
 
-    /// Ports of endpoints Docker no longer has, still on a network it removes (a release that
-    /// Neutron failed while it was slow): bound to this host, tagged with an endpoint id, held by
-    /// no endpoint of this daemon, no CNI attachment's. Each is detached as DeleteEndpoint would
-    /// (a user's adopted port only untagged), and Kuryr's own deleted. How many were found.
-    pub async fn delete_departed_endpoint_ports(&self, network_id: &str) -> Result<usize> {
+    /// Ports of Kuryr's still on a network Docker removes (Neutron refused the delete for ports
+    /// in use), left by work Neutron failed while it was slow; Docker has no endpoint on it any
+    /// more. One listing finds both kinds, never a port a container holds:
+    /// - this host's pool ports that no container holds (a recycle that outlasted the drain):
+    ///   unplugged and deleted;
+    /// - ports bound to this host tagged with an endpoint this daemon does not hold, no CNI
+    ///   attachment's (a release that failed): detached as DeleteEndpoint would (a user's adopted
+    ///   port only untagged), Kuryr's own deleted.
+    ///
+    /// How many were found.
+    pub async fn delete_leftover_ports(&self, network_id: &str) -> Result<usize> {
         let ports = self
             .nt
             .ports(&PortQuery {
                 network_id: Some(network_id.to_string()),
-                host_id: Some(self.host.clone()),
                 ..Default::default()
             })
             .await?;
@@ -632,28 +637,47 @@ impl PortLifecycle {
         let mut errors = Vec::new();
         let mut found = 0;
         for p in &ports {
-            let Some(endpoint) = tags::docker_id_from_tags(&p.tags).and_then(|e| e.parse().ok())
-            else {
-                continue;
-            };
-            let cni = p.tags.iter().any(|t| t.starts_with(TAG_CNI_CONTAINER));
             let claimed = self.pools.as_ref().is_some_and(|pl| pl.is_claimed(&p.id));
-            if held.contains(&p.id) || cni || claimed {
+            if held.contains(&p.id) || claimed {
                 continue;
             }
-            found += 1;
-            tracing::info!(port = %p.id, endpoint = %endpoint, "deleting the port of an endpoint docker no longer has, left on a network it removes");
-            self.detach_port(&endpoint, p, &mut errors).await;
-            if is_kuryr_port(p) && !tags::has(&p.tags, TAG_PORT_FOREIGN_IPAM) {
-                if let Err(e) = self.nt.delete_port(&p.id).await {
-                    if !e.is_not_found() {
-                        errors.push(e);
+            let endpoint: Option<DockerId> =
+                tags::docker_id_from_tags(&p.tags).and_then(|e| e.parse().ok());
+            let pools = self.pooled(p);
+            let deleted = match (&endpoint, pools) {
+                // A pooled port, unplugged (its tap is the pool's) and deleted.
+                (None, Some(pools)) => {
+                    tracing::info!(port = %p.id, "deleting a pooled port left on a drained network");
+                    pools.discard(p).await
+                }
+                (Some(endpoint), _)
+                    if p.host_id == self.host
+                        && !p.tags.iter().any(|t| t.starts_with(TAG_CNI_CONTAINER)) =>
+                {
+                    tracing::info!(port = %p.id, endpoint = %endpoint, "deleting the port of an endpoint docker no longer has, left on a network it removes");
+                    match pools {
+                        Some(pools) => pools.discard(p).await,
+                        None => {
+                            self.detach_port(endpoint, p, &mut errors).await;
+                            if is_kuryr_port(p) && !tags::has(&p.tags, TAG_PORT_FOREIGN_IPAM) {
+                                self.nt.delete_port(&p.id).await
+                            } else {
+                                Ok(())
+                            }
+                        }
                     }
                 }
+                _ => continue,
+            };
+            found += 1;
+            // No ReleaseAddress will come for it.
+            self.memory().forget_port(&p.id);
+            if let Err(e) = deleted {
+                errors.push(e);
             }
         }
         teardown_result(
-            format!("delete the ports of departed endpoints on network {network_id}"),
+            format!("delete the ports left on network {network_id}"),
             errors,
         )
         .map(|()| found)

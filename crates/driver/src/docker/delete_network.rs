@@ -171,17 +171,13 @@ impl KuryrDriver {
                 // port of a departed endpoint whose release failed, still holds the network.
                 // Docker has no endpoint on it any more: this host's such ports go, then the
                 // network.
-                let mut found = 0;
-                if let Some(pools) = self.ports.pools() {
-                    match pools.delete_stragglers(&net.id).await {
-                        Ok(n) => found += n,
-                        Err(e) => errors.push(e),
+                let found = match self.ports.delete_leftover_ports(&net.id).await {
+                    Ok(n) => n,
+                    Err(e) => {
+                        errors.push(e);
+                        0
                     }
-                }
-                match self.ports.delete_departed_endpoint_ports(&net.id).await {
-                    Ok(n) => found += n,
-                    Err(e) => errors.push(e),
-                }
+                };
                 if found > 0 {
                     deleted = self.nt.delete_network(&net.id).await;
                 }

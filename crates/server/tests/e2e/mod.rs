@@ -535,9 +535,15 @@ impl Stack {
     /// Restarts the daemon authenticating to Neutron with `auth` (`[neutron]` lines: Keystone's
     /// URL, user, project), or noauth again with `None`.
     pub fn restart_with_neutron_auth(&mut self, auth: Option<String>) {
-        self.daemon_neutron_auth = auth;
+        self.reconfigure(|s| s.daemon_neutron_auth = auth);
+    }
+
+    /// Stops the daemon, changes its configuration and starts it again.
+    fn reconfigure(&mut self, change: impl FnOnce(&mut Self)) {
+        self.stop_daemon();
+        change(self);
         self.write_config();
-        self.restart_daemon();
+        self.start_daemon();
     }
 
     fn write_config(&self) {
@@ -650,27 +656,20 @@ impl Stack {
 
     /// Restarts the daemon with port pools on (the defaults) or off.
     pub fn set_pools(&mut self, on: bool) {
-        self.stop_daemon();
-        self.pools = on;
-        self.write_config();
-        self.start_daemon();
+        self.reconfigure(|s| s.pools = on);
     }
 
     /// Restarts the daemon with `[vif_pool] pre_plug` on (the default) or off.
     pub fn set_pre_plug(&mut self, on: bool) {
-        self.stop_daemon();
-        self.pre_plug = on;
-        self.write_config();
-        self.start_daemon();
+        self.reconfigure(|s| s.pre_plug = on);
     }
 
     /// Restarts the daemon with these `[DEFAULT]` and `[neutron]` lines added (empty: none).
     pub fn set_extra_config(&mut self, default: &str, neutron: &str) {
-        self.stop_daemon();
-        self.extra_default = default.to_string();
-        self.extra_neutron = neutron.to_string();
-        self.write_config();
-        self.start_daemon();
+        self.reconfigure(|s| {
+            s.extra_default = default.to_string();
+            s.extra_neutron = neutron.to_string();
+        });
     }
 
     /// Ports in this host's port pool on a network (free or held by a container).
